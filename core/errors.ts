@@ -1,0 +1,131 @@
+// One root error class with stable codes, after undici's errors: a code per kind,
+// a user-facing one-line message, the original error kept as `cause`.
+
+export type AtomhostErrorCode =
+  | 'AH_ERR_FAILED'
+  | 'AH_ERR_INVALID_SYSROOT'
+  | 'AH_ERR_LOCKED'
+  | 'AH_ERR_BUSY'
+  | 'AH_ERR_NOT_AUTHORIZED'
+  | 'AH_ERR_INVALID_ARGUMENT'
+  | 'AH_ERR_INVALID_REFSPEC'
+  | 'AH_ERR_NOT_FOUND'
+  | 'AH_ERR_REMOTE'
+  | 'AH_ERR_CANCELLED'
+  | 'AH_ERR_CORRUPT'
+  | 'AH_ERR_REGISTRY'
+  | 'AH_ERR_DIGEST_MISMATCH'
+  | 'AH_ERR_UNSAFE_LAYER'
+  | 'AH_ERR_UNSUPPORTED'
+  | 'AH_ERR_KICKSTART'
+  | 'AH_ERR_SYSTEMD'
+  | 'AH_ERR_DAEMON'
+  | 'AH_ERR_NO_UPDATE';
+
+const kAtomhostError = Symbol.for('atomhost.error');
+
+export class AtomhostError extends Error {
+  readonly code: AtomhostErrorCode;
+  /** Structured details for --json output (file, line, field, ...). */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: AtomhostErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'AtomhostError';
+    this.code = code;
+    this.details = options?.details ?? {};
+  }
+
+  // Brand check so instanceof works across duplicate module copies (undici does the same).
+  static override [Symbol.hasInstance](obj: unknown): boolean {
+    return typeof obj === 'object' && obj !== null && (obj as Record<symbol, unknown>)[kAtomhostError] === true;
+  }
+
+  get [kAtomhostError](): boolean {
+    return true;
+  }
+
+  toJSON(): { code: AtomhostErrorCode; message: string; details: Record<string, unknown> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export class InvalidSysrootError extends AtomhostError {
+  constructor(path: string, why: string, cause?: unknown) {
+    super('AH_ERR_INVALID_SYSROOT', `${path} is not an OSTree sysroot: ${why}`, { cause, details: { sysroot: path } });
+    this.name = 'InvalidSysrootError';
+  }
+}
+
+export class SysrootLockedError extends AtomhostError {
+  constructor(path: string) {
+    super('AH_ERR_LOCKED', `sysroot ${path} is locked by another writer (another atomhost or ostree admin is changing it); try again when it is done`, {
+      details: { sysroot: path },
+    });
+    this.name = 'SysrootLockedError';
+  }
+}
+
+export class InvalidArgumentError extends AtomhostError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('AH_ERR_INVALID_ARGUMENT', message, { details });
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+export class NotFoundError extends AtomhostError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('AH_ERR_NOT_FOUND', message, { details });
+    this.name = 'NotFoundError';
+  }
+}
+
+export class CancelledError extends AtomhostError {
+  constructor(what = 'operation') {
+    super('AH_ERR_CANCELLED', `${what} cancelled`);
+    this.name = 'CancelledError';
+  }
+}
+
+export class NoUpdateError extends AtomhostError {
+  constructor(message: string) {
+    super('AH_ERR_NO_UPDATE', message);
+    this.name = 'NoUpdateError';
+  }
+}
+
+/** Exit codes of the CLI, documented in README.md. */
+export const EXIT = {
+  OK: 0,
+  FAILED: 1,
+  USAGE: 2,
+  NOT_AUTHORIZED: 4,
+  LOCKED: 5,
+  NO_UPDATE: 77,
+} as const;
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof AtomhostError) {
+    switch (err.code) {
+      case 'AH_ERR_INVALID_ARGUMENT':
+        return EXIT.USAGE;
+      case 'AH_ERR_NOT_AUTHORIZED':
+        return EXIT.NOT_AUTHORIZED;
+      case 'AH_ERR_LOCKED':
+      case 'AH_ERR_BUSY':
+        return EXIT.LOCKED;
+      case 'AH_ERR_NO_UPDATE':
+        return EXIT.NO_UPDATE;
+      default:
+        return EXIT.FAILED;
+    }
+  }
+  return EXIT.FAILED;
+}
+
+/** Wraps any thrown value as an AtomhostError, keeping the original as cause. */
+export function asAtomhostError(err: unknown, code: AtomhostErrorCode = 'AH_ERR_FAILED', context?: string): AtomhostError {
+  if (err instanceof AtomhostError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new AtomhostError(code, context ? `${context}: ${msg}` : msg, { cause: err });
+}

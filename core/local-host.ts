@@ -1,0 +1,462 @@
+// LocalHost: the host verbs run in this process on one sysroot. The CLI uses it with
+// --sysroot; atomhostd runs the same code behind D-Bus. Every change takes the sysroot
+// lock, produces or selects a whole revision, and leaves the sysroot as it was on failure.
+import { hostname } from 'node:os';
+import { AtomhostError, InvalidArgumentError, NotFoundError, NoUpdateError } from './errors.js';
+import { Sysroot } from '../ostree-bridge/sysroot.js';
+import type { Deployment, TreeDiff } from '../ostree-bridge/types.js';
+import { noProgress, task, type ProgressSink } from './progress.js';
+import {
+  RevisionStore,
+  newRevision,
+  originWithRevision,
+  refspecFromOrigin,
+  revisionIdFromOrigin,
+  shortId,
+  splitRefspec,
+  type Revision,
+  type RevisionContent,
+  type RevisionState,
+} from './revision.js';
+import { editKargs } from './kargs.js';
+import {
+  API_VERSION,
+  type ContainerChange,
+  type DeploymentStatus,
+  type HostApi,
+  type HostStatus,
+  type KargsEdit,
+  type RevisionDiff,
+  type TransactionResult,
+  type TxContext,
+  type UpdatePreview,
+} from './host-api.js';
+
+const CHECKSUM_RE = /^[0-9a-f]{64}$/;
+
+export class LocalHost implements HostApi {
+  readonly sysroot: Sysroot;
+  readonly revisions: RevisionStore;
+
+  private constructor(sysroot: Sysroot) {
+    this.sysroot = sysroot;
+    this.revisions = new RevisionStore(sysroot.path);
+  }
+
+  static async open(sysrootPath: string): Promise<LocalHost> {
+    return new LocalHost(await Sysroot.open(sysrootPath));
+  }
+
+  async close(): Promise<void> {}
+
+  // ---- reads ----
+
+  async status(): Promise<HostStatus> {
+    const deps = await this.sysroot.reload();
+    const rollbackIdx = rollbackIndex(deps);
+    const out: DeploymentStatus[] = [];
+    for (const d of deps) {
+      const commit = this.#commitOrNull(d.checksum);
+      out.push({
+        index: d.index,
+        osname: d.osname,
+        refspec: refspecFromOrigin(d.origin),
+        checksum: d.checksum,
+        version: commit?.version ?? null,
+        timestamp: commit ? new Date(commit.timestamp * 1000).toISOString() : null,
+        kargs: d.kargs,
+        deploySerial: d.deploySerial,
+        default: d.index === 0,
+        rollback: d.index === rollbackIdx,
+        booted: d.booted,
+        staged: d.staged,
+        pinned: d.pinned,
+        revision: await this.revisions.find(revisionIdFromOrigin(d.origin)),
+      });
+    }
+    const def = out[0];
+    const revOf = (p: (d: DeploymentStatus) => boolean) => out.find(p)?.revision?.id ?? null;
+    return {
+      apiVersion: API_VERSION,
+      kind: 'Host',
+      metadata: { name: hostname(), sysroot: this.sysroot.path },
+      spec: { osname: def?.osname ?? null, refspec: def?.refspec ?? null, revision: def?.revision?.id ?? null },
+      status: {
+        booted: revOf((d) => d.booted),
+        staged: revOf((d) => d.staged),
+        rollback: revOf((d) => d.rollback),
+        deployments: out,
+      },
+    };
+  }
+
+  async listRevisions(): Promise<Revision[]> {
+    return this.revisions.list();
+  }
+
+  async diff(from: string, to: string): Promise<RevisionDiff> {
+    const a = await this.revisions.resolve(from);
+    const b = await this.revisions.resolve(to);
+    let files: TreeDiff | null = null;
+    if (a.os.checksum !== b.os.checksum && this.#commitOrNull(a.os.checksum) && this.#commitOrNull(b.os.checksum)) {
+      files = await this.sysroot.diff(a.os.checksum, b.os.checksum);
+    } else if (a.os.checksum === b.os.checksum) {
+      files = { added: [], removed: [], modified: [] };
+    }
+    const unitNames = [...new Set([...Object.keys(a.units), ...Object.keys(b.units)])].sort();
+    return {
+      from: a.id,
+      to: b.id,
+      os: { from: { checksum: a.os.checksum, version: a.os.version }, to: { checksum: b.os.checksum, version: b.os.version }, files },
+      kargs: { from: a.os.kargs, to: b.os.kargs },
+      containers: containerChanges(a, b),
+      units: unitNames
+        .map((name) => ({ name, from: a.units[name]?.sha256 ?? null, to: b.units[name]?.sha256 ?? null }))
+        .filter((u) => u.from !== u.to),
+    };
+  }
+
+  /** The revision of the default deployment (index 0). */
+  async defaultRevision(): Promise<Revision | null> {
+    const d = (await this.sysroot.reload())[0];
+    return d ? this.revisions.find(revisionIdFromOrigin(d.origin)) : null;
+  }
+
+  async setRevisionState(id: string, state: RevisionState, reason?: string): Promise<void> {
+    await this.revisions.setState(id, state, reason);
+  }
+
+  // ---- updates ----
+
+  async checkUpdate(opts: { preview: boolean }, ctx: TxContext = {}): Promise<UpdatePreview> {
+    const progress = ctx.progress ?? noProgress;
+    const def = this.#requireDefault();
+    const refspec = this.#refspecOf(def);
+    const { remote, ref } = splitRefspec(refspec);
+    const current = await this.revisions.find(revisionIdFromOrigin(def.origin));
+    if (remote) {
+      await task(progress, `Checking ${refspec} for updates`, () =>
+        this.sysroot.pull({ remote, refs: [ref], commitOnly: true, signal: ctx.signal, onProgress: pullProgress(progress) }),
+      );
+    }
+    const latest = this.sysroot.resolveRev(refspec);
+    if (!latest) throw new NotFoundError(`ref ${refspec} does not exist`, { refspec });
+    const available = latest !== def.checksum;
+    const commit = this.sysroot.readCommit(latest);
+    let files: TreeDiff | null = null;
+    if (available && opts.preview) {
+      if (remote) {
+        await task(progress, `Downloading ${commit.version ?? latest.slice(0, 12)} for the preview`, () =>
+          this.sysroot.pull({ remote, refs: [latest], signal: ctx.signal, onProgress: pullProgress(progress) }),
+        );
+      }
+      files = await this.sysroot.diff(def.checksum, latest);
+    }
+    return {
+      refspec,
+      available,
+      from: { checksum: def.checksum, version: this.#commitOrNull(def.checksum)?.version ?? null, revision: current?.id ?? null },
+      to: available ? { checksum: latest, version: commit.version, timestamp: new Date(commit.timestamp * 1000).toISOString() } : null,
+      kargs: { from: def.kargs, to: def.kargs },
+      files,
+      containers: [],
+    };
+  }
+
+  async upgrade(ctx: TxContext = {}): Promise<TransactionResult> {
+    return this.sysroot.withLock(async () => {
+      const progress = ctx.progress ?? noProgress;
+      await this.#adopt();
+      const def = this.#requireDefault();
+      const refspec = this.#refspecOf(def);
+      const { remote, ref } = splitRefspec(refspec);
+      if (remote) {
+        await task(progress, `Pulling ${refspec}`, () =>
+          this.sysroot.pull({ remote, refs: [ref], signal: ctx.signal, onProgress: pullProgress(progress) }),
+        );
+      }
+      const latest = this.sysroot.resolveRev(refspec);
+      if (!latest) throw new NotFoundError(`ref ${refspec} does not exist`, { refspec });
+      if (latest === def.checksum) throw new NoUpdateError(`no update available: ${refspec} is at ${def.checksum.slice(0, 12)}, which is the default deployment`);
+      const current = this.sysroot.readCommit(def.checksum);
+      const next = this.sysroot.readCommit(latest);
+      if (next.timestamp < current.timestamp) {
+        throw new AtomhostError('AH_ERR_FAILED', `${refspec} points to ${latest.slice(0, 12)} (${next.version ?? 'no version'}), which is older than the deployed ${current.version ?? def.checksum.slice(0, 12)}; use \`atomhost deploy\` to go back on purpose`);
+      }
+      return this.#deployRevision('upgrade', def, { checksum: latest, refspec }, ctx);
+    });
+  }
+
+  async deploy(target: string, ctx: TxContext = {}): Promise<TransactionResult> {
+    return this.sysroot.withLock(async () => {
+      const progress = ctx.progress ?? noProgress;
+      await this.#adopt();
+      const def = this.#requireDefault();
+      const refspec = this.#refspecOf(def);
+      const { remote, ref } = splitRefspec(refspec);
+      let checksum: string;
+      if (CHECKSUM_RE.test(target)) {
+        checksum = target;
+        if (!this.#commitOrNull(checksum) && remote) {
+          await task(progress, `Pulling ${checksum.slice(0, 12)}`, () =>
+            this.sysroot.pull({ remote, refs: [checksum], signal: ctx.signal, onProgress: pullProgress(progress) }),
+          );
+        }
+        if (!this.#commitOrNull(checksum)) throw new NotFoundError(`commit ${checksum} is not in the repository nor on remote ${remote ?? '(none)'}`, { checksum });
+      } else {
+        if (remote) {
+          await task(progress, `Fetching the history of ${refspec}`, () =>
+            this.sysroot.pull({ remote, refs: [ref], commitOnly: true, depth: -1, signal: ctx.signal, onProgress: pullProgress(progress) }),
+          );
+        }
+        const found = this.#findVersion(refspec, target);
+        if (!found) throw new NotFoundError(`version ${target} is not in the history of ${refspec}`, { version: target, refspec });
+        checksum = found;
+        if (remote) {
+          await task(progress, `Pulling ${target}`, () =>
+            this.sysroot.pull({ remote, refs: [checksum], signal: ctx.signal, onProgress: pullProgress(progress) }),
+          );
+        }
+      }
+      if (checksum === def.checksum) {
+        return { title: `deploy ${target}`, changed: false, revision: revisionIdFromOrigin(def.origin), message: `${target} is already the default deployment` };
+      }
+      return this.#deployRevision(`deploy ${target}`, def, { checksum, refspec }, ctx);
+    });
+  }
+
+  async rebase(refspec: string, opts: { osname?: string }, ctx: TxContext = {}): Promise<TransactionResult> {
+    return this.sysroot.withLock(async () => {
+      const progress = ctx.progress ?? noProgress;
+      await this.#adopt();
+      const def = this.sysroot.deployments[0];
+      const osname = opts.osname ?? def?.osname;
+      if (!osname) throw new InvalidArgumentError('this sysroot has no deployment yet: give the OS name with --os NAME', { field: 'osname' });
+      const { remote, ref } = splitRefspec(refspec);
+      if (!ref) throw new AtomhostError('AH_ERR_INVALID_REFSPEC', `invalid refspec ${JSON.stringify(refspec)}: expected REMOTE:REF or REF`);
+      if (remote) {
+        const remotes = await this.sysroot.remotes();
+        if (!remotes.includes(remote)) throw new NotFoundError(`remote ${remote} is not configured in ${this.sysroot.repoPath} (add it with \`ostree remote add --repo=${this.sysroot.repoPath} ${remote} URL\`)`, { remote });
+        await task(progress, `Pulling ${refspec}`, () => this.sysroot.pull({ remote, refs: [ref], signal: ctx.signal, onProgress: pullProgress(progress) }));
+      }
+      const checksum = this.sysroot.resolveRev(refspec);
+      if (!checksum) throw new NotFoundError(`ref ${refspec} does not exist`, { refspec });
+      return this.#deployRevision(`rebase ${refspec}`, def ?? null, { checksum, refspec, osname }, ctx);
+    });
+  }
+
+  async rollback(ctx: TxContext = {}): Promise<TransactionResult> {
+    return this.sysroot.withLock(async () => {
+      const progress = ctx.progress ?? noProgress;
+      await this.#adopt();
+      const deps = this.sysroot.deployments;
+      const r = rollbackIndex(deps);
+      if (r === null) throw new NotFoundError('no rollback deployment: the sysroot has only one deployment of this OS');
+      const def = deps[0];
+      const order = [r, ...deps.map((d) => d.index).filter((i) => i !== r)];
+      await task(progress, 'Writing the new boot order', () => this.sysroot.writeDeployments(order));
+      const from = revisionIdFromOrigin(def.origin);
+      const to = revisionIdFromOrigin(deps[r].origin);
+      if (from) await this.revisions.setState(from, 'rolled-back', `rolled back to ${to ? shortId(to) : deps[r].checksum.slice(0, 12)}`).catch(() => {});
+      return { title: 'rollback', changed: true, revision: to, message: `Moved ${this.#label(deps[r], to)} to be the default; reboot to use it` };
+    });
+  }
+
+  async kargs(edit: KargsEdit, ctx: TxContext = {}): Promise<TransactionResult> {
+    return this.sysroot.withLock(async () => {
+      await this.#adopt();
+      const def = this.#requireDefault();
+      const next = editKargs(def.kargs, edit);
+      if (next.join(' ') === def.kargs.join(' ')) {
+        return { title: 'kargs', changed: false, revision: revisionIdFromOrigin(def.origin), message: 'kernel arguments unchanged' };
+      }
+      return this.#deployRevision('kargs', def, { checksum: def.checksum, refspec: this.#refspecOf(def), kargs: next }, ctx);
+    });
+  }
+
+  async cleanup(opts: { rollback: boolean }, ctx: TxContext = {}): Promise<TransactionResult> {
+    return this.sysroot.withLock(async () => {
+      const progress = ctx.progress ?? noProgress;
+      const deps = this.sysroot.deployments;
+      let message = 'Cleaned up the repository and boot directories';
+      if (opts.rollback) {
+        const r = rollbackIndex(deps);
+        if (r === null) throw new NotFoundError('no rollback deployment to remove');
+        if (deps[r].pinned) throw new InvalidArgumentError(`deployment ${r} is pinned; unpin it first (atomhost unpin ${r})`, { index: r });
+        await task(progress, 'Removing the rollback deployment', () => this.sysroot.writeDeployments(deps.map((d) => d.index).filter((i) => i !== r)));
+        message = `Removed the rollback deployment ${this.#label(deps[r], revisionIdFromOrigin(deps[r].origin))}`;
+      }
+      await task(progress, 'Pruning', () => this.sysroot.cleanup());
+      return { title: 'cleanup', changed: true, revision: revisionIdFromOrigin(this.sysroot.deployments[0]?.origin ?? null), message };
+    });
+  }
+
+  async setPinned(index: number, pinned: boolean, _ctx: TxContext = {}): Promise<TransactionResult> {
+    return this.sysroot.withLock(async () => {
+      const d = this.sysroot.deployments[index];
+      if (!d) throw new NotFoundError(`no deployment at index ${index} (there are ${this.sysroot.deployments.length})`, { index });
+      if (d.staged) throw new InvalidArgumentError(`deployment ${index} is staged and cannot be pinned`, { index });
+      await this.sysroot.setPinned(index, pinned);
+      return { title: pinned ? 'pin' : 'unpin', changed: d.pinned !== pinned, revision: revisionIdFromOrigin(d.origin), message: `Deployment ${index} is ${pinned ? 'now pinned' : 'no longer pinned'}` };
+    });
+  }
+
+  /**
+   * Makes a new revision from the default one (mutate gets a copy of its content) and
+   * deploys the same OS commit with it: a container- or unit-only change still gets a
+   * deployment of its own, so every boot entry boots a matching stack.
+   */
+  async commitRevision(title: string, mutate: (draft: RevisionContent) => RevisionContent | Promise<RevisionContent>, ctx: TxContext = {}): Promise<Revision> {
+    return this.sysroot.withLock(async () => {
+      await this.#adopt();
+      const def = this.#requireDefault();
+      const parent = await this.revisions.get(revisionIdFromOrigin(def.origin)!);
+      const draft = await mutate(structuredClone({ os: parent.os, containers: parent.containers, units: parent.units, parent: parent.id }));
+      draft.parent = parent.id;
+      const result = await this.#deployContent(title, def, draft, ctx);
+      return this.revisions.get(result.revision!);
+    });
+  }
+
+  // ---- internals ----
+
+  /** Deploys checksum as the new default with a new revision derived from `from`. */
+  async #deployRevision(
+    title: string,
+    from: Deployment | null,
+    target: { checksum: string; refspec: string; osname?: string; kargs?: string[] },
+    ctx: TxContext,
+  ): Promise<TransactionResult> {
+    const parent = from ? await this.revisions.find(revisionIdFromOrigin(from.origin)) : null;
+    const commit = this.sysroot.readCommit(target.checksum);
+    const { remote } = splitRefspec(target.refspec);
+    const content: RevisionContent = {
+      os: {
+        osname: target.osname ?? from!.osname,
+        remote,
+        refspec: target.refspec,
+        checksum: target.checksum,
+        version: commit.version,
+        kargs: target.kargs ?? from?.kargs ?? [],
+      },
+      containers: structuredClone(parent?.containers ?? {}),
+      units: structuredClone(parent?.units ?? {}),
+      parent: parent?.id ?? null,
+    };
+    return this.#deployContent(title, from, content, ctx);
+  }
+
+  async #deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx: TxContext): Promise<TransactionResult> {
+    const progress = ctx.progress ?? noProgress;
+    ctx.signal?.throwIfAborted();
+    const rev = newRevision(content, 'deployed');
+    // The record is written before the deployment that names it: a crash in between
+    // leaves an unreferenced record, never a deployment without one.
+    await this.revisions.save(rev);
+    const origin = originWithRevision(`[origin]\nrefspec=${content.os.refspec}\n`, rev.id);
+    await task(progress, `Deploying ${content.os.version ?? content.os.checksum.slice(0, 12)}`, () =>
+      this.sysroot.deploy({
+        osname: content.os.osname,
+        checksum: content.os.checksum,
+        origin,
+        kargs: content.os.kargs,
+        mergeIndex: from && from.osname === content.os.osname ? from.index : undefined,
+      }),
+    );
+    return {
+      title,
+      changed: true,
+      revision: rev.id,
+      message: `Deployed ${content.os.version ?? content.os.checksum.slice(0, 12)} as revision ${shortId(rev.id)}; reboot to use it`,
+    };
+  }
+
+  /** Gives every deployment without a revision one (deployments made by other tools). */
+  async #adopt(): Promise<void> {
+    const deps = this.sysroot.deployments;
+    for (const d of [...deps].reverse()) {
+      const id = revisionIdFromOrigin(d.origin);
+      if (id && (await this.revisions.find(id))) continue;
+      const refspec = refspecFromOrigin(d.origin) ?? '';
+      const commit = this.#commitOrNull(d.checksum);
+      const rev = newRevision(
+        {
+          os: { osname: d.osname, remote: splitRefspec(refspec).remote, refspec, checksum: d.checksum, version: commit?.version ?? null, kargs: d.kargs },
+          containers: {},
+          units: {},
+          parent: null,
+        },
+        d.booted ? 'booted' : 'deployed',
+      );
+      await this.revisions.save(rev);
+      await this.sysroot.writeOrigin(d.index, originWithRevision(d.origin ?? `[origin]\nrefspec=${refspec}\n`, rev.id));
+    }
+  }
+
+  #requireDefault(): Deployment {
+    const d = this.sysroot.deployments[0];
+    if (!d) throw new NotFoundError(`sysroot ${this.sysroot.path} has no deployment yet; make one with \`atomhost rebase REMOTE:REF --os NAME\``);
+    return d;
+  }
+
+  #refspecOf(d: Deployment): string {
+    const r = refspecFromOrigin(d.origin);
+    if (!r) throw new AtomhostError('AH_ERR_INVALID_REFSPEC', `deployment ${d.index} (${d.checksum.slice(0, 12)}) has no refspec in its origin; use \`atomhost rebase REMOTE:REF\``);
+    return r;
+  }
+
+  #findVersion(refspec: string, version: string): string | null {
+    let rev = this.sysroot.resolveRev(refspec);
+    const seen = new Set<string>();
+    while (rev && !seen.has(rev)) {
+      seen.add(rev);
+      const c = this.#commitOrNull(rev);
+      if (!c) return null;
+      if (c.version === version) return rev;
+      rev = c.parent;
+    }
+    return null;
+  }
+
+  #commitOrNull(checksum: string) {
+    try {
+      return this.sysroot.readCommit(checksum);
+    } catch {
+      return null;
+    }
+  }
+
+  #label(d: Deployment, revision: string | null): string {
+    const v = this.#commitOrNull(d.checksum)?.version;
+    return `${d.osname} ${v ?? d.checksum.slice(0, 12)}${revision ? ` (revision ${shortId(revision)})` : ''}`;
+  }
+}
+
+/**
+ * The deployment `rollback` would make default, as rpm-ostree picks it: when the booted
+ * deployment is not first, the booted one; otherwise the next deployment of the same OS.
+ */
+export function rollbackIndex(deps: Deployment[]): number | null {
+  if (deps.length < 2) return null;
+  const booted = deps.findIndex((d) => d.booted);
+  if (booted > 0) return booted;
+  const next = deps.findIndex((d, i) => i > 0 && d.osname === deps[0].osname && !d.staged);
+  return next > 0 ? next : null;
+}
+
+export function pullProgress(sink: ProgressSink) {
+  return (p: { bytesTransferred: number; fetched: number; requested: number; status: string }) =>
+    sink({ type: 'download', bytes: p.bytesTransferred, fetched: p.fetched, requested: p.requested, status: p.status });
+}
+
+function containerChanges(a: RevisionContent, b: RevisionContent): ContainerChange[] {
+  const names = [...new Set([...Object.keys(a.containers), ...Object.keys(b.containers)])].sort();
+  return names
+    .map((name) => ({
+      name,
+      image: b.containers[name]?.image ?? a.containers[name]?.image ?? null,
+      from: a.containers[name]?.digest ?? null,
+      to: b.containers[name]?.digest ?? null,
+    }))
+    .filter((c) => c.from !== c.to);
+}

@@ -1,0 +1,47 @@
+// Loads the compiled libostree addon (built by scripts/build.sh from ostree-bridge/native).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { CommitInfo, Deployment, PullProgress, TreeDiff } from './types.js';
+
+export interface NativeSysroot {
+  load(): Promise<Deployment[]>;
+  tryLock(): boolean;
+  unlock(): void;
+  deployments(): Deployment[];
+  repoPath(): string;
+  resolveRev(rev: string): string | null;
+  readCommit(checksum: string): CommitInfo;
+  pull(remote: string, refs: string[], commitOnly: boolean, depth: number, onProgress?: (p: PullProgress) => void): Promise<void>;
+  cancel(): void;
+  deploy(opts: { osname: string; checksum: string; origin: string; kargs: string[]; mergeIndex?: number; retain?: boolean }): Promise<Deployment[]>;
+  writeDeployments(order: number[]): Promise<Deployment[]>;
+  cleanup(): Promise<void>;
+  setPinned(index: number, pinned: boolean): Promise<void>;
+  writeOrigin(index: number, origin: string): Promise<void>;
+  diff(a: string, b: string): Promise<TreeDiff>;
+}
+
+export interface NativeError extends Error {
+  domain?: string;
+  gcode?: number;
+  cancelled?: boolean;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+// dist/ostree-bridge/native.js → <root>/ostree-bridge/native/build/Release
+const addonPath = join(here, '..', '..', 'ostree-bridge', 'native', 'build', 'Release', 'ostree_bridge.node');
+
+let cached: { Sysroot: new (path: string) => NativeSysroot } | undefined;
+
+export function loadAddon(): { Sysroot: new (path: string) => NativeSysroot } {
+  if (!cached) {
+    const require = createRequire(import.meta.url);
+    try {
+      cached = require(addonPath);
+    } catch (err) {
+      throw new Error(`the libostree addon is not built (${addonPath}); run: npm run setup`, { cause: err });
+    }
+  }
+  return cached!;
+}

@@ -1,0 +1,618 @@
+// Native bridge from Node to libostree: one Sysroot class whose long calls run on
+// worker threads (Napi::AsyncWorker), so the event loop never blocks on disk or network.
+// Every GError becomes a JS Error carrying the GError domain and code.
+// The JS side (ostree-bridge/sysroot.ts) serializes calls on one Sysroot object.
+#include <napi.h>
+#include <ostree.h>
+#include <string>
+#include <vector>
+#include <memory>
+#include <mutex>
+
+namespace {
+
+struct GErrorInfo {
+  std::string message;
+  std::string domain;
+  int code = 0;
+  bool set = false;
+  void Take(GError* e) {
+    if (!e) return;
+    set = true;
+    message = e->message ? e->message : "unknown error";
+    domain = g_quark_to_string(e->domain);
+    code = e->code;
+    g_error_free(e);
+  }
+};
+
+Napi::Error MakeError(Napi::Env env, const GErrorInfo& info) {
+  Napi::Error err = Napi::Error::New(env, info.message);
+  err.Set("domain", Napi::String::New(env, info.domain));
+  err.Set("gcode", Napi::Number::New(env, info.code));
+  err.Set("cancelled", Napi::Boolean::New(env, info.domain == "g-io-error-quark" && info.code == G_IO_ERROR_CANCELLED));
+  return err;
+}
+
+std::vector<std::string> SplitArgs(const char* s) {
+  std::vector<std::string> out;
+  if (!s) return out;
+  gchar** parts = g_strsplit(s, " ", -1);
+  for (gchar** p = parts; *p; p++) {
+    if (**p == '\0') continue;
+    if (g_str_has_prefix(*p, "ostree=")) continue;  // ostree's own, not a user karg
+    out.emplace_back(*p);
+  }
+  g_strfreev(parts);
+  return out;
+}
+
+struct DeploymentData {
+  int index;
+  std::string osname, checksum, bootcsum, origin, path;
+  bool hasOrigin;
+  int deploySerial, bootSerial;
+  std::vector<std::string> kargs;
+  bool pinned, staged, booted;
+};
+
+std::vector<DeploymentData> CollectDeployments(OstreeSysroot* sysroot) {
+  std::vector<DeploymentData> out;
+  g_autoptr(GPtrArray) deps = ostree_sysroot_get_deployments(sysroot);
+  OstreeDeployment* booted = ostree_sysroot_get_booted_deployment(sysroot);
+  for (guint i = 0; i < deps->len; i++) {
+    auto* d = static_cast<OstreeDeployment*>(deps->pdata[i]);
+    DeploymentData dd;
+    dd.index = static_cast<int>(i);
+    dd.osname = ostree_deployment_get_osname(d);
+    dd.checksum = ostree_deployment_get_csum(d);
+    const char* bc = ostree_deployment_get_bootcsum(d);
+    dd.bootcsum = bc ? bc : "";
+    dd.deploySerial = ostree_deployment_get_deployserial(d);
+    dd.bootSerial = ostree_deployment_get_bootserial(d);
+    GKeyFile* origin = ostree_deployment_get_origin(d);
+    dd.hasOrigin = origin != nullptr;
+    if (origin) {
+      gsize len = 0;
+      g_autofree char* data = g_key_file_to_data(origin, &len, nullptr);
+      dd.origin = data ? data : "";
+    }
+    OstreeBootconfigParser* bcp = ostree_deployment_get_bootconfig(d);
+    if (bcp) dd.kargs = SplitArgs(ostree_bootconfig_parser_get(bcp, "options"));
+    dd.pinned = ostree_deployment_is_pinned(d);
+    dd.staged = ostree_deployment_is_staged(d);
+    dd.booted = booted != nullptr && ostree_deployment_equal(d, booted);
+    g_autoptr(GFile) dir = ostree_sysroot_get_deployment_directory(sysroot, d);
+    g_autofree char* p = g_file_get_path(dir);
+    dd.path = p ? p : "";
+    out.push_back(std::move(dd));
+  }
+  return out;
+}
+
+Napi::Value DeploymentsToJs(Napi::Env env, const std::vector<DeploymentData>& deps) {
+  Napi::Array arr = Napi::Array::New(env, deps.size());
+  for (size_t i = 0; i < deps.size(); i++) {
+    const auto& d = deps[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", d.index);
+    o.Set("osname", d.osname);
+    o.Set("checksum", d.checksum);
+    o.Set("bootcsum", d.bootcsum);
+    o.Set("deploySerial", d.deploySerial);
+    o.Set("bootSerial", d.bootSerial);
+    Napi::Array k = Napi::Array::New(env, d.kargs.size());
+    for (size_t j = 0; j < d.kargs.size(); j++) k.Set(j, d.kargs[j]);
+    o.Set("kargs", k);
+    o.Set("origin", d.hasOrigin ? Napi::Value(Napi::String::New(env, d.origin)) : env.Null());
+    o.Set("pinned", d.pinned);
+    o.Set("staged", d.staged);
+    o.Set("booted", d.booted);
+    o.Set("path", d.path);
+    arr.Set(i, o);
+  }
+  return arr;
+}
+
+std::vector<std::string> StringArray(const Napi::Value& v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+
+// A worker that runs fn() off the event loop and resolves a promise with make(env).
+class GWorker : public Napi::AsyncWorker {
+ public:
+  GWorker(Napi::Env env, OstreeSysroot* sysroot)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), sysroot_(OSTREE_SYSROOT(g_object_ref(sysroot))) {}
+  ~GWorker() override { g_object_unref(sysroot_); }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  virtual bool Run(GError** error) = 0;
+  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  void Execute() override {
+    GError* e = nullptr;
+    if (!Run(&e)) {
+      if (!e) g_set_error_literal(&e, G_IO_ERROR, G_IO_ERROR_FAILED, "operation failed");
+      err_.Take(e);
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_.set) deferred_.Reject(MakeError(env, err_).Value());
+    else deferred_.Resolve(Result(env));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  Napi::Promise::Deferred deferred_;
+  OstreeSysroot* sysroot_;
+  GErrorInfo err_;
+};
+
+class LoadWorker : public GWorker {
+ public:
+  using GWorker::GWorker;
+ protected:
+  bool Run(GError** error) override {
+    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+    deps_ = CollectDeployments(sysroot_);
+    return true;
+  }
+  Napi::Value Result(Napi::Env env) override { return DeploymentsToJs(env, deps_); }
+  std::vector<DeploymentData> deps_;
+};
+
+struct ProgressData {
+  guint64 bytes = 0;
+  guint fetched = 0, requested = 0, metadataFetched = 0, outstanding = 0, scanned = 0;
+  std::string status;
+};
+
+class PullWorker : public Napi::AsyncProgressQueueWorker<ProgressData> {
+ public:
+  PullWorker(Napi::Env env, OstreeSysroot* sysroot, std::string remote, std::vector<std::string> refs, bool commitOnly,
+             int depth, Napi::Function onProgress, GCancellable* cancellable)
+      : Napi::AsyncProgressQueueWorker<ProgressData>(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        sysroot_(OSTREE_SYSROOT(g_object_ref(sysroot))),
+        remote_(std::move(remote)),
+        refs_(std::move(refs)),
+        commitOnly_(commitOnly),
+        depth_(depth),
+        cancellable_(G_CANCELLABLE(g_object_ref(cancellable))) {
+    if (!onProgress.IsEmpty()) progressCb_ = Napi::Persistent(onProgress);
+  }
+  ~PullWorker() override {
+    g_object_unref(sysroot_);
+    g_object_unref(cancellable_);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute(const ExecutionProgress& progress) override {
+    // libostree emits progress from idle sources of the thread-default main context
+    // that the pull iterates; give this worker thread its own context.
+    GMainContext* ctx = g_main_context_new();
+    g_main_context_push_thread_default(ctx);
+    progress_ = &progress;
+    OstreeAsyncProgress* ap = ostree_async_progress_new_and_connect(&PullWorker::OnChanged, this);
+    GError* e = nullptr;
+    OstreeRepo* repo = ostree_sysroot_repo(sysroot_);
+    GVariantBuilder b;
+    g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+    std::vector<const char*> refv;
+    for (auto& r : refs_) refv.push_back(r.c_str());
+    refv.push_back(nullptr);
+    g_variant_builder_add(&b, "{s@v}", "refs", g_variant_new_variant(g_variant_new_strv(refv.data(), -1)));
+    int flags = commitOnly_ ? OSTREE_REPO_PULL_FLAGS_COMMIT_ONLY : OSTREE_REPO_PULL_FLAGS_NONE;
+    g_variant_builder_add(&b, "{s@v}", "flags", g_variant_new_variant(g_variant_new_int32(flags)));
+    if (depth_ != 0) g_variant_builder_add(&b, "{s@v}", "depth", g_variant_new_variant(g_variant_new_int32(depth_)));
+    g_autoptr(GVariant) opts = g_variant_ref_sink(g_variant_builder_end(&b));
+    gboolean ok = ostree_repo_pull_with_options(repo, remote_.c_str(), opts, ap, cancellable_, &e);
+    ostree_async_progress_finish(ap);
+    // Drain idle sources still queued for this context before dropping it.
+    while (g_main_context_iteration(ctx, FALSE)) {}
+    g_object_unref(ap);
+    g_main_context_pop_thread_default(ctx);
+    g_main_context_unref(ctx);
+    progress_ = nullptr;
+    if (!ok) err_.Take(e);
+  }
+
+  static void OnChanged(OstreeAsyncProgress* ap, gpointer user) {
+    auto* self = static_cast<PullWorker*>(user);
+    if (!self->progress_) return;
+    ProgressData d;
+    ostree_async_progress_get(ap, "bytes-transferred", "t", &d.bytes, "fetched", "u", &d.fetched, "requested", "u",
+                              &d.requested, "metadata-fetched", "u", &d.metadataFetched, "outstanding-fetches", "u",
+                              &d.outstanding, "scanned-metadata", "u", &d.scanned, nullptr);
+    g_autofree char* status = ostree_async_progress_get_status(ap);
+    if (status) d.status = status;
+    self->progress_->Send(&d, 1);
+  }
+
+  void OnProgress(const ProgressData* data, size_t count) override {
+    if (progressCb_.IsEmpty() || count == 0) return;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    const ProgressData& d = data[count - 1];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytesTransferred", Napi::Number::New(env, static_cast<double>(d.bytes)));
+    o.Set("fetched", d.fetched);
+    o.Set("requested", d.requested);
+    o.Set("metadataFetched", d.metadataFetched);
+    o.Set("outstandingFetches", d.outstanding);
+    o.Set("scannedMetadata", d.scanned);
+    o.Set("status", d.status);
+    progressCb_.Call({o});
+  }
+
+  void OnOK() override {
+    if (err_.set) deferred_.Reject(MakeError(Env(), err_).Value());
+    else deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  OstreeSysroot* sysroot_;
+  std::string remote_;
+  std::vector<std::string> refs_;
+  bool commitOnly_;
+  int depth_;
+  GCancellable* cancellable_;
+  Napi::FunctionReference progressCb_;
+  const ExecutionProgress* progress_ = nullptr;
+  GErrorInfo err_;
+};
+
+class DeployWorker : public GWorker {
+ public:
+  DeployWorker(Napi::Env env, OstreeSysroot* s, std::string osname, std::string checksum, std::string origin,
+               std::vector<std::string> kargs, int mergeIndex, bool retain)
+      : GWorker(env, s), osname_(std::move(osname)), checksum_(std::move(checksum)), origin_(std::move(origin)),
+        kargs_(std::move(kargs)), mergeIndex_(mergeIndex), retain_(retain) {}
+ protected:
+  bool Run(GError** error) override {
+    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+    g_autoptr(GKeyFile) origin = g_key_file_new();
+    if (!g_key_file_load_from_data(origin, origin_.c_str(), origin_.size(), G_KEY_FILE_KEEP_COMMENTS, error)) return false;
+    g_autoptr(OstreeDeployment) merge = nullptr;
+    if (mergeIndex_ >= 0) {
+      g_autoptr(GPtrArray) deps = ostree_sysroot_get_deployments(sysroot_);
+      if (static_cast<guint>(mergeIndex_) >= deps->len) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no deployment at index %d", mergeIndex_);
+        return false;
+      }
+      merge = OSTREE_DEPLOYMENT(g_object_ref(deps->pdata[mergeIndex_]));
+    } else {
+      merge = ostree_sysroot_get_merge_deployment(sysroot_, osname_.c_str());
+    }
+    std::vector<char*> argv;
+    for (auto& k : kargs_) argv.push_back(const_cast<char*>(k.c_str()));
+    argv.push_back(nullptr);
+    OstreeSysrootDeployTreeOpts opts = {};
+    opts.override_kernel_argv = argv.data();
+    g_autoptr(OstreeDeployment) nd = nullptr;
+    if (!ostree_sysroot_deploy_tree_with_options(sysroot_, osname_.c_str(), checksum_.c_str(), origin, merge, &opts, &nd,
+                                                 nullptr, error))
+      return false;
+    auto flags = retain_ ? OSTREE_SYSROOT_SIMPLE_WRITE_DEPLOYMENT_FLAGS_RETAIN : OSTREE_SYSROOT_SIMPLE_WRITE_DEPLOYMENT_FLAGS_NONE;
+    if (!ostree_sysroot_simple_write_deployment(sysroot_, osname_.c_str(), nd, merge, flags, nullptr, error)) return false;
+    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+    deps_ = CollectDeployments(sysroot_);
+    return true;
+  }
+  Napi::Value Result(Napi::Env env) override { return DeploymentsToJs(env, deps_); }
+ private:
+  std::string osname_, checksum_, origin_;
+  std::vector<std::string> kargs_;
+  int mergeIndex_;
+  bool retain_;
+  std::vector<DeploymentData> deps_;
+};
+
+class WriteDeploymentsWorker : public GWorker {
+ public:
+  WriteDeploymentsWorker(Napi::Env env, OstreeSysroot* s, std::vector<int> order) : GWorker(env, s), order_(std::move(order)) {}
+ protected:
+  bool Run(GError** error) override {
+    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+    g_autoptr(GPtrArray) cur = ostree_sysroot_get_deployments(sysroot_);
+    g_autoptr(GPtrArray) next = g_ptr_array_new_with_free_func(g_object_unref);
+    for (int idx : order_) {
+      if (idx < 0 || static_cast<guint>(idx) >= cur->len) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no deployment at index %d", idx);
+        return false;
+      }
+      g_ptr_array_add(next, g_object_ref(cur->pdata[idx]));
+    }
+    if (!ostree_sysroot_write_deployments(sysroot_, next, nullptr, error)) return false;
+    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+    deps_ = CollectDeployments(sysroot_);
+    return true;
+  }
+  Napi::Value Result(Napi::Env env) override { return DeploymentsToJs(env, deps_); }
+ private:
+  std::vector<int> order_;
+  std::vector<DeploymentData> deps_;
+};
+
+class CleanupWorker : public GWorker {
+ public:
+  using GWorker::GWorker;
+ protected:
+  bool Run(GError** error) override {
+    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+    return ostree_sysroot_cleanup(sysroot_, nullptr, error);
+  }
+};
+
+class PinWorker : public GWorker {
+ public:
+  PinWorker(Napi::Env env, OstreeSysroot* s, int index, bool pin) : GWorker(env, s), index_(index), pin_(pin) {}
+ protected:
+  bool Run(GError** error) override {
+    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+    g_autoptr(GPtrArray) cur = ostree_sysroot_get_deployments(sysroot_);
+    if (index_ < 0 || static_cast<guint>(index_) >= cur->len) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no deployment at index %d", index_);
+      return false;
+    }
+    auto* d = static_cast<OstreeDeployment*>(cur->pdata[index_]);
+    return ostree_sysroot_deployment_set_pinned(sysroot_, d, pin_, error);
+  }
+ private:
+  int index_;
+  bool pin_;
+};
+
+class WriteOriginWorker : public GWorker {
+ public:
+  WriteOriginWorker(Napi::Env env, OstreeSysroot* s, int index, std::string origin)
+      : GWorker(env, s), index_(index), origin_(std::move(origin)) {}
+ protected:
+  bool Run(GError** error) override {
+    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+    g_autoptr(GPtrArray) cur = ostree_sysroot_get_deployments(sysroot_);
+    if (index_ < 0 || static_cast<guint>(index_) >= cur->len) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no deployment at index %d", index_);
+      return false;
+    }
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    if (!g_key_file_load_from_data(kf, origin_.c_str(), origin_.size(), G_KEY_FILE_KEEP_COMMENTS, error)) return false;
+    return ostree_sysroot_write_origin_file(sysroot_, static_cast<OstreeDeployment*>(cur->pdata[index_]), kf, nullptr, error);
+  }
+ private:
+  int index_;
+  std::string origin_;
+};
+
+class DiffWorker : public GWorker {
+ public:
+  DiffWorker(Napi::Env env, OstreeSysroot* s, std::string a, std::string b) : GWorker(env, s), a_(std::move(a)), b_(std::move(b)) {}
+ protected:
+  static std::string Rel(GFile* root, GFile* f) {
+    g_autofree char* r = g_file_get_relative_path(root, f);
+    return std::string("/") + (r ? r : "");
+  }
+  bool Run(GError** error) override {
+    OstreeRepo* repo = ostree_sysroot_repo(sysroot_);
+    g_autoptr(GFile) ra = nullptr;
+    g_autoptr(GFile) rb = nullptr;
+    if (!ostree_repo_read_commit(repo, a_.c_str(), &ra, nullptr, nullptr, error)) return false;
+    if (!ostree_repo_read_commit(repo, b_.c_str(), &rb, nullptr, nullptr, error)) return false;
+    g_autoptr(GPtrArray) modified = g_ptr_array_new_with_free_func((GDestroyNotify)ostree_diff_item_unref);
+    g_autoptr(GPtrArray) removed = g_ptr_array_new_with_free_func(g_object_unref);
+    g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func(g_object_unref);
+    if (!ostree_diff_dirs(OSTREE_DIFF_FLAGS_NONE, ra, rb, modified, removed, added, nullptr, error)) return false;
+    for (guint i = 0; i < modified->len; i++) mod_.push_back(Rel(ra, static_cast<OstreeDiffItem*>(modified->pdata[i])->src));
+    for (guint i = 0; i < removed->len; i++) rem_.push_back(Rel(ra, static_cast<GFile*>(removed->pdata[i])));
+    for (guint i = 0; i < added->len; i++) add_.push_back(Rel(rb, static_cast<GFile*>(added->pdata[i])));
+    return true;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto arr = [&](const std::vector<std::string>& v) {
+      Napi::Array a = Napi::Array::New(env, v.size());
+      for (size_t i = 0; i < v.size(); i++) a.Set(i, v[i]);
+      return a;
+    };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("added", arr(add_));
+    o.Set("removed", arr(rem_));
+    o.Set("modified", arr(mod_));
+    return o;
+  }
+ private:
+  std::string a_, b_;
+  std::vector<std::string> add_, rem_, mod_;
+};
+
+class Sysroot : public Napi::ObjectWrap<Sysroot> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Sysroot",
+                       {
+                           InstanceMethod("load", &Sysroot::Load),
+                           InstanceMethod("tryLock", &Sysroot::TryLock),
+                           InstanceMethod("unlock", &Sysroot::Unlock),
+                           InstanceMethod("deployments", &Sysroot::Deployments),
+                           InstanceMethod("repoPath", &Sysroot::RepoPath),
+                           InstanceMethod("resolveRev", &Sysroot::ResolveRev),
+                           InstanceMethod("readCommit", &Sysroot::ReadCommit),
+                           InstanceMethod("pull", &Sysroot::Pull),
+                           InstanceMethod("cancel", &Sysroot::Cancel),
+                           InstanceMethod("deploy", &Sysroot::Deploy),
+                           InstanceMethod("writeDeployments", &Sysroot::WriteDeployments),
+                           InstanceMethod("cleanup", &Sysroot::Cleanup),
+                           InstanceMethod("setPinned", &Sysroot::SetPinned),
+                           InstanceMethod("writeOrigin", &Sysroot::WriteOrigin),
+                           InstanceMethod("diff", &Sysroot::Diff),
+                       });
+  }
+
+  explicit Sysroot(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sysroot>(info) {
+    std::string path = info[0].ToString().Utf8Value();
+    g_autoptr(GFile) f = g_file_new_for_path(path.c_str());
+    sysroot_ = ostree_sysroot_new(f);
+    cancellable_ = g_cancellable_new();
+  }
+  ~Sysroot() override {
+    g_object_unref(sysroot_);
+    g_object_unref(cancellable_);
+  }
+
+ private:
+  Napi::Value Load(const Napi::CallbackInfo& info) {
+    auto* w = new LoadWorker(info.Env(), sysroot_);
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value TryLock(const Napi::CallbackInfo& info) {
+    gboolean acquired = FALSE;
+    GError* e = nullptr;
+    if (!ostree_sysroot_try_lock(sysroot_, &acquired, &e)) {
+      GErrorInfo i;
+      i.Take(e);
+      MakeError(info.Env(), i).ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    return Napi::Boolean::New(info.Env(), acquired);
+  }
+  Napi::Value Unlock(const Napi::CallbackInfo& info) {
+    ostree_sysroot_unlock(sysroot_);
+    return info.Env().Undefined();
+  }
+  Napi::Value Deployments(const Napi::CallbackInfo& info) { return DeploymentsToJs(info.Env(), CollectDeployments(sysroot_)); }
+  Napi::Value RepoPath(const Napi::CallbackInfo& info) {
+    OstreeRepo* repo = ostree_sysroot_repo(sysroot_);
+    GFile* p = ostree_repo_get_path(repo);
+    g_autofree char* s = g_file_get_path(p);
+    return Napi::String::New(info.Env(), s ? s : "");
+  }
+  Napi::Value ResolveRev(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string rev = info[0].ToString().Utf8Value();
+    g_autofree char* out = nullptr;
+    GError* e = nullptr;
+    if (!ostree_repo_resolve_rev(ostree_sysroot_repo(sysroot_), rev.c_str(), TRUE, &out, &e)) {
+      GErrorInfo i;
+      i.Take(e);
+      MakeError(env, i).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!out) return env.Null();
+    return Napi::String::New(env, out);
+  }
+  Napi::Value ReadCommit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string csum = info[0].ToString().Utf8Value();
+    g_autoptr(GVariant) commit = nullptr;
+    GError* e = nullptr;
+    if (!ostree_repo_load_variant(ostree_sysroot_repo(sysroot_), OSTREE_OBJECT_TYPE_COMMIT, csum.c_str(), &commit, &e)) {
+      GErrorInfo i;
+      i.Take(e);
+      MakeError(env, i).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("checksum", csum);
+    g_autofree char* parent = ostree_commit_get_parent(commit);
+    o.Set("parent", parent ? Napi::Value(Napi::String::New(env, parent)) : env.Null());
+    const char* subject = nullptr;
+    const char* body = nullptr;
+    g_variant_get_child(commit, 3, "&s", &subject);
+    g_variant_get_child(commit, 4, "&s", &body);
+    o.Set("subject", subject ? subject : "");
+    o.Set("body", body ? body : "");
+    o.Set("timestamp", Napi::Number::New(env, static_cast<double>(ostree_commit_get_timestamp(commit))));
+    g_autoptr(GVariant) meta = g_variant_get_child_value(commit, 0);
+    Napi::Object md = Napi::Object::New(env);
+    GVariantIter it;
+    g_variant_iter_init(&it, meta);
+    const char* key;
+    GVariant* val;
+    o.Set("version", env.Null());
+    while (g_variant_iter_next(&it, "{&sv}", &key, &val)) {
+      if (g_variant_is_of_type(val, G_VARIANT_TYPE_STRING)) {
+        md.Set(key, g_variant_get_string(val, nullptr));
+        if (g_str_equal(key, "version")) o.Set("version", g_variant_get_string(val, nullptr));
+      } else {
+        g_autofree char* printed = g_variant_print(val, FALSE);
+        md.Set(key, printed);
+      }
+      g_variant_unref(val);
+    }
+    o.Set("metadata", md);
+    return o;
+  }
+  Napi::Value Pull(const Napi::CallbackInfo& info) {
+    // A new cancellable per pull: a cancel only reaches the pull it was meant for.
+    g_object_unref(cancellable_);
+    cancellable_ = g_cancellable_new();
+    std::string remote = info[0].ToString().Utf8Value();
+    auto refs = StringArray(info[1]);
+    bool commitOnly = info[2].ToBoolean().Value();
+    int depth = info[3].IsNumber() ? info[3].ToNumber().Int32Value() : 0;
+    Napi::Function cb = info[4].IsFunction() ? info[4].As<Napi::Function>() : Napi::Function();
+    auto* w = new PullWorker(info.Env(), sysroot_, remote, refs, commitOnly, depth, cb, cancellable_);
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    g_cancellable_cancel(cancellable_);
+    return info.Env().Undefined();
+  }
+  Napi::Value Deploy(const Napi::CallbackInfo& info) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto* w = new DeployWorker(info.Env(), sysroot_, o.Get("osname").ToString().Utf8Value(),
+                               o.Get("checksum").ToString().Utf8Value(), o.Get("origin").ToString().Utf8Value(),
+                               StringArray(o.Get("kargs")),
+                               o.Has("mergeIndex") && o.Get("mergeIndex").IsNumber() ? o.Get("mergeIndex").ToNumber().Int32Value() : -1,
+                               o.Has("retain") && o.Get("retain").ToBoolean().Value());
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value WriteDeployments(const Napi::CallbackInfo& info) {
+    std::vector<int> order;
+    Napi::Array a = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) order.push_back(a.Get(i).ToNumber().Int32Value());
+    auto* w = new WriteDeploymentsWorker(info.Env(), sysroot_, order);
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value Cleanup(const Napi::CallbackInfo& info) {
+    auto* w = new CleanupWorker(info.Env(), sysroot_);
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value SetPinned(const Napi::CallbackInfo& info) {
+    auto* w = new PinWorker(info.Env(), sysroot_, info[0].ToNumber().Int32Value(), info[1].ToBoolean().Value());
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value WriteOrigin(const Napi::CallbackInfo& info) {
+    auto* w = new WriteOriginWorker(info.Env(), sysroot_, info[0].ToNumber().Int32Value(), info[1].ToString().Utf8Value());
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value Diff(const Napi::CallbackInfo& info) {
+    auto* w = new DiffWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
+    w->Queue();
+    return w->Promise();
+  }
+
+  OstreeSysroot* sysroot_;
+  GCancellable* cancellable_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Sysroot", Sysroot::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ostree_bridge, Init)

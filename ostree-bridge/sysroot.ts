@@ -1,0 +1,167 @@
+// Typed access to one OSTree sysroot through libostree. Calls on one Sysroot are
+// serialized (libostree objects are not safe for concurrent use); long calls run on
+// worker threads inside the addon.
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { AtomhostError, CancelledError, InvalidSysrootError, NotFoundError, SysrootLockedError } from '../core/errors.js';
+import { loadAddon, type NativeError, type NativeSysroot } from './native.js';
+import type { CommitInfo, DeployOptions, Deployment, PullOptions, TreeDiff } from './types.js';
+
+export class Sysroot {
+  readonly path: string;
+  #native: NativeSysroot;
+  #queue: Promise<unknown> = Promise.resolve();
+  #deployments: Deployment[] = [];
+  #locked = false;
+
+  private constructor(path: string, native: NativeSysroot) {
+    this.path = path;
+    this.#native = native;
+  }
+
+  /** Opens and loads the sysroot at `path`; a directory that is not a sysroot is refused by name. */
+  static async open(path: string): Promise<Sysroot> {
+    try {
+      const st = await stat(join(path, 'ostree', 'repo', 'config'));
+      if (!st.isFile()) throw new Error('ostree/repo/config is not a file');
+    } catch (err) {
+      throw new InvalidSysrootError(path, 'it has no ostree/repo (make one with `ostree admin init-fs`)', err);
+    }
+    const { Sysroot: NativeCtor } = loadAddon();
+    const s = new Sysroot(path, new NativeCtor(path));
+    await s.reload();
+    return s;
+  }
+
+  #run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async reload(): Promise<Deployment[]> {
+    this.#deployments = await this.#run(() => this.#native.load().catch((e) => Promise.reject(this.#wrap(e, 'loading sysroot'))));
+    return this.#deployments;
+  }
+
+  /** Deployments as of the last load, newest default first (index 0 boots by default). */
+  get deployments(): Deployment[] {
+    return this.#deployments;
+  }
+
+  /** The sysroot's repository (libostree opens it by fd, so its own path is /proc/self/fd/N). */
+  get repoPath(): string {
+    return join(this.path, 'ostree', 'repo');
+  }
+
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  /** Runs fn holding the sysroot write lock (the same flock `ostree admin` takes). */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#locked) return fn();
+    const acquired = this.#native.tryLock();
+    if (!acquired) throw new SysrootLockedError(this.path);
+    this.#locked = true;
+    try {
+      await this.reload();
+      return await fn();
+    } finally {
+      this.#locked = false;
+      this.#native.unlock();
+    }
+  }
+
+  resolveRev(rev: string): string | null {
+    try {
+      return this.#native.resolveRev(rev);
+    } catch (err) {
+      throw this.#wrap(err, `resolving ${rev}`);
+    }
+  }
+
+  readCommit(checksum: string): CommitInfo {
+    try {
+      return this.#native.readCommit(checksum);
+    } catch (err) {
+      throw new NotFoundError(`commit ${checksum} is not in the repository ${this.repoPath}: ${(err as Error).message}`, { checksum });
+    }
+  }
+
+  async pull(opts: PullOptions): Promise<void> {
+    opts.signal?.throwIfAborted();
+    const onAbort = () => this.#native.cancel();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.#run(() => this.#native.pull(opts.remote, opts.refs, opts.commitOnly ?? false, opts.depth ?? 0, opts.onProgress));
+    } catch (err) {
+      if ((err as NativeError).cancelled || opts.signal?.aborted) throw new CancelledError(`pull from ${opts.remote}`);
+      throw new AtomhostError('AH_ERR_REMOTE', `pulling ${opts.refs.join(', ')} from remote ${opts.remote}: ${(err as Error).message}`, {
+        cause: err,
+        details: { remote: opts.remote, refs: opts.refs },
+      });
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async deploy(opts: DeployOptions): Promise<Deployment[]> {
+    this.#deployments = await this.#run(() => this.#native.deploy(opts)).catch((e) => Promise.reject(this.#wrap(e, `deploying ${opts.checksum}`)));
+    return this.#deployments;
+  }
+
+  /** Writes the boot order: `order` lists current indices; those left out are undeployed. */
+  async writeDeployments(order: number[]): Promise<Deployment[]> {
+    this.#deployments = await this.#run(() => this.#native.writeDeployments(order)).catch((e) => Promise.reject(this.#wrap(e, 'writing deployments')));
+    return this.#deployments;
+  }
+
+  async cleanup(): Promise<void> {
+    await this.#run(() => this.#native.cleanup()).catch((e) => Promise.reject(this.#wrap(e, 'cleaning up')));
+    await this.reload();
+  }
+
+  async setPinned(index: number, pinned: boolean): Promise<void> {
+    await this.#run(() => this.#native.setPinned(index, pinned)).catch((e) => Promise.reject(this.#wrap(e, pinned ? 'pinning' : 'unpinning')));
+    await this.reload();
+  }
+
+  async writeOrigin(index: number, origin: string): Promise<void> {
+    await this.#run(() => this.#native.writeOrigin(index, origin)).catch((e) => Promise.reject(this.#wrap(e, 'writing origin')));
+    await this.reload();
+  }
+
+  async diff(fromChecksum: string, toChecksum: string): Promise<TreeDiff> {
+    return this.#run(() => this.#native.diff(fromChecksum, toChecksum)).catch((e) => Promise.reject(this.#wrap(e, `diffing ${fromChecksum}..${toChecksum}`)));
+  }
+
+  /** Remotes of the sysroot's repo, through the ostree CLI (complete and fast for this). */
+  async remotes(): Promise<string[]> {
+    const { stdout } = await execa('ostree', ['remote', 'list', `--repo=${this.repoPath}`]);
+    return stdout.split('\n').filter(Boolean);
+  }
+
+  async remoteUrl(name: string): Promise<string> {
+    try {
+      const { stdout } = await execa('ostree', ['remote', 'show-url', name, `--repo=${this.repoPath}`]);
+      return stdout.trim();
+    } catch {
+      throw new NotFoundError(`remote ${name} is not configured in ${this.repoPath}`, { remote: name });
+    }
+  }
+
+  async addRemote(name: string, url: string, opts: { gpgVerify?: boolean } = {}): Promise<void> {
+    const args = ['remote', 'add', '--if-not-exists', `--repo=${this.repoPath}`];
+    if (!opts.gpgVerify) args.push('--no-gpg-verify');
+    await execa('ostree', [...args, name, url]);
+  }
+
+  #wrap(err: unknown, context: string): AtomhostError {
+    if (err instanceof AtomhostError) return err;
+    const e = err as NativeError;
+    if (e?.cancelled) return new CancelledError(context);
+    return new AtomhostError('AH_ERR_FAILED', `${context}: ${e?.message ?? String(err)}`, { cause: err, details: { sysroot: this.path } });
+  }
+}

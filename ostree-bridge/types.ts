@@ -1,0 +1,75 @@
+// Types at the boundary of the libostree bridge.
+
+export interface Deployment {
+  /** Position in the sysroot's deployment list; 0 is the default boot entry. */
+  index: number;
+  osname: string;
+  checksum: string;
+  deploySerial: number;
+  bootSerial: number;
+  bootcsum: string;
+  /** Kernel arguments from the deployment's bootloader entry, without ostree= itself. */
+  kargs: string[];
+  /** The origin keyfile as text, or null when the deployment has none. */
+  origin: string | null;
+  pinned: boolean;
+  staged: boolean;
+  booted: boolean;
+  /** Absolute path of the deployment's root directory. */
+  path: string;
+}
+
+export interface CommitInfo {
+  checksum: string;
+  parent: string | null;
+  subject: string;
+  body: string;
+  /** Seconds since the epoch. */
+  timestamp: number;
+  version: string | null;
+  /** String-valued commit metadata (other values are printed in GVariant text form). */
+  metadata: Record<string, string>;
+}
+
+export interface PullProgress {
+  /** Bytes transferred so far. */
+  bytesTransferred: number;
+  fetched: number;
+  requested: number;
+  metadataFetched: number;
+  outstandingFetches: number;
+  scannedMetadata: number;
+  status: string;
+}
+
+export interface PullOptions {
+  remote: string;
+  refs: string[];
+  /** Fetch only the commit objects (what `upgrade --check` needs). */
+  commitOnly?: boolean;
+  /** History depth to fetch: 0 only the tip, -1 everything. */
+  depth?: number;
+  onProgress?: (p: PullProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface DeployOptions {
+  osname: string;
+  checksum: string;
+  /** Origin keyfile text written into the new deployment. */
+  origin: string;
+  kargs: string[];
+  /** Index of the deployment whose /etc is merged; defaults to ostree's merge deployment. */
+  mergeIndex?: number;
+  /**
+   * Keep every existing deployment (true), or let libostree drop the non-booted,
+   * non-merge deployments of this osname as `ostree admin deploy` does (false).
+   */
+  retain?: boolean;
+}
+
+export interface TreeDiff {
+  added: string[];
+  removed: string[];
+  modified: string[];
+}
