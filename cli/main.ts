@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+// atomhost: the CLI. It only parses arguments and renders; the verbs live behind HostApi,
+// in process with --sysroot, or in atomhostd over the system bus otherwise.
+import { Command, Option } from 'commander';
+import { execa } from 'execa';
+import { AtomhostError, EXIT, InvalidArgumentError } from '../core/errors.js';
+import type { HostApi, TxContext } from '../core/host-api.js';
+import { LocalHost } from '../core/local-host.js';
+import { action, printJson, type CliContext, type GlobalOptions, type Registrar } from './context.js';
+import { progressView } from './progress-view.js';
+import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
+
+const program = new Command();
+program
+  .name('atomhost')
+  .description('Upgrade, roll back and inspect an atomic container host: one revision for the OS, its system containers and their units.')
+  .version('0.1.0')
+  .option('--sysroot <path>', 'work in-process on this OSTree sysroot instead of asking atomhostd (as `ostree admin --sysroot`)')
+  .option('--json', 'print machine-readable JSON (reads) and JSON errors')
+  .option('--progress-json', 'write progress events as JSON Lines on stderr')
+  .showHelpAfterError();
+
+const ctx: CliContext = { globals: () => program.opts<GlobalOptions>() };
+
+export async function openHost(c: CliContext = ctx): Promise<HostApi> {
+  const { sysroot } = c.globals();
+  if (sysroot) return LocalHost.open(sysroot);
+  let mod: { connectDaemon(): Promise<HostApi> };
+  try {
+    const path = './dbus-backend.js';
+    mod = await import(path);
+  } catch (err) {
+    throw new AtomhostError('AH_ERR_DAEMON', 'this build has no atomhostd client; give --sysroot PATH to work on a sysroot directly', { cause: err });
+  }
+  return mod.connectDaemon();
+}
+
+/** Runs a host verb with progress drawn on the terminal, closing the connection after. */
+async function withHost<T>(fn: (host: HostApi, tx: TxContext) => Promise<T>): Promise<T> {
+  const g = program.opts<GlobalOptions & { progressJson?: boolean }>();
+  const view = progressView({ json: g.json ?? false, jsonLines: g.progressJson ?? false });
+  const abort = new AbortController();
+  const onSigint = () => {
+    process.stderr.write('\ncancelling...\n');
+    abort.abort();
+  };
+  process.once('SIGINT', onSigint);
+  const host = await openHost();
+  try {
+    return await fn(host, { progress: view.sink, signal: abort.signal });
+  } finally {
+    view.done();
+    process.off('SIGINT', onSigint);
+    await host.close();
+  }
+}
+
+async function maybeReboot(reboot: boolean | undefined): Promise<void> {
+  if (!reboot) return;
+  if (ctx.globals().sysroot) throw new InvalidArgumentError('--reboot reboots the running host; it has no meaning with --sysroot', { field: 'reboot' });
+  process.stderr.write('Rebooting...\n');
+  await execa('systemctl', ['reboot']);
+}
+
+function report(result: { message: string }, extra?: unknown): void {
+  if (ctx.globals().json) printJson(extra ?? result);
+  else process.stdout.write(`${renderResult(result as never)}\n`);
+}
+
+program
+  .command('status')
+  .description('show the deployments, their revisions and the default/rollback entries')
+  .action(
+    action(ctx, async () => {
+      const s = await withHost((h) => h.status());
+      if (ctx.globals().json) printJson(s);
+      else process.stdout.write(`${renderStatus(s)}\n`);
+    }),
+  );
+
+program
+  .command('upgrade')
+  .description('pull the newest commit of the default refspec and deploy it as a new revision')
+  .option('--check', `only say whether an update exists (exit ${EXIT.NO_UPDATE} when none)`)
+  .option('--preview', 'like --check, and also download it and show the version, kernel-argument and file changes')
+  .option('-r, --reboot', 'reboot into the new revision when it is deployed')
+  .action(
+    action(ctx, async (opts: { check?: boolean; preview?: boolean; reboot?: boolean }) => {
+      if (opts.check || opts.preview) {
+        const p = await withHost((h, tx) => h.checkUpdate({ preview: opts.preview ?? false }, tx));
+        if (ctx.globals().json) printJson(p);
+        else process.stdout.write(`${renderPreview(p)}\n`);
+        return p.available ? EXIT.OK : EXIT.NO_UPDATE;
+      }
+      const r = await withHost((h, tx) => h.upgrade(tx));
+      report(r);
+      await maybeReboot(opts.reboot);
+    }),
+  );
+
+program
+  .command('deploy')
+  .argument('<target>', 'a version from the refspec history (e.g. 41.2) or a commit checksum')
+  .description('deploy a given version or commit of the current refspec as a new revision')
+  .option('-r, --reboot', 'reboot into it when it is deployed')
+  .action(
+    action(ctx, async (target: string, opts: { reboot?: boolean }) => {
+      report(await withHost((h, tx) => h.deploy(target, tx)));
+      await maybeReboot(opts.reboot);
+    }),
+  );
+
+program
+  .command('rebase')
+  .argument('<refspec>', 'REMOTE:REF (or a local REF) to follow from now on')
+  .description('switch to another refspec; on an empty sysroot this makes the first deployment (give --os)')
+  .option('--os <name>', 'OS name (stateroot) for the deployment; defaults to the current one')
+  .option('-r, --reboot', 'reboot into it when it is deployed')
+  .action(
+    action(ctx, async (refspec: string, opts: { os?: string; reboot?: boolean }) => {
+      report(await withHost((h, tx) => h.rebase(refspec, { osname: opts.os }, tx)));
+      await maybeReboot(opts.reboot);
+    }),
+  );
+
+program
+  .command('rollback')
+  .description('make the previous deployment, with its whole revision, the default again')
+  .option('-r, --reboot', 'reboot into it right away')
+  .action(
+    action(ctx, async (opts: { reboot?: boolean }) => {
+      report(await withHost((h, tx) => h.rollback(tx)));
+      await maybeReboot(opts.reboot);
+    }),
+  );
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+program
+  .command('kargs')
+  .description('show or change the kernel arguments (a change makes a new deployment and revision)')
+  .option('--append <karg>', 'add KEY[=VALUE] (repeatable)', collect)
+  .option('--delete <karg>', 'remove KEY or KEY=VALUE (repeatable)', collect)
+  .option('--replace <karg>', 'change KEY=NEW or KEY=OLD=NEW (repeatable)', collect)
+  .action(
+    action(ctx, async (opts: { append?: string[]; delete?: string[]; replace?: string[] }) => {
+      if (!opts.append && !opts.delete && !opts.replace) {
+        const s = await withHost((h) => h.status());
+        const kargs = s.status.deployments[0]?.kargs ?? [];
+        if (ctx.globals().json) printJson({ kargs });
+        else process.stdout.write(`${kargs.join(' ')}\n`);
+        return;
+      }
+      report(await withHost((h, tx) => h.kargs(opts, tx)));
+    }),
+  );
+
+program
+  .command('cleanup')
+  .description('prune unused objects and boot files; with --rollback also remove the rollback deployment')
+  .option('--rollback', 'remove the rollback deployment')
+  .action(action(ctx, async (opts: { rollback?: boolean }) => report(await withHost((h, tx) => h.cleanup({ rollback: opts.rollback ?? false }, tx)))));
+
+for (const [name, pinned] of [['pin', true], ['unpin', false]] as const) {
+  program
+    .command(name)
+    .argument('<index>', 'deployment index as shown by `atomhost status`')
+    .description(pinned ? 'keep a deployment (and its revision) from being garbage-collected' : 'let a pinned deployment be removed again')
+    .action(
+      action(ctx, async (index: string) => {
+        const i = Number(index);
+        if (!Number.isInteger(i) || i < 0) throw new InvalidArgumentError(`deployment index must be a number ≥ 0, got ${JSON.stringify(index)}`, { field: 'index' });
+        report(await withHost((h, tx) => h.setPinned(i, pinned, tx)));
+      }),
+    );
+}
+
+program
+  .command('revisions')
+  .description('list the host revisions, newest first')
+  .action(
+    action(ctx, async () => {
+      const [revs, s] = await withHost(async (h) => [await h.listRevisions(), await h.status()] as const);
+      if (ctx.globals().json) printJson(revs);
+      else process.stdout.write(`${renderRevisions(revs, s.spec.revision)}\n`);
+    }),
+  );
+
+program
+  .command('diff')
+  .argument('<from>', 'revision id (or a unique prefix)')
+  .argument('<to>', 'revision id (or a unique prefix)')
+  .description('show what changes between two revisions: OS version and files, kernel args, containers, units')
+  .action(
+    action(ctx, async (from: string, to: string) => {
+      const d = await withHost((h) => h.diff(from, to));
+      if (ctx.globals().json) printJson(d);
+      else process.stdout.write(`${renderRevisionDiff(d)}\n`);
+    }),
+  );
+
+/** Command groups from their own modules; a group missing from this build is left out. */
+async function registerOptional(path: string, exportName: string): Promise<void> {
+  try {
+    const mod = (await import(path)) as Record<string, Registrar>;
+    mod[exportName]?.(program, ctx);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  }
+}
+
+await registerOptional('./commands/container.js', 'registerContainer');
+await registerOptional('./commands/stack.js', 'registerStack');
+await registerOptional('./commands/kickstart.js', 'registerKickstart');
+
+program.addOption(new Option('--debug').hideHelp().env('ATOMHOST_DEBUG'));
+await program.parseAsync(process.argv);

@@ -1,0 +1,72 @@
+// Human renderers, kept apart from the data (the JSON is the object itself).
+import type { HostStatus, RevisionDiff, TransactionResult, UpdatePreview } from '../core/host-api.js';
+import type { TreeDiff } from '../ostree-bridge/types.js';
+import { shortId, type Revision } from '../core/revision.js';
+
+export function renderStatus(s: HostStatus): string {
+  const lines: string[] = [];
+  if (s.status.transaction) lines.push(`Transaction: ${s.status.transaction.title} (started by ${s.status.transaction.caller} at ${s.status.transaction.started})`);
+  else if (s.status.transaction === null) lines.push('State: idle');
+  lines.push('Deployments:');
+  if (s.status.deployments.length === 0) lines.push('  (none: make the first one with `atomhost rebase REMOTE:REF --os NAME`)');
+  for (const d of s.status.deployments) {
+    const marks = [d.booted ? 'booted' : '', d.default ? 'default' : '', d.rollback ? 'rollback' : '', d.staged ? 'staged' : '', d.pinned ? 'pinned' : ''].filter(Boolean);
+    lines.push(`${d.booted ? '●' : ' '} ${d.index}: ${d.osname} ${d.version ?? '(no version)'}${marks.length ? `  [${marks.join(', ')}]` : ''}`);
+    lines.push(`       Refspec: ${d.refspec ?? '(none)'}`);
+    lines.push(`        Commit: ${d.checksum}${d.timestamp ? ` (${d.timestamp})` : ''}`);
+    lines.push(`      Revision: ${d.revision ? `${shortId(d.revision.id)} (${d.revision.state})` : '(none; adopted on the next change)'}`);
+    if (d.kargs.length) lines.push(`   Kernel args: ${d.kargs.join(' ')}`);
+    const containers = Object.values(d.revision?.containers ?? {});
+    for (const c of containers) lines.push(`     Container: ${c.name} ${c.image} ${c.digest.slice(0, 19)}${c.role ? ` (${c.role})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+export function renderTreeDiff(files: TreeDiff, indent = '  '): string[] {
+  const out: string[] = [];
+  for (const f of files.added) out.push(`${indent}A ${f}`);
+  for (const f of files.removed) out.push(`${indent}D ${f}`);
+  for (const f of files.modified) out.push(`${indent}M ${f}`);
+  if (out.length === 0) out.push(`${indent}(no file changes)`);
+  return out;
+}
+
+export function renderPreview(p: UpdatePreview): string {
+  if (!p.available || !p.to) return `No update available on ${p.refspec} (at ${p.from.version ?? p.from.checksum.slice(0, 12)}).`;
+  const lines = [
+    `Update available on ${p.refspec}:`,
+    `  Version: ${p.from.version ?? '?'} → ${p.to.version ?? '?'}`,
+    `   Commit: ${p.from.checksum.slice(0, 12)} → ${p.to.checksum.slice(0, 12)}${p.to.timestamp ? ` (${p.to.timestamp})` : ''}`,
+  ];
+  if (p.kargs.from.join(' ') !== p.kargs.to.join(' ')) lines.push(`  Kernel args: ${p.kargs.from.join(' ') || '(none)'} → ${p.kargs.to.join(' ') || '(none)'}`);
+  for (const c of p.containers) lines.push(`  Container ${c.name}: ${c.from?.slice(0, 19) ?? '(new)'} → ${c.to?.slice(0, 19) ?? '(removed)'}`);
+  if (p.files) {
+    lines.push(`  Files (${p.files.added.length} added, ${p.files.removed.length} removed, ${p.files.modified.length} modified):`);
+    lines.push(...renderTreeDiff(p.files, '    '));
+  }
+  return lines.join('\n');
+}
+
+export function renderResult(r: TransactionResult): string {
+  return r.message;
+}
+
+export function renderRevisions(revs: Revision[], current: string | null): string {
+  if (revs.length === 0) return 'No revisions yet.';
+  return revs
+    .map((r) => `${r.id === current ? '*' : ' '} ${shortId(r.id)}  ${r.created}  ${r.state.padEnd(11)} ${r.os.osname} ${r.os.version ?? r.os.checksum.slice(0, 12)}  containers: ${Object.keys(r.containers).length}${r.parent ? `  parent ${shortId(r.parent)}` : ''}${r.reason ? `  (${r.reason})` : ''}`)
+    .join('\n');
+}
+
+export function renderRevisionDiff(d: RevisionDiff): string {
+  const lines = [`Revision ${shortId(d.from)} → ${shortId(d.to)}`];
+  if (d.os.from.checksum !== d.os.to.checksum) {
+    lines.push(`  OS: ${d.os.from.version ?? d.os.from.checksum.slice(0, 12)} → ${d.os.to.version ?? d.os.to.checksum.slice(0, 12)}`);
+    if (d.os.files) lines.push(...renderTreeDiff(d.os.files, '    '));
+    else lines.push('    (file diff unavailable: one of the commits is not in the repository)');
+  } else lines.push(`  OS: unchanged (${d.os.to.version ?? d.os.to.checksum.slice(0, 12)})`);
+  if (d.kargs.from.join(' ') !== d.kargs.to.join(' ')) lines.push(`  Kernel args: ${d.kargs.from.join(' ') || '(none)'} → ${d.kargs.to.join(' ') || '(none)'}`);
+  for (const c of d.containers) lines.push(`  Container ${c.name}: ${c.from ?? '(none)'} → ${c.to ?? '(removed)'}`);
+  for (const u of d.units) lines.push(`  Unit ${u.name}: ${u.from?.slice(0, 12) ?? '(none)'} → ${u.to?.slice(0, 12) ?? '(removed)'}`);
+  return lines.join('\n');
+}

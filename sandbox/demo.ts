@@ -1,0 +1,115 @@
+// The README's first command: makes a sandbox host on the spot (a sysroot on its own
+// tmpfs, a local OSTree repo with two versions served on 127.0.0.1) and runs atomhost
+// on it, printing every command so that it can be repeated by hand.
+import { mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { buildOsTree, commitTree, initArchiveRepo } from './os-tree.js';
+import { serveDirectory } from './http-server.js';
+import { unimmutable } from './scratch.js';
+
+const SANDBOX = process.env.ATOMHOST_SANDBOX ?? '/tmp/atomhost-sandbox';
+const OS = 'atomic-demo';
+const REF = 'atomic-demo/x86_64/stable';
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+function say(text: string) {
+  process.stdout.write(`\n${bold(`## ${text}`)}\n`);
+}
+
+async function run(args: string[], opts: { allowExit?: number[] } = {}) {
+  process.stdout.write(`${bold('$')} atomhost ${args.join(' ')}\n`);
+  const r = await execa(process.execPath, [cli, ...args], { stdio: 'inherit', reject: false });
+  if (r.exitCode !== 0 && !(opts.allowExit ?? []).includes(r.exitCode ?? -1)) throw new Error(`atomhost ${args.join(' ')} exited ${r.exitCode}`);
+}
+
+async function sh(cmd: string, args: string[], show = true) {
+  if (show) process.stdout.write(`${bold('$')} ${cmd} ${args.join(' ')}\n`);
+  const r = await execa(cmd, args, { stdio: show ? 'inherit' : 'pipe' });
+  return r.stdout;
+}
+
+async function clean() {
+  if (!existsSync(SANDBOX)) return;
+  await unimmutable(SANDBOX);
+  await execa('umount', ['-R', SANDBOX], { reject: false });
+  await rm(SANDBOX, { recursive: true, force: true });
+}
+
+async function main() {
+  if (process.argv.includes('clean')) {
+    await clean();
+    console.log(`removed ${SANDBOX}`);
+    return;
+  }
+  if (process.getuid?.() !== 0) throw new Error('the sandbox host mounts a tmpfs and deploys into it: run the demo as root');
+  await clean();
+  await mkdir(SANDBOX, { recursive: true });
+  await execa('mount', ['-t', 'tmpfs', '-o', 'size=1g,mode=0755', 'atomhost-sandbox', SANDBOX]);
+  const repo = join(SANDBOX, 'repo');
+  const tree = join(SANDBOX, 'tree');
+  const sysroot = join(SANDBOX, 'sysroot');
+
+  say(`Making a sandbox host in ${SANDBOX} (its own tmpfs): an OS repo with version 1.0`);
+  await initArchiveRepo(repo);
+  await buildOsTree(tree, { osname: OS, version: '1.0' });
+  await commitTree(repo, REF, tree, '1.0');
+  const server = await serveDirectory(repo);
+  try {
+    console.log(`serving ${repo} at ${server.url}`);
+    await mkdir(sysroot);
+    await sh('ostree', ['admin', 'init-fs', sysroot]);
+    await sh('ostree', ['admin', 'os-init', `--sysroot=${sysroot}`, OS]);
+    await sh('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sysroot}/ostree/repo`, 'demo', server.url]);
+
+    say('Install the first version (the first deployment and the first host revision)');
+    await run(['--sysroot', sysroot, 'rebase', `demo:${REF}`, '--os', OS]);
+    await run(['--sysroot', sysroot, 'status']);
+
+    say('The vendor publishes 2.0 (a changed file, a new one)');
+    await buildOsTree(tree, { osname: OS, version: '2.0', files: { 'usr/share/atomic-demo/NEWS': 'Version 2.0: faster boots.\n' } });
+    await commitTree(repo, REF, tree, '2.0');
+
+    say('Is there an update? What would it change?');
+    await run(['--sysroot', sysroot, 'upgrade', '--check']);
+    await run(['--sysroot', sysroot, 'upgrade', '--preview']);
+
+    say('Upgrade: pull and deploy 2.0 as a new revision');
+    await run(['--sysroot', sysroot, 'upgrade']);
+    await run(['--sysroot', sysroot, 'status']);
+
+    say('Roll back: 1.0, with its whole revision, is the default again');
+    await run(['--sysroot', sysroot, 'rollback']);
+    await run(['--sysroot', sysroot, 'status']);
+    await run(['--sysroot', sysroot, 'revisions']);
+
+    say('The independent view: ostree itself and the bootloader entries');
+    await sh('ostree', ['admin', 'status', `--sysroot=${sysroot}`]);
+    await sh('sh', ['-c', `grep -H -E '^(title|options)' ${sysroot}/boot/loader/entries/*.conf`]);
+  } finally {
+    await server.close();
+  }
+  // Leave the sandbox usable by hand without a server: the remote becomes a file:// URL.
+  await execa('ostree', ['remote', 'delete', `--repo=${sysroot}/ostree/repo`, 'demo']);
+  await execa('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sysroot}/ostree/repo`, 'demo', `file://${repo}`]);
+  await buildOsTree(tree, { osname: OS, version: '3.0', files: { 'usr/share/atomic-demo/NEWS': 'Version 3.0.\n' } });
+  await commitTree(repo, REF, tree, '3.0');
+
+  say('Your turn');
+  console.log(`The sandbox stays in ${SANDBOX}; version 3.0 is waiting on its remote (now file://${repo}).`);
+  console.log(`  atomhost --sysroot ${sysroot} status`);
+  console.log(`  atomhost --sysroot ${sysroot} upgrade --preview`);
+  console.log(`  atomhost --sysroot ${sysroot} upgrade`);
+  console.log(`  atomhost --sysroot ${sysroot} rollback`);
+  console.log(`  atomhost --sysroot ${sysroot} kargs --append quiet`);
+  console.log(`  atomhost --sysroot ${sysroot} deploy 1.0`);
+  console.log(`Remove it with: npm run demo -- clean`);
+}
+
+main().catch((err) => {
+  console.error(`demo failed: ${err instanceof Error ? err.message : err}`);
+  process.exit(1);
+});
