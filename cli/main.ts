@@ -2,7 +2,6 @@
 // atomhost: the CLI. It only parses arguments and renders; the verbs live behind HostApi,
 // in process with --sysroot, or in atomhostd over the system bus otherwise.
 import { Command, Option } from 'commander';
-import { execa } from 'execa';
 import { AtomhostError, EXIT, InvalidArgumentError } from '../core/errors.js';
 import type { HostApi, TxContext } from '../core/host-api.js';
 import { LocalHost } from '../core/local-host.js';
@@ -59,7 +58,8 @@ async function maybeReboot(reboot: boolean | undefined): Promise<void> {
   if (!reboot) return;
   if (ctx.globals().sysroot) throw new InvalidArgumentError('--reboot reboots the running host; it has no meaning with --sysroot', { field: 'reboot' });
   process.stderr.write('Rebooting...\n');
-  await execa('systemctl', ['reboot']);
+  const { runOk } = await import('../core/exec.js');
+  await runOk('systemctl', ['reboot']);
 }
 
 function report(result: { message: string }, extra?: unknown): void {

@@ -376,7 +376,7 @@ export class LocalHost implements HostApi {
     const deps = this.sysroot.deployments;
     for (const d of [...deps].reverse()) {
       const id = revisionIdFromOrigin(d.origin);
-      if (id && (await this.revisions.find(id))) continue;
+      if (id && (await this.revisions.has(id))) continue;
       const refspec = refspecFromOrigin(d.origin) ?? '';
       const commit = this.#commitOrNull(d.checksum);
       const rev = newRevision(

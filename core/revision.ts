@@ -3,7 +3,7 @@
 // content-addressed, stored as YAML under <sysroot>/ostree/atomhost/revisions/ (outside
 // every deployment, so they survive cleanup), and written atomically.
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { access, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { atomicWriteFile } from './atomic-write.js';
@@ -136,6 +136,16 @@ export class RevisionStore {
     const rev = YAML.parse(text) as Revision;
     if (revisionId(rev) !== id) throw new AtomhostError('AH_ERR_CORRUPT', `revision record ${file} does not match its id`, { details: { file } });
     return rev;
+  }
+
+  /** Whether a record exists (cheaper than reading it). */
+  async has(id: string): Promise<boolean> {
+    try {
+      await access(this.#file(id));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async find(id: string | null): Promise<Revision | null> {

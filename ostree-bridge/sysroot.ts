@@ -3,7 +3,7 @@
 // worker threads inside the addon.
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { runOk } from '../core/exec.js';
 import { AtomhostError, CancelledError, InvalidSysrootError, NotFoundError, SysrootLockedError } from '../core/errors.js';
 import { loadAddon, type NativeError, type NativeSysroot } from './native.js';
 import type { CommitInfo, DeployOptions, Deployment, PullOptions, TreeDiff } from './types.js';
@@ -139,13 +139,13 @@ export class Sysroot {
 
   /** Remotes of the sysroot's repo, through the ostree CLI (complete and fast for this). */
   async remotes(): Promise<string[]> {
-    const { stdout } = await execa('ostree', ['remote', 'list', `--repo=${this.repoPath}`]);
+    const stdout = await runOk('ostree', ['remote', 'list', `--repo=${this.repoPath}`]);
     return stdout.split('\n').filter(Boolean);
   }
 
   async remoteUrl(name: string): Promise<string> {
     try {
-      const { stdout } = await execa('ostree', ['remote', 'show-url', name, `--repo=${this.repoPath}`]);
+      const stdout = await runOk('ostree', ['remote', 'show-url', name, `--repo=${this.repoPath}`]);
       return stdout.trim();
     } catch {
       throw new NotFoundError(`remote ${name} is not configured in ${this.repoPath}`, { remote: name });
@@ -155,7 +155,7 @@ export class Sysroot {
   async addRemote(name: string, url: string, opts: { gpgVerify?: boolean } = {}): Promise<void> {
     const args = ['remote', 'add', '--if-not-exists', `--repo=${this.repoPath}`];
     if (!opts.gpgVerify) args.push('--no-gpg-verify');
-    await execa('ostree', [...args, name, url]);
+    await runOk('ostree', [...args, name, url]);
   }
 
   #wrap(err: unknown, context: string): AtomhostError {

@@ -10,6 +10,7 @@ PACKAGES=(
   runc docker-registry skopeo umoci podman         # system containers, their tests and benches
   etcd-server etcd-client                          # fleet lock state
   busybox-static dbus polkitd pkexec psmisc curl    # sandbox trees, the test host
+  python3-gi gir1.2-ostree-1.0                     # the raw-libostree rollback baseline in bench/
   fdisk parted xfsprogs dosfstools lvm2 e2fsprogs openssl  # kickstart provisioning
   apache2-utils hyperfine                          # registry auth in tests, benchmarks
 )

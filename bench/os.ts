@@ -1,0 +1,102 @@
+// Upgrade and rollback, side by side with ostree used directly, in one run.
+//  - upgrade: `atomhost upgrade` vs `ostree pull` + `ostree admin deploy` (both as processes)
+//  - rollback: `atomhost rollback` vs the same libostree calls from a minimal script
+//    (Debian's ostree 2022.7 CLI has no rollback verb), as processes and in-process.
+import { mkdir } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { buildOsTree, commitTree, initArchiveRepo } from '../sandbox/os-tree.js';
+import { serveDirectory } from '../sandbox/http-server.js';
+import { makeScratch } from '../sandbox/scratch.js';
+import { LocalHost } from '../core/local-host.js';
+import { compare, median, printResult, type BenchResult } from './report.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLI = join(here, '..', 'cli', 'main.js');
+const RAW_ROLLBACK = join(here, '..', '..', 'bench', 'rollback-raw.py');
+const OS = 'benchos';
+const REF = 'benchos/x86_64/stable';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+export async function benchOs(): Promise<BenchResult> {
+  const scratch = await makeScratch('atomhost-bench-', 4096);
+  try {
+    const repo = join(scratch.dir, 'repo');
+    const tree = join(scratch.dir, 'tree');
+    await initArchiveRepo(repo);
+    let version = 1;
+    const publish = async () => {
+      const v = `${version}.0`;
+      // A ~48 MiB tree (shared filler) where each version changes a few small files.
+      await buildOsTree(tree, { osname: OS, version: v, fillerBytes: 48 * 1024 * 1024, files: { 'usr/share/bench/VERSION': v, 'usr/share/bench/changelog': `changes of ${v}\n`.repeat(200) } });
+      version++;
+      return commitTree(repo, REF, tree, v);
+    };
+    await publish();
+    const server = await serveDirectory(repo);
+    const sysroots = { atomhost: join(scratch.dir, 'sr-atomhost'), ostree: join(scratch.dir, 'sr-ostree') };
+    for (const sr of Object.values(sysroots)) {
+      await mkdir(sr);
+      await execa('ostree', ['admin', 'init-fs', sr]);
+      await execa('ostree', ['admin', 'os-init', `--sysroot=${sr}`, OS]);
+      await execa('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sr}/ostree/repo`, 'origin', server.url]);
+    }
+    await execa(process.execPath, [CLI, '--sysroot', sysroots.atomhost, 'rebase', `origin:${REF}`, '--os', OS]);
+    await execa('ostree', ['pull', `--repo=${sysroots.ostree}/ostree/repo`, 'origin', REF]);
+    await execa('ostree', ['admin', 'deploy', `--sysroot=${sysroots.ostree}`, `--os=${OS}`, `origin:${REF}`]);
+
+    const up = { atomhost: [] as number[], ostree: [] as number[] };
+    for (let i = 0; i < ROUNDS; i++) {
+      await publish();
+      // Alternate who goes first so that neither always meets a warm page cache.
+      const order = i % 2 ? (['ostree', 'atomhost'] as const) : (['atomhost', 'ostree'] as const);
+      for (const who of order) {
+        if (who === 'atomhost') up.atomhost.push(await timed(() => execa(process.execPath, [CLI, '--sysroot', sysroots.atomhost, 'upgrade'])));
+        else
+          up.ostree.push(
+            await timed(async () => {
+              await execa('ostree', ['pull', `--repo=${sysroots.ostree}/ostree/repo`, 'origin', REF]);
+              await execa('ostree', ['admin', 'deploy', `--sysroot=${sysroots.ostree}`, `--os=${OS}`, `origin:${REF}`]);
+            }),
+          );
+      }
+    }
+    await server.close();
+
+    const rb = { atomhost: [] as number[], inproc: [] as number[] };
+    for (let i = 0; i < ROUNDS; i++) rb.atomhost.push(await timed(() => execa(process.execPath, [CLI, '--sysroot', sysroots.atomhost, 'rollback'])));
+    const rawProc: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) rawProc.push(await timed(() => execa('/usr/bin/python3', [RAW_ROLLBACK, sysroots.ostree, '1'])));
+    const host = await LocalHost.open(sysroots.atomhost);
+    for (let i = 0; i < ROUNDS; i++) rb.inproc.push(await timed(() => host.rollback()));
+    const rawIn = (await execa('/usr/bin/python3', [RAW_ROLLBACK, sysroots.ostree, String(ROUNDS)])).stdout.split('\n').map(Number);
+    const pyStart = median(await Promise.all([0, 1, 2].map(() => timed(() => execa('/usr/bin/python3', ['-c', 'import gi; gi.require_version("OSTree","1.0"); from gi.repository import OSTree'])))));
+    const nodeStart = median(await Promise.all([0, 1, 2].map(() => timed(() => execa(process.execPath, [CLI, '--version'])))));
+
+    return {
+      name: `OS upgrade and rollback (median of ${ROUNDS}; 48 MiB tree, a few files changed per version)`,
+      rows: [
+        compare('upgrade: atomhost upgrade', 's', median(up.atomhost), 'ostree pull + ostree admin deploy', median(up.ostree), '≤ 1.2×'),
+        compare('rollback (process): atomhost rollback', 's', median(rb.atomhost), 'libostree write_deployments script', median(rawProc), '≤ 1.1×'),
+        compare('rollback (in process): LocalHost.rollback', 's', median(rb.inproc), 'libostree write_deployments in process', median(rawIn), '≤ 1.1×'),
+      ],
+      notes: [
+        `process start-up alone: atomhost CLI ${(nodeStart * 1000).toFixed(0)} ms (Node.js), python3 + OSTree bindings ${(pyStart * 1000).toFixed(0)} ms`,
+        'sysroots live on their own tmpfs; the repo is served over HTTP on 127.0.0.1',
+      ],
+    };
+  } finally {
+    await scratch.dispose();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  printResult(await benchOs());
+}

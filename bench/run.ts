@@ -1,0 +1,25 @@
+// `npm run bench`: every benchmark in one run, each side by side with the raw tools.
+// BENCH_ONLY=os,containers,... picks some.
+import { printResult, type BenchResult } from './report.js';
+
+const benches: Record<string, () => Promise<BenchResult>> = {
+  os: async () => (await import('./os.js')).benchOs(),
+};
+
+const only = process.env.BENCH_ONLY?.split(',');
+const results: BenchResult[] = [];
+for (const [name, run] of Object.entries(benches)) {
+  if (only && !only.includes(name)) continue;
+  try {
+    const r = await run();
+    printResult(r);
+    results.push(r);
+  } catch (err) {
+    console.error(`bench ${name} failed: ${err instanceof Error ? err.message : err}`);
+    process.exitCode = 1;
+  }
+}
+if (process.env.BENCH_JSON) {
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(process.env.BENCH_JSON, JSON.stringify(results, null, 2));
+}
