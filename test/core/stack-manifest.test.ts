@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseStackManifest, StackManifestError, roleOrder } from '../../core/stack-manifest.js';
+
+test('a valid manifest parses with defaults', () => {
+  const m = parseStackManifest(
+    `apiVersion: atomhost.io/v1alpha1
+kind: Stack
+metadata: { name: node, version: 2026.11.1 }
+os: { refspec: "origin:os/stable", version: "2.0", kargs: [quiet] }
+containers:
+  - { name: etcd, image: "127.0.0.1:5000/etcd:3.5", role: network, values: { PORT: 2379 } }
+  - { name: kubelet, image: "127.0.0.1:5000/kubelet@sha256:${'a'.repeat(64)}", role: kubelet }
+`,
+    'stack.yaml',
+  );
+  assert.equal(m.version, '2026.11.1');
+  assert.deepEqual(m.os.kargs, ['quiet']);
+  assert.deepEqual(m.containers[0].values, { PORT: '2379' });
+  assert.ok(roleOrder(m.containers[0].role) < roleOrder(m.containers[1].role));
+});
+
+test('every problem is reported at once with its field path', () => {
+  try {
+    parseStackManifest(
+      `kind: Stak
+os: { checksum: xyz, kargs: "a b" }
+containers:
+  - { name: Etcd!, image: x, digest: md5:1, role: db }
+  - { image: y }
+  - { name: a, image: z, values: { k: { nested: 1 } } }
+`,
+      '/etc/atomhost/stack.yaml',
+    );
+    assert.fail('should throw');
+  } catch (e) {
+    assert.ok(e instanceof StackManifestError);
+    const p = (e.details as { problems: string[] }).problems;
+    for (const want of ['kind must be Stack', 'metadata.version is required', 'os.checksum', 'os.kargs', 'containers[0].name', 'containers[0].digest', 'containers[0].role', 'containers[1].name is required', 'containers[2].values.k']) {
+      assert.ok(p.some((x) => x.includes(want)), `${want} in ${p.join(' | ')}`);
+    }
+    assert.match(e.message, /^stack manifest \/etc\/atomhost\/stack\.yaml: /);
+  }
+});
+
+test('not YAML at all is named', () => {
+  assert.throws(() => parseStackManifest('a: [', 'x.yaml'), /stack manifest x\.yaml: not YAML/);
+});
