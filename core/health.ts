@@ -1,0 +1,111 @@
+// Health checks that decide whether a revision is kept: each stack unit active with no
+// restart loop, each probe passing (HTTP URL or command), and the executables in
+// /etc/atomhost/health.d/. All must pass within the deadline; a check that fails keeps
+// its last output so the rollback can say why.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from './exec.js';
+import type { UnitManager } from './unit-manager.js';
+
+export type HealthCheck =
+  | { name: string; kind: 'unit'; unit: string; maxRestarts?: number }
+  | { name: string; kind: 'http'; url: string }
+  | { name: string; kind: 'command'; command: string[] }
+  | { name: string; kind: 'script'; path: string };
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  /** What the check saw last: the unit state, the HTTP status, the command's output. */
+  output: string;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  results: CheckResult[];
+  /** One line naming the first failing check and what it saw. */
+  reason: string | null;
+}
+
+export const HEALTH_D = '/etc/atomhost/health.d';
+
+/** Executables in health.d (name order), as checks; a missing directory means none. */
+export async function scriptChecks(dir = HEALTH_D): Promise<HealthCheck[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch {
+    return [];
+  }
+  const out: HealthCheck[] = [];
+  for (const n of names) {
+    const st = await stat(join(dir, n)).catch(() => null);
+    if (st?.isFile() && st.mode & 0o111) out.push({ name: `health.d/${n}`, kind: 'script', path: join(dir, n) });
+  }
+  return out;
+}
+
+async function once(check: HealthCheck, units: UnitManager | null, baseRestarts: Map<string, number>): Promise<CheckResult> {
+  try {
+    switch (check.kind) {
+      case 'unit': {
+        if (!units) return { name: check.name, ok: false, output: 'no systemd connection to check the unit' };
+        const s = await units.state(check.unit);
+        const base = baseRestarts.get(check.unit) ?? s.restarts;
+        if (!baseRestarts.has(check.unit)) baseRestarts.set(check.unit, s.restarts);
+        const restarts = s.restarts - base;
+        const limit = check.maxRestarts ?? 2;
+        if (restarts > limit) return { name: check.name, ok: false, output: `${check.unit} restarted ${restarts} times during the check (restart loop)` };
+        const ok = s.activeState === 'active' && s.subState !== 'auto-restart';
+        return { name: check.name, ok, output: `${check.unit} ${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}` };
+      }
+      case 'http': {
+        const res = await fetch(check.url, { signal: AbortSignal.timeout(2000) });
+        const body = (await res.text()).slice(0, 200);
+        return { name: check.name, ok: res.ok, output: `HTTP ${res.status} ${body.trim()}`.trim() };
+      }
+      case 'command':
+      case 'script': {
+        const [cmd, ...args] = check.kind === 'script' ? [check.path] : check.command;
+        const r = await run(cmd, args);
+        const output = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-5).join('\n');
+        return { name: check.name, ok: r.exitCode === 0, output: `exit ${r.exitCode}${output ? `: ${output}` : ''}` };
+      }
+    }
+  } catch (err) {
+    return { name: check.name, ok: false, output: (err as Error).message };
+  }
+}
+
+/**
+ * Polls every check until all pass at once, or the deadline passes. A unit must also
+ * stay up for `settleMs` after it first passes: a restart loop shows up in that window.
+ */
+export async function runHealthChecks(
+  checks: HealthCheck[],
+  units: UnitManager | null,
+  opts: { deadlineMs: number; intervalMs?: number; settleMs?: number; signal?: AbortSignal },
+): Promise<HealthReport> {
+  const interval = opts.intervalMs ?? 500;
+  const settle = opts.settleMs ?? 2000;
+  const deadline = Date.now() + opts.deadlineMs;
+  const baseRestarts = new Map<string, number>();
+  let firstAllOk: number | null = null;
+  let results: CheckResult[] = [];
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    results = await Promise.all(checks.map((c) => once(c, units, baseRestarts)));
+    const allOk = results.every((r) => r.ok);
+    const hasUnits = checks.some((c) => c.kind === 'unit');
+    if (allOk) {
+      firstAllOk ??= Date.now();
+      if (!hasUnits || Date.now() - firstAllOk >= settle) break;
+    } else firstAllOk = null;
+    // A restart loop is final: no need to wait for the deadline.
+    if (results.some((r) => !r.ok && r.output.includes('restart loop'))) break;
+    if (Date.now() + interval > deadline) break;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  const failed = results.find((r) => !r.ok);
+  return { ok: !failed, results, reason: failed ? `${failed.name}: ${failed.output}` : null };
+}
