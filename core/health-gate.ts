@@ -1,0 +1,103 @@
+// The health gate: after a change (live, or after booting a new revision) the checks
+// decide. Pass: the revision is marked healthy and becomes the fallback from then on.
+// Fail: it is marked failed with the reason, and the host falls back to the newest
+// healthy revision. Bounded so that it never loops: only a healthy revision is ever a
+// fallback target, and a revision that fails to come up healthy within `maxBootAttempts`
+// boots is given up on.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atomicWriteFile } from './atomic-write.js';
+import type { HealthReport } from './health.js';
+import type { LocalHost } from './local-host.js';
+import { revisionIdFromOrigin, shortId, type Revision } from './revision.js';
+
+export interface BootAttempts {
+  revision: string;
+  attempts: number;
+}
+
+export type GateDecision =
+  | { action: 'healthy'; revision: string }
+  | { action: 'fall-back'; from: string; to: string; toIndex: number; reason: string }
+  | { action: 'give-up'; revision: string; reason: string }
+  | { action: 'wait'; revision: string; attempts: number };
+
+export const DEFAULT_MAX_BOOT_ATTEMPTS = 3;
+
+function attemptsFile(host: LocalHost): string {
+  return join(host.sysroot.path, 'ostree', 'atomhost', 'boot-attempts.json');
+}
+
+export async function readAttempts(host: LocalHost): Promise<BootAttempts | null> {
+  try {
+    return JSON.parse(await readFile(attemptsFile(host), 'utf8')) as BootAttempts;
+  } catch {
+    return null;
+  }
+}
+
+async function writeAttempts(host: LocalHost, a: BootAttempts | null): Promise<void> {
+  await atomicWriteFile(attemptsFile(host), a ? JSON.stringify(a) : '{}');
+}
+
+/** The revision the running system is on: the booted deployment's, or the default one on a sysroot that is not booted. */
+export async function currentRevision(host: LocalHost): Promise<{ rev: Revision; index: number } | null> {
+  const deps = await host.sysroot.reload();
+  const d = deps.find((x) => x.booted) ?? deps[0];
+  if (!d) return null;
+  const rev = await host.revisions.find(revisionIdFromOrigin(d.origin));
+  return rev ? { rev, index: d.index } : null;
+}
+
+/** The deployment to fall back to: the first one (boot order) whose revision is healthy, other than `from`. */
+export async function fallbackTarget(host: LocalHost, from: string): Promise<{ rev: Revision; index: number } | null> {
+  for (const d of host.sysroot.deployments) {
+    const id = revisionIdFromOrigin(d.origin);
+    if (!id || id === from) continue;
+    const rev = await host.revisions.find(id);
+    if (rev?.state === 'healthy') return { rev, index: d.index };
+  }
+  return null;
+}
+
+/**
+ * Counts a boot of the current revision before its stack starts. Past the bound, the
+ * revision is marked failed and the decision says where to fall back (or to give up).
+ */
+export async function countBoot(host: LocalHost, maxAttempts = DEFAULT_MAX_BOOT_ATTEMPTS): Promise<GateDecision | null> {
+  const cur = await currentRevision(host);
+  if (!cur || cur.rev.state === 'healthy') return cur ? { action: 'healthy', revision: cur.rev.id } : null;
+  const prev = await readAttempts(host);
+  const attempts = (prev?.revision === cur.rev.id ? prev.attempts : 0) + 1;
+  await writeAttempts(host, { revision: cur.rev.id, attempts });
+  if (attempts <= maxAttempts) return { action: 'wait', revision: cur.rev.id, attempts };
+  return decideFailure(host, cur.rev, `did not come up healthy in ${maxAttempts} boots`);
+}
+
+/** Applies a health report to the current revision and returns what must happen next. */
+export async function judge(host: LocalHost, report: HealthReport): Promise<GateDecision | null> {
+  const cur = await currentRevision(host);
+  if (!cur) return null;
+  if (report.ok) {
+    await host.revisions.setState(cur.rev.id, 'healthy');
+    await writeAttempts(host, null);
+    return { action: 'healthy', revision: cur.rev.id };
+  }
+  return decideFailure(host, cur.rev, report.reason ?? 'health checks failed');
+}
+
+async function decideFailure(host: LocalHost, rev: Revision, reason: string): Promise<GateDecision> {
+  await host.revisions.setState(rev.id, 'failed', reason);
+  const target = await fallbackTarget(host, rev.id);
+  if (!target) return { action: 'give-up', revision: rev.id, reason: `${reason}; no healthy revision to fall back to` };
+  return { action: 'fall-back', from: rev.id, to: target.rev.id, toIndex: target.index, reason };
+}
+
+/** Makes the fallback deployment the default (one bootloader swap); the caller reboots or reconciles live. */
+export async function applyFallback(host: LocalHost, d: Extract<GateDecision, { action: 'fall-back' }>): Promise<string> {
+  await host.sysroot.withLock(async () => {
+    const order = [d.toIndex, ...host.sysroot.deployments.map((x) => x.index).filter((i) => i !== d.toIndex)];
+    await host.sysroot.writeDeployments(order);
+  });
+  return `revision ${shortId(d.from)} failed its health checks (${d.reason}); fell back to revision ${shortId(d.to)}`;
+}
