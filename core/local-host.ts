@@ -19,6 +19,8 @@ import {
   type RevisionState,
 } from './revision.js';
 import { editKargs } from './kargs.js';
+import { faultPoint } from './faults.js';
+import { TransactionJournal } from './tx-journal.js';
 import {
   API_VERSION,
   type ContainerChange,
@@ -37,10 +39,12 @@ const CHECKSUM_RE = /^[0-9a-f]{64}$/;
 export class LocalHost implements HostApi {
   readonly sysroot: Sysroot;
   readonly revisions: RevisionStore;
+  readonly journal: TransactionJournal;
 
   private constructor(sysroot: Sysroot) {
     this.sysroot = sysroot;
     this.revisions = new RevisionStore(sysroot.path);
+    this.journal = new TransactionJournal(sysroot.path);
   }
 
   static async open(sysrootPath: string): Promise<LocalHost> {
@@ -175,6 +179,7 @@ export class LocalHost implements HostApi {
           this.sysroot.pull({ remote, refs: [ref], signal: ctx.signal, onProgress: pullProgress(progress) }),
         );
       }
+      faultPoint('upgrade:pulled');
       const latest = this.sysroot.resolveRev(refspec);
       if (!latest) throw new NotFoundError(`ref ${refspec} does not exist`, { refspec });
       if (latest === def.checksum) throw new NoUpdateError(`no update available: ${refspec} is at ${def.checksum.slice(0, 12)}, which is the default deployment`);
@@ -254,10 +259,14 @@ export class LocalHost implements HostApi {
       if (r === null) throw new NotFoundError('no rollback deployment: the sysroot has only one deployment of this OS');
       const def = deps[0];
       const order = [r, ...deps.map((d) => d.index).filter((i) => i !== r)];
-      await task(progress, 'Writing the new boot order', () => this.sysroot.writeDeployments(order));
       const from = revisionIdFromOrigin(def.origin);
       const to = revisionIdFromOrigin(deps[r].origin);
-      if (from) await this.revisions.setState(from, 'rolled-back', `rolled back to ${to ? shortId(to) : deps[r].checksum.slice(0, 12)}`).catch(() => {});
+      await this.journal.begin({ kind: 'rollback', from, to });
+      faultPoint('rollback:begun');
+      await task(progress, 'Writing the new boot order', () => this.sysroot.writeDeployments(order));
+      faultPoint('rollback:written');
+      if (from) await this.revisions.setState(from, 'rolled-back', `rolled back to ${to ? shortId(to) : deps[r].checksum.slice(0, 12)}`);
+      await this.journal.end();
       return { title: 'rollback', changed: true, revision: to, message: `Moved ${this.#label(deps[r], to)} to be the default; reboot to use it` };
     });
   }
@@ -313,6 +322,7 @@ export class LocalHost implements HostApi {
       const parent = await this.revisions.get(revisionIdFromOrigin(def.origin)!);
       const draft = await mutate(structuredClone({ os: parent.os, containers: parent.containers, units: parent.units, parent: parent.id }));
       draft.parent = parent.id;
+      faultPoint('commit:mutated');
       const result = await this.#deployContent(title, def, draft, ctx);
       return this.revisions.get(result.revision!);
     });
@@ -351,18 +361,29 @@ export class LocalHost implements HostApi {
     ctx.signal?.throwIfAborted();
     const rev = newRevision(content, 'deployed');
     // The record is written before the deployment that names it: a crash in between
-    // leaves an unreferenced record, never a deployment without one.
+    // leaves an unreferenced record (which recovery removes), never a deployment without one.
+    await this.journal.begin({ kind: 'deploy', title, revision: rev.id });
+    faultPoint('tx:begun');
     await this.revisions.save(rev);
+    faultPoint('deploy:record-written');
     const origin = originWithRevision(`[origin]\nrefspec=${content.os.refspec}\n`, rev.id);
-    await task(progress, `Deploying ${content.os.version ?? content.os.checksum.slice(0, 12)}`, () =>
-      this.sysroot.deploy({
-        osname: content.os.osname,
-        checksum: content.os.checksum,
-        origin,
-        kargs: content.os.kargs,
-        mergeIndex: from && from.osname === content.os.osname ? from.index : undefined,
-      }),
-    );
+    try {
+      await task(progress, `Deploying ${content.os.version ?? content.os.checksum.slice(0, 12)}`, () =>
+        this.sysroot.deploy({
+          osname: content.os.osname,
+          checksum: content.os.checksum,
+          origin,
+          kargs: content.os.kargs,
+          mergeIndex: from && from.osname === content.os.osname ? from.index : undefined,
+        }),
+      );
+    } catch (err) {
+      // Nothing names the new record: undo it, as recovery would after a crash.
+      await this.recover();
+      throw err;
+    }
+    faultPoint('deploy:deployed');
+    await this.journal.end();
     return {
       title,
       changed: true,
@@ -371,8 +392,41 @@ export class LocalHost implements HostApi {
     };
   }
 
+  /**
+   * Finishes or undoes a transaction that a crash interrupted (the daemon also calls this
+   * at start): a deploy whose deployment was never written loses its orphan record; a
+   * rollback whose boot order was written gets its revision states finished.
+   */
+  async recover(): Promise<string | null> {
+    const open = await this.journal.read();
+    if (!open) return null;
+    const run = async () => {
+      const deps = await this.sysroot.reload();
+      const named = new Set(deps.map((d) => revisionIdFromOrigin(d.origin)).filter(Boolean));
+      let outcome: string;
+      if (open.kind === 'deploy') {
+        if (open.revision && !named.has(open.revision)) {
+          await this.revisions.remove(open.revision);
+          outcome = `undid the interrupted ${open.title}: its revision ${shortId(open.revision)} was never deployed`;
+        } else outcome = `the interrupted ${open.title} had completed`;
+        // libostree leaves partial deployment directories to its cleanup.
+        await this.sysroot.cleanup();
+      } else {
+        const now = revisionIdFromOrigin(deps[0]?.origin ?? null);
+        if (open.from && now === open.to && now !== open.from) {
+          await this.revisions.setState(open.from, 'rolled-back', `rolled back to ${open.to ? shortId(open.to) : '?'}`);
+          outcome = 'finished the interrupted rollback';
+        } else outcome = 'the interrupted rollback had not changed the boot order';
+      }
+      await this.journal.end();
+      return outcome;
+    };
+    return this.sysroot.locked ? run() : this.sysroot.withLock(run);
+  }
+
   /** Gives every deployment without a revision one (deployments made by other tools). */
   async #adopt(): Promise<void> {
+    await this.recover();
     const deps = this.sysroot.deployments;
     for (const d of [...deps].reverse()) {
       const id = revisionIdFromOrigin(d.origin);

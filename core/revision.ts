@@ -3,7 +3,7 @@
 // content-addressed, stored as YAML under <sysroot>/ostree/atomhost/revisions/ (outside
 // every deployment, so they survive cleanup), and written atomically.
 import { createHash } from 'node:crypto';
-import { access, readFile, readdir } from 'node:fs/promises';
+import { access, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { atomicWriteFile } from './atomic-write.js';
@@ -179,6 +179,13 @@ export class RevisionStore {
   async list(): Promise<Revision[]> {
     const revs = await Promise.all((await this.ids()).map((id) => this.get(id)));
     return revs.sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /** Removes a record (only for one that no deployment names: recovery of a crashed deploy). */
+  async remove(id: string): Promise<void> {
+    await unlink(this.#file(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
   }
 
   async setState(id: string, state: RevisionState, reason?: string): Promise<Revision> {
