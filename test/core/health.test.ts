@@ -3,16 +3,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtemp, writeFile, chmod } from 'node:fs/promises';
+import { mkdtemp, writeFile, chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { runHealthChecks, scriptChecks } from '../../core/health.js';
 
-test('HTTP, command and health.d checks pass together', async () => {
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'health-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('HTTP, command and health.d checks pass together', async (t) => {
   const srv = createServer((_q, r) => r.end('ok')).listen(0, '127.0.0.1');
   await new Promise((r) => srv.once('listening', r));
-  const dir = await mkdtemp(join(tmpdir(), 'health-'));
+  const dir = await tempDir(t);
   await writeFile(join(dir, '10-ok'), '#!/bin/sh\necho fine\n');
   await chmod(join(dir, '10-ok'), 0o755);
   await writeFile(join(dir, 'README'), 'not executable, not a check');
@@ -30,8 +36,8 @@ test('HTTP, command and health.d checks pass together', async () => {
   }
 });
 
-test('a failing script fails the gate by its deadline, with its output as the reason', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'health-'));
+test('a failing script fails the gate by its deadline, with its output as the reason', async (t) => {
+  const dir = await tempDir(t);
   await writeFile(join(dir, '20-kubelet'), '#!/bin/sh\necho "kubelet healthz: connection refused" >&2\nexit 3\n');
   await chmod(join(dir, '20-kubelet'), 0o755);
   const t0 = Date.now();

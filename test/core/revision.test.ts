@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { RevisionStore, newRevision, originWithRevision, revisionIdFromOrigin, revisionId, type RevisionContent } from '../../core/revision.js';
@@ -20,8 +20,9 @@ test('a revision id is the hash of its content, independent of key order and of 
   assert.equal(revisionId({ ...a, state: 'failed' } as RevisionContent), a.id);
 });
 
-test('the store writes records atomically, refuses tampered ones, resolves prefixes', async () => {
+test('the store writes records atomically, refuses tampered ones, resolves prefixes', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'revs-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const store = new RevisionStore(dir);
   const rev = newRevision(content);
   await store.save(rev);

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir, writeFile, mkdtemp } from 'node:fs/promises';
+import { readdir, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
@@ -34,6 +34,7 @@ async function assertUnchanged(fn: () => Promise<{ exitCode: number; stderr: str
 test('a path that is not a sysroot is named', async (t) => {
   if (!requireRoot(t)) return;
   const dir = await mkdtemp(join(tmpdir(), 'not-a-sysroot-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const r = await execa(process.execPath, [CLI, '--sysroot', dir, 'status'], { reject: false });
   assert.equal(r.exitCode, 1);
   assert.match(r.stderr, new RegExp(`^error: ${dir} is not an OSTree sysroot`));
