@@ -9,11 +9,14 @@ import { noProgress, task, type ProgressSink } from './progress.js';
 import {
   RevisionStore,
   newRevision,
+  originWithRefspec,
   originWithRevision,
   refspecFromOrigin,
   revisionIdFromOrigin,
   shortId,
   splitRefspec,
+  stackSourceFromOrigin,
+  originWithStackSource,
   type Revision,
   type RevisionContent,
   type RevisionState,
@@ -21,6 +24,7 @@ import {
 import { editKargs } from './kargs.js';
 import { faultPoint } from './faults.js';
 import { TransactionJournal } from './tx-journal.js';
+import type { ContainerPort } from './container-port.js';
 import {
   API_VERSION,
   type ContainerChange,
@@ -40,6 +44,8 @@ export class LocalHost implements HostApi {
   readonly sysroot: Sysroot;
   readonly revisions: RevisionStore;
   readonly journal: TransactionJournal;
+  /** The system-container machinery, when this process has it (whole-stack upgrades need it). */
+  containerPort: ContainerPort | null = null;
 
   private constructor(sysroot: Sysroot) {
     this.sysroot = sysroot;
@@ -135,6 +141,7 @@ export class LocalHost implements HostApi {
   async checkUpdate(opts: { preview: boolean }, ctx: TxContext = {}): Promise<UpdatePreview> {
     const progress = ctx.progress ?? noProgress;
     const def = this.#requireDefault();
+    if (stackSourceFromOrigin(def.origin)) return (await import('./stack-upgrade.js')).stackCheck(this, opts, ctx);
     const refspec = this.#refspecOf(def);
     const { remote, ref } = splitRefspec(refspec);
     const current = await this.revisions.find(revisionIdFromOrigin(def.origin));
@@ -172,6 +179,7 @@ export class LocalHost implements HostApi {
       const progress = ctx.progress ?? noProgress;
       await this.#adopt();
       const def = this.#requireDefault();
+      if (stackSourceFromOrigin(def.origin)) return (await import('./stack-upgrade.js')).stackUpgrade(this, def, ctx);
       const refspec = this.#refspecOf(def);
       const { remote, ref } = splitRefspec(refspec);
       if (remote) {
@@ -328,6 +336,25 @@ export class LocalHost implements HostApi {
     });
   }
 
+  /** Deploys a whole revision's content as the new default (caller holds the lock). */
+  async deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx: TxContext = {}): Promise<TransactionResult> {
+    return this.#deployContent(title, from, content, ctx);
+  }
+
+  /** Sets (or with null clears) the stack source the default deployment follows. */
+  async followStack(source: string | null): Promise<TransactionResult> {
+    return this.sysroot.withLock(async () => {
+      await this.#adopt();
+      const def = this.#requireDefault();
+      await this.sysroot.writeOrigin(def.index, originWithStackSource(def.origin ?? '', source));
+      return { title: 'stack follow', changed: true, revision: revisionIdFromOrigin(def.origin), message: source ? `The next upgrade follows the stack manifest at ${source}` : 'The host follows its OS refspec only' };
+    });
+  }
+
+  findVersion(refspec: string, version: string): string | null {
+    return this.#findVersion(refspec, version);
+  }
+
   // ---- internals ----
 
   /** Deploys checksum as the new default with a new revision derived from `from`. */
@@ -366,7 +393,9 @@ export class LocalHost implements HostApi {
     faultPoint('tx:begun');
     await this.revisions.save(rev);
     faultPoint('deploy:record-written');
-    const origin = originWithRevision(`[origin]\nrefspec=${content.os.refspec}\n`, rev.id);
+    // Keep what else the previous origin says (the stack source, other tools' keys).
+    const base = from && from.osname === content.os.osname && from.origin ? from.origin : '';
+    const origin = originWithRevision(originWithRefspec(base, content.os.refspec), rev.id);
     try {
       await task(progress, `Deploying ${content.os.version ?? content.os.checksum.slice(0, 12)}`, () =>
         this.sysroot.deploy({

@@ -92,6 +92,23 @@ export function originWithRevision(origin: string, id: string): string {
   return serializeKeyFile(setKey(parseKeyFile(origin), ORIGIN_SECTION, 'revision', id));
 }
 
+export function originWithRefspec(origin: string, refspec: string): string {
+  return serializeKeyFile(setKey(parseKeyFile(origin), 'origin', 'refspec', refspec));
+}
+
+/** The stack manifest source the deployment follows (`[atomhost] stack-source=`), if any. */
+export function stackSourceFromOrigin(origin: string | null): string | null {
+  if (!origin) return null;
+  return getKey(parseKeyFile(origin), ORIGIN_SECTION, 'stack-source') ?? null;
+}
+
+export function originWithStackSource(origin: string, source: string | null): string {
+  const kf = parseKeyFile(origin);
+  if (source) setKey(kf, ORIGIN_SECTION, 'stack-source', source);
+  else kf.get(ORIGIN_SECTION)?.delete('stack-source');
+  return serializeKeyFile(kf);
+}
+
 export function revisionIdFromOrigin(origin: string | null): string | null {
   if (!origin) return null;
   return getKey(parseKeyFile(origin), ORIGIN_SECTION, 'revision') ?? null;

@@ -1,0 +1,140 @@
+// Whole-stack upgrade: a host that follows a stack source (`atomhost stack follow`)
+// upgrades the OS and its system containers as one revision. Everything is pulled and
+// verified first; only then is one new deployment written. A piece that fails to pull
+// or verify changes nothing.
+import { readFile } from 'node:fs/promises';
+import { AtomhostError, InvalidArgumentError, NoUpdateError, NotFoundError } from './errors.js';
+import type { ContainerChange, TransactionResult, TxContext, UpdatePreview } from './host-api.js';
+import type { LocalHost } from './local-host.js';
+import { pullProgress } from './local-host.js';
+import { noProgress, task } from './progress.js';
+import { revisionIdFromOrigin, splitRefspec, stackSourceFromOrigin, type ContainerSpec, type RevisionContent, type UnitSpec } from './revision.js';
+import { STACK_COMMIT_KEY, parseStackManifest, type StackManifest } from './stack-manifest.js';
+import type { Deployment } from '../ostree-bridge/types.js';
+
+interface StackPlan {
+  manifest: StackManifest;
+  refspec: string;
+  checksum: string;
+  /** The containers the manifest names, with their resolved digests. */
+  wanted: { name: string; image: string; digest: string; values: Record<string, string>; role: string }[];
+}
+
+/** Reads the manifest from its source: `commit` (the OS commit's metadata), a file path or file:// URL, or http(s). */
+async function loadManifest(host: LocalHost, source: string, refspec: string, ctx: TxContext): Promise<StackManifest> {
+  let text: string;
+  if (source === 'commit') {
+    const { remote, ref } = splitRefspec(refspec);
+    if (remote) await host.sysroot.pull({ remote, refs: [ref], commitOnly: true, signal: ctx.signal });
+    const tip = host.sysroot.resolveRev(refspec);
+    if (!tip) throw new NotFoundError(`ref ${refspec} does not exist`, { refspec });
+    const meta = host.sysroot.readCommit(tip).metadata[STACK_COMMIT_KEY];
+    if (!meta) throw new NotFoundError(`commit ${tip.slice(0, 12)} of ${refspec} carries no ${STACK_COMMIT_KEY} metadata`, { refspec, key: STACK_COMMIT_KEY });
+    text = meta;
+  } else if (/^https?:\/\//.test(source)) {
+    const res = await fetch(source, { signal: ctx.signal ?? AbortSignal.timeout(30_000) }).catch((err: unknown) => {
+      throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: ${(err as Error).message}`, { cause: err });
+    });
+    if (!res.ok) throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: HTTP ${res.status}`);
+    text = await res.text();
+  } else {
+    const path = source.replace(/^file:\/\//, '');
+    text = await readFile(path, 'utf8').catch((err: unknown) => {
+      throw new NotFoundError(`cannot read the stack manifest ${path}: ${(err as Error).message}`, { source });
+    });
+  }
+  return parseStackManifest(text, source);
+}
+
+async function plan(host: LocalHost, def: Deployment, ctx: TxContext, pullOs: boolean): Promise<StackPlan> {
+  const progress = ctx.progress ?? noProgress;
+  const port = host.containerPort;
+  if (!port) throw new AtomhostError('AH_ERR_UNSUPPORTED', 'this host follows a stack source, but this atomhost has no system-container support loaded');
+  const source = stackSourceFromOrigin(def.origin)!;
+  const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
+  const manifest = await task(progress, `Reading the stack manifest ${source}`, () => loadManifest(host, source, current.os.refspec, ctx));
+  const refspec = manifest.os.refspec ?? current.os.refspec;
+  const { remote, ref } = splitRefspec(refspec);
+  let checksum = manifest.os.checksum ?? null;
+  if (!checksum && manifest.os.version) {
+    if (remote) await host.sysroot.pull({ remote, refs: [ref], commitOnly: true, depth: -1, signal: ctx.signal });
+    checksum = host.findVersion(refspec, manifest.os.version);
+    if (!checksum) throw new NotFoundError(`stack ${manifest.version}: OS version ${manifest.os.version} is not in the history of ${refspec}`, { version: manifest.os.version });
+  }
+  if (pullOs && remote) {
+    await task(progress, `Pulling the OS ${manifest.os.version ?? refspec}`, () =>
+      host.sysroot.pull({ remote, refs: [checksum ?? ref], signal: ctx.signal, onProgress: pullProgress(progress) }),
+    );
+  } else if (!checksum && remote) {
+    await host.sysroot.pull({ remote, refs: [ref], commitOnly: true, signal: ctx.signal });
+  }
+  checksum ??= host.sysroot.resolveRev(refspec);
+  if (!checksum) throw new NotFoundError(`ref ${refspec} does not exist`, { refspec });
+  const wanted: StackPlan['wanted'] = [];
+  for (const c of manifest.containers) {
+    const { digest } = await task(progress, `Pulling ${c.name} (${c.image})`, () => port.pull(c.image, { digest: c.digest, signal: ctx.signal, progress }));
+    wanted.push({ name: c.name, image: c.image, digest, values: c.values, role: c.role });
+  }
+  return { manifest, refspec, checksum, wanted };
+}
+
+function changes(from: Record<string, ContainerSpec>, wanted: StackPlan['wanted']): ContainerChange[] {
+  const out: ContainerChange[] = [];
+  for (const w of wanted) if (from[w.name]?.digest !== w.digest) out.push({ name: w.name, image: w.image, from: from[w.name]?.digest ?? null, to: w.digest });
+  for (const [name, c] of Object.entries(from)) if (c.role && !wanted.some((w) => w.name === name)) out.push({ name, image: c.image, from: c.digest, to: null });
+  return out;
+}
+
+export async function stackCheck(host: LocalHost, opts: { preview: boolean }, ctx: TxContext): Promise<UpdatePreview> {
+  const def = host.sysroot.deployments[0];
+  const p = await plan(host, def, ctx, opts.preview);
+  const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
+  const containers = changes(current.containers, p.wanted);
+  const kargs = p.manifest.os.kargs ?? current.os.kargs;
+  const osChanged = p.checksum !== def.checksum;
+  const commit = host.sysroot.readCommit(p.checksum);
+  return {
+    refspec: p.refspec,
+    available: osChanged || containers.length > 0 || kargs.join(' ') !== current.os.kargs.join(' '),
+    from: { checksum: def.checksum, version: current.os.version, revision: current.id },
+    to: { checksum: p.checksum, version: commit.version, timestamp: new Date(commit.timestamp * 1000).toISOString() },
+    kargs: { from: current.os.kargs, to: kargs },
+    files: opts.preview && osChanged ? await host.sysroot.diff(def.checksum, p.checksum) : opts.preview ? { added: [], removed: [], modified: [] } : null,
+    containers,
+  };
+}
+
+/** Runs under the sysroot lock (called from LocalHost.upgrade). */
+export async function stackUpgrade(host: LocalHost, def: Deployment, ctx: TxContext): Promise<TransactionResult> {
+  const port = host.containerPort!;
+  const p = await plan(host, def, ctx, true);
+  const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
+  const kargs = p.manifest.os.kargs ?? current.os.kargs;
+  if (p.checksum === def.checksum && changes(current.containers, p.wanted).length === 0 && kargs.join(' ') === current.os.kargs.join(' ')) {
+    throw new NoUpdateError(`no update available: the host already runs stack ${p.manifest.name} ${p.manifest.version}`);
+  }
+  // Containers that are not part of the stack (installed by hand, no role) stay as they are.
+  const containers: Record<string, ContainerSpec> = {};
+  const units: Record<string, UnitSpec> = {};
+  for (const [name, c] of Object.entries(current.containers)) {
+    if (!c.role && !p.wanted.some((w) => w.name === name)) {
+      containers[name] = c;
+      for (const [u, spec] of Object.entries(current.units)) if (u.startsWith(`${name}.`)) units[u] = spec;
+    }
+  }
+  for (const w of p.wanted) {
+    const prepared = await port.prepare(w);
+    containers[w.name] = { ...prepared.container, role: w.role };
+    Object.assign(units, prepared.units);
+  }
+  if (p.wanted.some((w) => !/^[a-z0-9][a-z0-9_.-]*$/.test(w.name))) throw new InvalidArgumentError('stack container names must be simple names');
+  const commit = host.sysroot.readCommit(p.checksum);
+  const content: RevisionContent = {
+    os: { osname: def.osname, remote: splitRefspec(p.refspec).remote, refspec: p.refspec, checksum: p.checksum, version: commit.version, kargs },
+    containers,
+    units,
+    parent: current.id,
+  };
+  const r = await host.deployContent(`upgrade to stack ${p.manifest.version}`, def, content, ctx);
+  return { ...r, message: `Deployed stack ${p.manifest.name} ${p.manifest.version} (OS ${commit.version ?? p.checksum.slice(0, 12)}, ${p.wanted.length} containers) as revision ${r.revision?.slice(0, 12)}; reboot to use it` };
+}
