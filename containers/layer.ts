@@ -1,0 +1,148 @@
+// Reads one image layer (tar, gzip or not) into a directory, refusing any entry that
+// would land outside it: absolute or `..` names, writes through a symlink, relative
+// symlinks or hardlinks that point outside. Whiteouts are not written as files; they are
+// returned so that checkout can apply them over the lower layers (OCI image spec).
+import { createReadStream } from 'node:fs';
+import { chmod, lchown, link, lstat, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { UnsafeLayerError } from './errors.js';
+
+export interface LayerWhiteouts {
+  /** Paths (relative, no leading slash) removed from the lower layers. */
+  whiteouts: string[];
+  /** Directories whose lower contents are hidden (opaque). */
+  opaque: string[];
+  /** Entries left out because OSTree cannot store them (device nodes, fifos). */
+  skipped: string[];
+}
+
+const WH = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+/** Normalizes a tar entry name to a relative path inside the root, or null if it escapes. */
+export function safeEntryPath(name: string): string | null {
+  if (name.startsWith('/')) return null;
+  const norm = posix.normalize(name).replace(/\/+$/, '');
+  if (norm === '.' || norm === '') return '';
+  if (norm === '..' || norm.startsWith('../') || posix.isAbsolute(norm)) return null;
+  return norm.replace(/^\.\//, '');
+}
+
+/** Whether a symlink at `entry` with `target` stays inside the root (absolute targets resolve inside it). */
+export function symlinkStaysInside(entry: string, target: string): boolean {
+  if (target.startsWith('/')) return true;
+  const resolved = posix.normalize(posix.join(posix.dirname(entry), target));
+  return !(resolved === '..' || resolved.startsWith('../'));
+}
+
+async function noSymlinkParents(root: string, rel: string, layer: string): Promise<void> {
+  const parts = rel.split('/').slice(0, -1);
+  let cur = root;
+  for (const p of parts) {
+    cur = join(cur, p);
+    const st = await lstat(cur).catch(() => null);
+    if (st?.isSymbolicLink()) throw new UnsafeLayerError(layer, rel, `would be written through the symlink ${posix.join(...parts.slice(0, parts.indexOf(p) + 1))}`);
+  }
+}
+
+async function gunzipIfNeeded(path: string): Promise<Readable> {
+  const fh = await open(path, 'r');
+  const head = Buffer.alloc(2);
+  await fh.read(head, 0, 2, 0);
+  await fh.close();
+  const src = createReadStream(path);
+  if (head[0] === 0x1f && head[1] === 0x8b) return src.pipe(createGunzip());
+  return src.pipe(new PassThrough());
+}
+
+/** Unpacks `blobPath` into the empty directory `root`; throws UnsafeLayerError on the first bad entry. */
+export async function unpackLayer(blobPath: string, root: string, layer: string): Promise<LayerWhiteouts> {
+  const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [] };
+  const extract = tar.extract();
+  const dirTimes: { path: string; mtime: Date }[] = [];
+  extract.on('entry', (header, stream, next) => {
+    const handle = async () => {
+      const rel = safeEntryPath(header.name);
+      if (rel === null) throw new UnsafeLayerError(layer, header.name, 'points outside the image root');
+      const base = posix.basename(rel);
+      if (base === OPAQUE) {
+        result.opaque.push(posix.dirname(rel) === '.' ? '' : posix.dirname(rel));
+        return;
+      }
+      if (base.startsWith(WH)) {
+        result.whiteouts.push(posix.join(posix.dirname(rel), base.slice(WH.length)).replace(/^\.\//, ''));
+        return;
+      }
+      if (rel === '') return; // the root directory itself
+      await noSymlinkParents(root, rel, layer);
+      const dest = join(root, rel);
+      await mkdir(dirname(dest), { recursive: true });
+      const mode = (header.mode ?? 0o644) & 0o7777;
+      switch (header.type) {
+        case 'directory': {
+          const st = await lstat(dest).catch(() => null);
+          if (st && !st.isDirectory()) await rm(dest, { force: true });
+          await mkdir(dest, { recursive: true });
+          await chmod(dest, mode);
+          await lchown(dest, header.uid ?? 0, header.gid ?? 0);
+          if (header.mtime) dirTimes.push({ path: dest, mtime: header.mtime });
+          return;
+        }
+        case 'file':
+        case 'contiguous-file': {
+          await rm(dest, { recursive: true, force: true });
+          const fh = await open(dest, 'wx', 0o600);
+          try {
+            for await (const chunk of stream) await fh.write(chunk as Buffer);
+          } finally {
+            await fh.close();
+          }
+          await lchown(dest, header.uid ?? 0, header.gid ?? 0);
+          await chmod(dest, mode);
+          if (header.mtime) await utimes(dest, header.mtime, header.mtime);
+          return;
+        }
+        case 'symlink': {
+          const target = header.linkname ?? '';
+          if (!symlinkStaysInside(rel, target)) throw new UnsafeLayerError(layer, header.name, `is a symlink to ${target}, outside the image root`);
+          await rm(dest, { recursive: true, force: true });
+          await symlink(target, dest);
+          await lchown(dest, header.uid ?? 0, header.gid ?? 0);
+          return;
+        }
+        case 'link': {
+          const target = safeEntryPath(header.linkname ?? '');
+          if (target === null || target === '') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, outside the image root`);
+          await noSymlinkParents(root, target, layer);
+          const st = await lstat(join(root, target)).catch(() => null);
+          if (!st || st.isDirectory()) throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, which is not a file of this layer`);
+          await rm(dest, { recursive: true, force: true });
+          await link(join(root, target), dest);
+          return;
+        }
+        default:
+          // Device nodes and fifos: OSTree stores neither; runtimes create /dev themselves.
+          result.skipped.push(rel);
+      }
+    };
+    handle().then(
+      () => {
+        if ((stream as unknown as { readableEnded: boolean }).readableEnded) return next();
+        stream.on('end', () => next());
+        stream.resume();
+      },
+      (err: unknown) => {
+        stream.resume();
+        next(err as Error);
+      },
+    );
+  });
+  await pipeline(await gunzipIfNeeded(blobPath), extract);
+  // Directory times last: writing files inside would change them again.
+  for (const d of dirTimes.reverse()) await utimes(d.path, d.mtime, d.mtime).catch(() => {});
+  return result;
+}

@@ -1,0 +1,236 @@
+// System containers as part of host revisions: install, update, rollback and uninstall
+// each produce a new revision (a deployment of the same OS commit, so every boot entry
+// boots a matching stack) and apply live through systemd. A live start is tried before
+// the revision is written: a container that fails to start leaves the revision list,
+// the previous container and its unit as they were.
+import { join } from 'node:path';
+import { readdir, rm, unlink } from 'node:fs/promises';
+import { atomicWriteFile } from '../core/atomic-write.js';
+import { AtomhostError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import type { ContainerPort, PreparedContainer } from '../core/container-port.js';
+import type { LocalHost } from '../core/local-host.js';
+import { noProgress, task, type ProgressSink } from '../core/progress.js';
+import { shortId, type ContainerSpec, type Revision, type UnitSpec } from '../core/revision.js';
+import { roleOrder } from '../core/stack-manifest.js';
+import type { UnitManager } from '../core/unit-manager.js';
+import { checkName, prepareContainer, UnitStore, type PrepareSpec } from './bundle.js';
+import { parseReference } from './reference.js';
+import { ImageStore } from './store.js';
+
+export interface ContainerOptions {
+  /** systemd, for applying live; null works offline (the next reconcile applies). */
+  units: UnitManager | null;
+  /** Root of the running system whose unit files are written live (default /). */
+  hostRoot?: string;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface ContainerStatus extends ContainerSpec {
+  unit: string;
+  activeState: string | null;
+  subState: string | null;
+}
+
+export interface ContainerResult {
+  message: string;
+  revision: string;
+  container: ContainerSpec | null;
+}
+
+export class SystemContainers implements ContainerPort {
+  readonly host: LocalHost;
+  readonly store: ImageStore;
+  readonly unitStore: UnitStore;
+  readonly #opts: ContainerOptions;
+
+  constructor(host: LocalHost, opts: ContainerOptions) {
+    this.host = host;
+    this.store = new ImageStore(host.sysroot);
+    this.unitStore = new UnitStore(host.sysroot.path);
+    this.#opts = opts;
+  }
+
+  /** Where checkouts live: the OS's shared /var (on a booted host, /var/lib/atomhost/containers). */
+  containersDir(osname: string): string {
+    return join(this.host.sysroot.path, 'ostree', 'deploy', osname, 'var', 'lib', 'atomhost', 'containers');
+  }
+
+  // ---- ContainerPort ----
+
+  async pull(image: string, opts: { digest?: string; signal?: AbortSignal; progress?: ProgressSink }): Promise<{ digest: string }> {
+    return { digest: (await this.store.pull(image, opts)).digest };
+  }
+
+  async prepare(spec: PrepareSpec): Promise<PreparedContainer> {
+    const rev = await this.#current();
+    return prepareContainer(this.store, this.unitStore, this.containersDir(rev.os.osname), spec);
+  }
+
+  /** Makes the running units match `to`: files written, reloaded, then stopped/started in role order. */
+  async apply(to: Revision, from: Revision | null, units: UnitManager): Promise<void> {
+    const root = this.#opts.hostRoot ?? '/';
+    const fromUnits = from?.units ?? {};
+    const removed = Object.keys(from?.containers ?? {}).filter((n) => !to.containers[n]);
+    for (const name of sortByRole(removed.map((n) => from!.containers[n])).reverse()) await units.stop(`${name.name}.service`).catch(() => {});
+    for (const [key, spec] of Object.entries(fromUnits)) if (!to.units[key]) await unlink(join(root, spec.path)).catch(() => {});
+    for (const spec of Object.values(to.units)) await atomicWriteFile(join(root, spec.path), await this.unitStore.get(spec.sha256));
+    await units.reload();
+    for (const c of sortByRole(Object.values(to.containers))) {
+      const unit = `${c.name}.service`;
+      const before = from?.containers[c.name];
+      const changed = !before || before.digest !== c.digest || before.checkout !== c.checkout || fromUnits[unit]?.sha256 !== to.units[unit]?.sha256;
+      const state = await units.state(unit);
+      if (changed || state.activeState !== 'active') await (changed && state.activeState === 'active' ? units.restart(unit) : units.start(unit));
+      await units.enable?.(unit);
+    }
+  }
+
+  // ---- user verbs ----
+
+  async list(): Promise<ContainerStatus[]> {
+    const rev = await this.#current();
+    const out: ContainerStatus[] = [];
+    for (const c of sortByRole(Object.values(rev.containers))) {
+      const state = this.#opts.units ? await this.#opts.units.state(`${c.name}.service`).catch(() => null) : null;
+      out.push({ ...c, unit: `${c.name}.service`, activeState: state?.activeState ?? null, subState: state?.subState ?? null });
+    }
+    return out;
+  }
+
+  async install(image: string, opts: { name?: string; values?: Record<string, string>; role?: string } = {}): Promise<ContainerResult> {
+    const ref = parseReference(image);
+    const name = opts.name ?? ref.repository.split('/').pop()!;
+    checkName(name);
+    const current = await this.#current();
+    if (current.containers[name]) throw new InvalidArgumentError(`a container named ${name} is already installed (${current.containers[name].image}); use \`atomhost container update ${name}\` or choose another --name`, { field: 'name', value: name });
+    const progress = this.#opts.progress ?? noProgress;
+    const { digest } = await task(progress, `Pulling ${image}`, () => this.pull(image, { signal: this.#opts.signal, progress }));
+    const prepared = await this.prepare({ name, image, digest, values: opts.values ?? {}, role: opts.role });
+    return this.#switch(`container install ${name}`, current, name, prepared);
+  }
+
+  async update(name: string): Promise<ContainerResult> {
+    const current = await this.#current();
+    const c = this.#get(current, name);
+    const progress = this.#opts.progress ?? noProgress;
+    const { digest } = await task(progress, `Pulling ${c.image}`, () => this.pull(c.image, { signal: this.#opts.signal, progress }));
+    if (digest === c.digest) return { message: `${name} is up to date (${c.image} is still ${digest.slice(0, 19)})`, revision: current.id, container: c };
+    const prepared = await this.prepare({ name, image: c.image, digest, values: c.values, role: c.role });
+    return this.#switch(`container update ${name}`, current, name, prepared);
+  }
+
+  /** Goes back to the digest this container had before its current one (in the revision history). */
+  async rollback(name: string): Promise<ContainerResult> {
+    const current = await this.#current();
+    const c = this.#get(current, name);
+    let rev: Revision | null = current;
+    let previous: ContainerSpec | null = null;
+    while (rev?.parent) {
+      rev = await this.host.revisions.find(rev.parent);
+      const p = rev?.containers[name];
+      if (p && (p.digest !== c.digest || JSON.stringify(p.values) !== JSON.stringify(c.values))) {
+        previous = p;
+        break;
+      }
+    }
+    if (!previous) throw new NotFoundError(`${name} has no earlier version in the revision history to roll back to`, { name });
+    await this.pull(previous.image, { digest: previous.digest, signal: this.#opts.signal });
+    const prepared = await this.prepare({ name, image: previous.image, digest: previous.digest, values: previous.values, role: previous.role });
+    return this.#switch(`container rollback ${name}`, current, name, prepared);
+  }
+
+  async uninstall(name: string): Promise<ContainerResult> {
+    const current = await this.#current();
+    const c = this.#get(current, name);
+    const units = this.#opts.units;
+    if (units) await units.stop(`${name}.service`).catch(() => {});
+    const rev = await this.host.commitRevision(`container uninstall ${name}`, (d) => {
+      delete d.containers[name];
+      for (const key of Object.keys(d.units)) if (key === `${name}.service` || key.startsWith(`${name}.`)) delete d.units[key];
+      return d;
+    });
+    if (units) await this.apply(rev, current, units);
+    return { message: `Uninstalled ${name} (${c.image}); revision ${shortId(rev.id)}`, revision: rev.id, container: null };
+  }
+
+  /** Removes images, layers and checkouts that no revision references any more. */
+  async gc(): Promise<{ images: number; layers: number; checkouts: number }> {
+    const revs = await this.host.revisions.list();
+    const digests = new Set(revs.flatMap((r) => Object.values(r.containers).map((c) => c.digest)));
+    const checkouts = new Set(revs.flatMap((r) => Object.values(r.containers).map((c) => c.checkout)));
+    const r = await this.store.gc(digests);
+    let removed = 0;
+    const osnames = new Set(revs.map((x) => x.os.osname));
+    for (const os of osnames) {
+      const base = this.containersDir(os);
+      for (const name of await readdir(base).catch(() => [] as string[])) {
+        for (const v of await readdir(join(base, name)).catch(() => [] as string[])) {
+          const dir = join(base, name, v);
+          if (!checkouts.has(dir)) {
+            await rm(dir, { recursive: true, force: true });
+            removed++;
+          }
+        }
+      }
+    }
+    return { ...r, checkouts: removed };
+  }
+
+  // ---- internals ----
+
+  async #current(): Promise<Revision> {
+    const rev = await this.host.defaultRevision();
+    if (!rev) throw new NotFoundError('the host has no revision yet: deploy an OS first (atomhost rebase)');
+    return rev;
+  }
+
+  #get(rev: Revision, name: string): ContainerSpec {
+    const c = rev.containers[name];
+    if (!c) throw new NotFoundError(`no container named ${name} (installed: ${Object.keys(rev.containers).join(', ') || 'none'})`, { name });
+    return c;
+  }
+
+  /**
+   * Tries the new container live first (when systemd is there), then writes the revision.
+   * On a failed start the previous unit and container are restored and nothing is recorded.
+   */
+  async #switch(title: string, current: Revision, name: string, prepared: PreparedContainer): Promise<ContainerResult> {
+    const units = this.#opts.units;
+    const next = { ...current, containers: { ...current.containers, [name]: prepared.container }, units: { ...withoutUnitsOf(current.units, name), ...prepared.units } };
+    if (units) {
+      try {
+        await this.apply(next as Revision, current, units);
+        await this.#waitRunning(`${name}.service`, units);
+      } catch (err) {
+        const lines = (await units.journal?.(`${name}.service`, 10).catch(() => [] as string[])) ?? [];
+        await units.stop(`${name}.service`).catch(() => {});
+        await this.apply(current, next as Revision, units).catch(() => {});
+        if (!Object.values(current.containers).some((c) => c.checkout === prepared.container.checkout)) await rm(prepared.container.checkout, { recursive: true, force: true });
+        throw new AtomhostError('AH_ERR_FAILED', `${title}: ${name} failed to start (${(err as Error).message})${lines.length ? `; last log lines:\n  ${lines.join('\n  ')}` : ''}; the previous state was restored`, { cause: err, details: { name, journal: lines } });
+      }
+    }
+    const rev = await this.host.commitRevision(title, (d) => {
+      d.containers[name] = prepared.container;
+      d.units = { ...withoutUnitsOf(d.units, name), ...prepared.units };
+      return d;
+    });
+    const how = units ? 'running' : 'recorded; it starts when atomhostd applies the revision';
+    return { message: `${title.replace('container ', '')}: ${name} ${prepared.container.image} ${prepared.container.digest.slice(0, 19)} ${how}; revision ${shortId(rev.id)}`, revision: rev.id, container: prepared.container };
+  }
+
+  /** A unit counts as started when it stays active for a moment (runc run exits at once on a bad config). */
+  async #waitRunning(unit: string, units: UnitManager): Promise<void> {
+    await new Promise((r) => setTimeout(r, 700));
+    const s = await units.state(unit);
+    if (s.activeState !== 'active') throw new Error(`${unit} is ${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}`);
+  }
+}
+
+function withoutUnitsOf(units: Record<string, UnitSpec>, name: string): Record<string, UnitSpec> {
+  return Object.fromEntries(Object.entries(units).filter(([k]) => k !== `${name}.service` && !k.startsWith(`${name}.`)));
+}
+
+function sortByRole<T extends { role?: string; name: string }>(xs: T[]): T[] {
+  return [...xs].sort((a, b) => roleOrder(a.role) - roleOrder(b.role) || a.name.localeCompare(b.name));
+}

@@ -1,0 +1,240 @@
+// The one registry client: the OCI distribution API v2 over undici. Token (Bearer) and
+// Basic auth, OCI and Docker schema 2 manifests, indexes with platform selection, blobs
+// verified by digest and size while they stream to disk, resumed with Range on retry.
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { stat, truncate, rm } from 'node:fs/promises';
+import { request, type Dispatcher } from 'undici';
+import { NotFoundError } from '../core/errors.js';
+import { DigestMismatchError, RegistryError, UnsupportedMediaTypeError } from './errors.js';
+import { formatReference, type ImageReference } from './reference.js';
+import { settingsFor, type RegistrySettings } from './registries.js';
+
+export const MEDIA = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+} as const;
+
+export const LAYER_TYPES = new Set([
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.diff.tar',
+]);
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { os?: string; architecture?: string; variant?: string };
+}
+
+export interface ImageManifest {
+  schemaVersion: number;
+  mediaType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+}
+
+export interface ImageConfig {
+  architecture?: string;
+  os?: string;
+  config?: { Entrypoint?: string[] | null; Cmd?: string[] | null; Env?: string[] | null; WorkingDir?: string; User?: string; Labels?: Record<string, string> | null };
+  rootfs?: { type: string; diff_ids: string[] };
+}
+
+export interface ResolvedImage {
+  reference: ImageReference;
+  /** Digest of the platform manifest that will run. */
+  digest: string;
+  manifest: ImageManifest;
+  manifestBytes: Buffer;
+  config: ImageConfig;
+  configBytes: Buffer;
+}
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+export class RegistryClient {
+  readonly registry: string;
+  readonly #settings: RegistrySettings;
+  readonly #base: string;
+  #authorization: string | null = null;
+
+  constructor(registry: string, settings: RegistrySettings = settingsFor(registry)) {
+    this.registry = registry;
+    this.#settings = settings;
+    this.#base = `${settings.insecure ? 'http' : 'https'}://${registry}`;
+  }
+
+  async #send(method: 'GET' | 'HEAD', path: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Dispatcher.ResponseData<unknown>> {
+    const go = () =>
+      request(`${this.#base}${path}`, {
+        method,
+        headers: { ...headers, ...(this.#authorization ? { authorization: this.#authorization } : {}) },
+        signal,
+        maxRedirections: 5,
+      } as Parameters<typeof request>[1]).catch((err: unknown) => {
+        throw new RegistryError(`registry ${this.registry} is unreachable: ${(err as Error).message}`, { registry: this.registry }, err);
+      });
+    let res = await go();
+    if (res.statusCode === 401) {
+      const challenge = String(res.headers['www-authenticate'] ?? '');
+      await res.body.dump();
+      await this.#authenticate(challenge, signal);
+      res = await go();
+      if (res.statusCode === 401) {
+        await res.body.dump();
+        throw new RegistryError(`registry ${this.registry} refused the credentials${this.#settings.credentials ? '' : ' (no credentials for it in the auth file)'}`, { registry: this.registry });
+      }
+    }
+    return res;
+  }
+
+  async #authenticate(challenge: string, signal?: AbortSignal): Promise<void> {
+    const creds = this.#settings.credentials;
+    const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : null;
+    if (/^basic/i.test(challenge)) {
+      if (!basic) throw new RegistryError(`registry ${this.registry} needs credentials; add them to an auth file (REGISTRY_AUTH_FILE or /etc/atomhost/auth.json)`, { registry: this.registry });
+      this.#authorization = basic;
+      return;
+    }
+    if (!/^bearer/i.test(challenge)) throw new RegistryError(`registry ${this.registry} asks for an unsupported authentication: ${challenge.split(' ')[0] || '(none)'}`);
+    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (!params.realm) throw new RegistryError(`registry ${this.registry} sent a Bearer challenge without a realm`);
+    const url = new URL(params.realm);
+    if (params.service) url.searchParams.set('service', params.service);
+    if (params.scope) url.searchParams.set('scope', params.scope);
+    const res = await request(url, { headers: basic ? { authorization: basic } : {}, signal }).catch((err: unknown) => {
+      throw new RegistryError(`token service ${url.host} is unreachable: ${(err as Error).message}`, {}, err);
+    });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new RegistryError(`token service ${url.host} refused a token for ${this.registry} (HTTP ${res.statusCode})`);
+    }
+    const body = (await res.body.json()) as { token?: string; access_token?: string };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new RegistryError(`token service ${url.host} returned no token`);
+    this.#authorization = `Bearer ${token}`;
+  }
+
+  /** Fetches a manifest by tag or digest and checks it against the digest it was asked by. */
+  async manifest(repository: string, reference: string, signal?: AbortSignal): Promise<{ mediaType: string; digest: string; bytes: Buffer }> {
+    const accept = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, MEDIA.dockerManifest].join(', ');
+    const res = await this.#send('GET', `/v2/${repository}/manifests/${reference}`, { accept }, signal);
+    const name = `${this.registry}/${repository}:${reference}`;
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      throw new NotFoundError(`image ${name} was not found in registry ${this.registry}`, { image: name });
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new RegistryError(`fetching the manifest of ${name}: HTTP ${res.statusCode}`, { image: name });
+    }
+    const bytes = Buffer.from(await res.body.arrayBuffer());
+    const digest = sha256(bytes);
+    if (reference.startsWith('sha256:') && reference !== digest) throw new DigestMismatchError(`manifest of ${name}`, reference, digest);
+    let mediaType = String(res.headers['content-type'] ?? '').split(';')[0];
+    try {
+      mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? mediaType;
+    } catch {
+      throw new RegistryError(`the manifest of ${name} is not JSON`, { image: name });
+    }
+    return { mediaType, digest, bytes };
+  }
+
+  /** Resolves a reference to the manifest and config that run on this platform. */
+  async resolve(ref: ImageReference, signal?: AbortSignal, platform = { os: 'linux', architecture: hostArchitecture() }): Promise<ResolvedImage> {
+    const name = formatReference(ref);
+    let m = await this.manifest(ref.repository, ref.digest ?? ref.tag!, signal);
+    if (m.mediaType === MEDIA.ociIndex || m.mediaType === MEDIA.dockerList) {
+      const index = JSON.parse(m.bytes.toString('utf8')) as { manifests: Descriptor[] };
+      const pick = index.manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
+      if (!pick) throw new NotFoundError(`${name} has no image for ${platform.os}/${platform.architecture} (it has: ${index.manifests.map((d) => `${d.platform?.os}/${d.platform?.architecture}`).join(', ')})`, { image: name });
+      m = await this.manifest(ref.repository, pick.digest, signal);
+    }
+    if (m.mediaType !== MEDIA.ociManifest && m.mediaType !== MEDIA.dockerManifest) throw new UnsupportedMediaTypeError(name, m.mediaType || '(none)');
+    const manifest = JSON.parse(m.bytes.toString('utf8')) as ImageManifest;
+    for (const l of manifest.layers) if (!LAYER_TYPES.has(l.mediaType)) throw new UnsupportedMediaTypeError(`${name} layer ${l.digest}`, l.mediaType);
+    const configBytes = await this.blobBuffer(ref.repository, manifest.config, signal);
+    return { reference: ref, digest: m.digest, manifest, manifestBytes: m.bytes, config: JSON.parse(configBytes.toString('utf8')) as ImageConfig, configBytes };
+  }
+
+  async blobBuffer(repository: string, d: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+    const res = await this.#send('GET', `/v2/${repository}/blobs/${d.digest}`, {}, signal);
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new RegistryError(`fetching blob ${d.digest} of ${this.registry}/${repository}: HTTP ${res.statusCode}`, { blob: d.digest });
+    }
+    const bytes = Buffer.from(await res.body.arrayBuffer());
+    const got = sha256(bytes);
+    if (got !== d.digest) throw new DigestMismatchError(`blob ${d.digest} of ${this.registry}/${repository}`, d.digest, got);
+    return bytes;
+  }
+
+  /**
+   * Streams a blob to `dest`, hashing as it goes; a broken transfer resumes with a Range
+   * request (up to 3 tries). A wrong size or digest removes the file and throws.
+   */
+  async blobToFile(repository: string, d: Descriptor, dest: string, onBytes?: (n: number) => void, signal?: AbortSignal): Promise<void> {
+    const what = `layer ${d.digest} of ${this.registry}/${repository}`;
+    const hash = createHash('sha256');
+    let written = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.#send('GET', `/v2/${repository}/blobs/${d.digest}`, written > 0 ? { range: `bytes=${written}-` } : {}, signal);
+        if (res.statusCode === 404) {
+          await res.body.dump();
+          throw new NotFoundError(`${what} is missing from the registry`, { blob: d.digest });
+        }
+        if (res.statusCode !== 200 && res.statusCode !== 206) {
+          await res.body.dump();
+          throw new RegistryError(`${what}: HTTP ${res.statusCode}`, { blob: d.digest });
+        }
+        if (written > 0 && res.statusCode === 200) {
+          // The server ignored the range: start over.
+          written = 0;
+          hash.destroy();
+          return this.blobToFile(repository, d, dest, onBytes, signal);
+        }
+        const out = createWriteStream(dest, { flags: written > 0 ? 'a' : 'w' });
+        try {
+          for await (const chunk of res.body) {
+            const b = chunk as Buffer;
+            written += b.length;
+            if (written > d.size) throw new DigestMismatchError(what, `${d.size} bytes`, `more than ${d.size} bytes`);
+            hash.update(b);
+            if (!out.write(b)) await new Promise<void>((r) => out.once('drain', () => r()));
+            onBytes?.(b.length);
+          }
+        } finally {
+          await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+        }
+        break;
+      } catch (err) {
+        if (err instanceof DigestMismatchError || err instanceof NotFoundError || signal?.aborted || attempt >= 3) {
+          await rm(dest, { force: true });
+          throw err instanceof RegistryError || err instanceof DigestMismatchError || err instanceof NotFoundError ? err : new RegistryError(`${what}: ${(err as Error).message}`, { blob: d.digest }, err);
+        }
+        // Keep what arrived; the next try asks for the rest.
+        written = (await stat(dest).catch(() => ({ size: 0 }))).size;
+        await truncate(dest, written).catch(() => {});
+      }
+    }
+    if (written !== d.size) {
+      await rm(dest, { force: true });
+      throw new DigestMismatchError(`${what} (truncated)`, `${d.size} bytes`, `${written} bytes`);
+    }
+    const got = `sha256:${hash.digest('hex')}`;
+    if (got !== d.digest) {
+      await rm(dest, { force: true });
+      throw new DigestMismatchError(what, d.digest, got);
+    }
+  }
+}
+
+export function hostArchitecture(): string {
+  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', s390x: 's390x', ppc64: 'ppc64le' } as Record<string, string>)[process.arch] ?? process.arch;
+}
