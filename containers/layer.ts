@@ -65,6 +65,19 @@ export async function unpackLayer(blobPath: string, root: string, layer: string)
   const extract = tar.extract();
   const dirTimes: { path: string; mtime: Date }[] = [];
   extract.on('entry', (header, stream, next) => {
+    // tar-stream's entry streams are streamx streams: track the end ourselves.
+    let ended = false;
+    let handled = false;
+    let finished = false;
+    const finish = (err?: unknown) => {
+      if (finished) return;
+      finished = true;
+      next(err as Error | undefined);
+    };
+    stream.on('end', () => {
+      ended = true;
+      if (handled) finish();
+    });
     const handle = async () => {
       const rel = safeEntryPath(header.name);
       if (rel === null) throw new UnsafeLayerError(layer, header.name, 'points outside the image root');
@@ -131,13 +144,13 @@ export async function unpackLayer(blobPath: string, root: string, layer: string)
     };
     handle().then(
       () => {
-        if ((stream as unknown as { readableEnded: boolean }).readableEnded) return next();
-        stream.on('end', () => next());
-        stream.resume();
+        handled = true;
+        if (ended) finish();
+        else stream.resume();
       },
       (err: unknown) => {
         stream.resume();
-        next(err as Error);
+        finish(err);
       },
     );
   });

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { stat, truncate, rm } from 'node:fs/promises';
-import { request, type Dispatcher } from 'undici';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { NotFoundError } from '../core/errors.js';
 import { DigestMismatchError, RegistryError, UnsupportedMediaTypeError } from './errors.js';
 import { formatReference, type ImageReference } from './reference.js';
@@ -55,6 +55,9 @@ export interface ResolvedImage {
   configBytes: Buffer;
 }
 
+// Registries redirect blob fetches to their storage; follow up to 5 redirects.
+const dispatcher = new Agent({ connections: 8 }).compose(interceptors.redirect({ maxRedirections: 5 }));
+
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 export class RegistryClient {
@@ -75,8 +78,8 @@ export class RegistryClient {
         method,
         headers: { ...headers, ...(this.#authorization ? { authorization: this.#authorization } : {}) },
         signal,
-        maxRedirections: 5,
-      } as Parameters<typeof request>[1]).catch((err: unknown) => {
+        dispatcher,
+      }).catch((err: unknown) => {
         throw new RegistryError(`registry ${this.registry} is unreachable: ${(err as Error).message}`, { registry: this.registry }, err);
       });
     let res = await go();
@@ -107,7 +110,7 @@ export class RegistryClient {
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set('service', params.service);
     if (params.scope) url.searchParams.set('scope', params.scope);
-    const res = await request(url, { headers: basic ? { authorization: basic } : {}, signal }).catch((err: unknown) => {
+    const res = await request(url, { headers: basic ? { authorization: basic } : {}, signal, dispatcher }).catch((err: unknown) => {
       throw new RegistryError(`token service ${url.host} is unreachable: ${(err as Error).message}`, {}, err);
     });
     if (res.statusCode !== 200) {

@@ -1,0 +1,92 @@
+// atomhost container install|list|update|rollback|uninstall|gc. The container verbs run
+// in this process (as `atomic install --system` did) and apply live through systemd's
+// D-Bus API when a system bus is there; with --sysroot they only record the revision.
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '../../core/errors.js';
+import type { UnitManager } from '../../core/unit-manager.js';
+import { action, printJson, type CliContext, type Registrar } from '../context.js';
+import { progressView } from '../progress-view.js';
+
+async function open(ctx: CliContext) {
+  const g = ctx.globals() as { sysroot?: string; json?: boolean; progressJson?: boolean };
+  const [{ LocalHost }, { SystemContainers }] = await Promise.all([import('../../core/local-host.js'), import('../../containers/lifecycle.js')]);
+  const host = await LocalHost.open(g.sysroot ?? '/');
+  let units: UnitManager | null = null;
+  if (!g.sysroot) {
+    const { connectSystemd } = await import('../../systemd/client.js');
+    units = await connectSystemd();
+  }
+  const view = progressView({ json: g.json ?? false, jsonLines: g.progressJson ?? false });
+  const containers = new SystemContainers(host, { units, progress: view.sink });
+  return {
+    containers,
+    close: async () => {
+      view.done();
+      await (units as { close?: () => Promise<void> } | null)?.close?.();
+    },
+  };
+}
+
+function parseSet(values: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    if (i <= 0) throw new InvalidArgumentError(`--set wants KEY=VALUE, got ${JSON.stringify(v)}`, { field: 'set', value: v });
+    out[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return out;
+}
+
+export const registerContainer: Registrar = (program: Command, ctx: CliContext) => {
+  const cmd = program.command('container').description('system containers: images run by runc under systemd units, versioned with the host');
+  const run = <A extends unknown[]>(fn: (c: Awaited<ReturnType<typeof open>>['containers'], ...args: A) => Promise<{ message: string } | unknown>) =>
+    action(ctx, async (...args: A) => {
+      const o = await open(ctx);
+      try {
+        const r = await fn(o.containers, ...args);
+        if (ctx.globals().json) printJson(r);
+        else process.stdout.write(`${(r as { message: string }).message}\n`);
+      } finally {
+        await o.close();
+      }
+    });
+
+  cmd
+    .command('install')
+    .argument('<image>', 'image reference: [registry/]name[:tag][@sha256:digest]')
+    .option('--name <name>', 'container name (default: the last part of the image name)')
+    .option('--set <key=value>', 'template value (Atomic images) or environment variable (other images); repeatable', (v: string, p: string[] = []) => [...p, v])
+    .option('--role <role>', 'stack role: network, runtime, engine, kubelet or other (start order)')
+    .description('pull an image, check it out, render its runtime config and unit, start it; a new revision')
+    .action(run((c, image: string, o: { name?: string; set?: string[]; role?: string }) => c.install(image, { name: o.name, values: parseSet(o.set), role: o.role })));
+
+  cmd
+    .command('list')
+    .description('the containers of the default revision, with their digests and unit states')
+    .action(
+      action(ctx, async () => {
+        const o = await open(ctx);
+        try {
+          const list = await o.containers.list();
+          if (ctx.globals().json) return printJson(list);
+          if (list.length === 0) return void process.stdout.write('No system containers.\n');
+          for (const c of list) process.stdout.write(`${c.name.padEnd(16)} ${c.image}  ${c.digest.slice(0, 19)}  ${c.role ?? '-'}  ${c.activeState ? `${c.activeState}/${c.subState}` : '(not applied)'}\n`);
+        } finally {
+          await o.close();
+        }
+      }),
+    );
+
+  cmd.command('update').argument('<name>').description('pull the newest digest of the same reference, switch to it, restart; a new revision').action(run((c, name: string) => c.update(name)));
+  cmd.command('rollback').argument('<name>').description("go back to the container's previous digest and values; a new revision").action(run((c, name: string) => c.rollback(name)));
+  cmd.command('uninstall').argument('<name>').description('stop and remove a container; a new revision').action(run((c, name: string) => c.uninstall(name)));
+  cmd
+    .command('gc')
+    .description('remove images, layers and checkouts that no revision references')
+    .action(
+      run(async (c) => {
+        const r = await c.gc();
+        return { ...r, message: `Removed ${r.images} images, ${r.layers} layers and ${r.checkouts} checkouts that no revision references` };
+      }),
+    );
+};

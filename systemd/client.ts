@@ -1,0 +1,106 @@
+// The one systemd client: org.freedesktop.systemd1 over the system bus (dbus-next).
+// Jobs are waited for through JobRemoved, states read from the unit's properties; no
+// systemctl subprocess. Reading a unit's journal is the one thing done with journalctl.
+import dbus from 'dbus-next';
+import { AtomhostError } from '../core/errors.js';
+import { run } from '../core/exec.js';
+import type { UnitManager, UnitState } from '../core/unit-manager.js';
+
+const DEST = 'org.freedesktop.systemd1';
+const PATH = '/org/freedesktop/systemd1';
+const MANAGER = 'org.freedesktop.systemd1.Manager';
+
+type Iface = Record<string, (...args: unknown[]) => Promise<unknown>> & { on(ev: string, fn: (...a: unknown[]) => void): void; removeListener(ev: string, fn: (...a: unknown[]) => void): void };
+
+export class SystemdClient implements UnitManager {
+  readonly #bus: dbus.MessageBus;
+  readonly #manager: Iface;
+  readonly #jobs = new Map<string, (result: string) => void>();
+
+  private constructor(bus: dbus.MessageBus, manager: Iface) {
+    this.#bus = bus;
+    this.#manager = manager;
+    manager.on('JobRemoved', (_id: unknown, job: unknown, _unit: unknown, result: unknown) => {
+      const done = this.#jobs.get(String(job));
+      if (done) {
+        this.#jobs.delete(String(job));
+        done(String(result));
+      }
+    });
+  }
+
+  static async connect(bus: dbus.MessageBus = dbus.systemBus()): Promise<SystemdClient> {
+    try {
+      const obj = await bus.getProxyObject(DEST, PATH);
+      const manager = obj.getInterface(MANAGER) as unknown as Iface;
+      await manager.Subscribe();
+      return new SystemdClient(bus, manager);
+    } catch (err) {
+      bus.disconnect();
+      throw new AtomhostError('AH_ERR_SYSTEMD', `cannot reach systemd on the system bus: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#bus.disconnect();
+  }
+
+  async reload(): Promise<void> {
+    await this.#manager.Reload();
+  }
+
+  async #job(verb: 'StartUnit' | 'StopUnit' | 'RestartUnit', unit: string): Promise<void> {
+    let resolveResult!: (r: string) => void;
+    const result = new Promise<string>((r) => (resolveResult = r));
+    let job: string;
+    try {
+      job = String(await this.#manager[verb](unit, 'replace'));
+    } catch (err) {
+      throw new AtomhostError('AH_ERR_SYSTEMD', `${verb.replace('Unit', '').toLowerCase()} ${unit}: ${(err as Error).message}`, { cause: err, details: { unit } });
+    }
+    this.#jobs.set(job, resolveResult);
+    const r = await result;
+    if (r !== 'done') throw new AtomhostError('AH_ERR_SYSTEMD', `${verb.replace('Unit', '').toLowerCase()} ${unit}: job ${r}`, { details: { unit, result: r } });
+  }
+
+  start(unit: string): Promise<void> {
+    return this.#job('StartUnit', unit);
+  }
+  stop(unit: string): Promise<void> {
+    return this.#job('StopUnit', unit);
+  }
+  restart(unit: string): Promise<void> {
+    return this.#job('RestartUnit', unit);
+  }
+
+  async enable(unit: string): Promise<void> {
+    await this.#manager.EnableUnitFiles([unit], false, true);
+  }
+
+  async disable(unit: string): Promise<void> {
+    await this.#manager.DisableUnitFiles([unit], false);
+  }
+
+  async state(unit: string): Promise<UnitState> {
+    const path = String(await this.#manager.LoadUnit(unit));
+    const obj = await this.#bus.getProxyObject(DEST, path);
+    const props = obj.getInterface('org.freedesktop.DBus.Properties') as unknown as Iface;
+    const get = async (iface: string, name: string) => ((await props.Get(iface, name)) as dbus.Variant).value as unknown;
+    const [activeState, subState] = await Promise.all([get('org.freedesktop.systemd1.Unit', 'ActiveState'), get('org.freedesktop.systemd1.Unit', 'SubState')]);
+    let restarts = 0;
+    let result: string | undefined;
+    if (unit.endsWith('.service')) {
+      [restarts, result] = (await Promise.all([get('org.freedesktop.systemd1.Service', 'NRestarts'), get('org.freedesktop.systemd1.Service', 'Result')])) as [number, string];
+    }
+    return { name: unit, activeState: String(activeState), subState: String(subState), restarts: Number(restarts), result };
+  }
+
+  async journal(unit: string, lines: number): Promise<string[]> {
+    const r = await run('journalctl', ['-u', unit, '-n', String(lines), '-o', 'cat', '--no-pager']);
+    return r.stdout.split('\n').filter(Boolean);
+  }
+}
+
+export function connectSystemd(): Promise<SystemdClient> {
+  return SystemdClient.connect();
+}
