@@ -10,7 +10,7 @@ import { AtomhostError, InvalidArgumentError, NotFoundError } from '../core/erro
 import type { ContainerPort, PreparedContainer } from '../core/container-port.js';
 import type { LocalHost } from '../core/local-host.js';
 import { noProgress, task, type ProgressSink } from '../core/progress.js';
-import { shortId, type ContainerSpec, type Revision, type UnitSpec } from '../core/revision.js';
+import { revisionIdFromOrigin, shortId, type ContainerSpec, type Revision, type UnitSpec } from '../core/revision.js';
 import { roleOrder } from '../core/stack-manifest.js';
 import type { UnitManager } from '../core/unit-manager.js';
 import { checkName, prepareContainer, UnitStore, type PrepareSpec } from './bundle.js';
@@ -154,9 +154,14 @@ export class SystemContainers implements ContainerPort {
     return { message: `Uninstalled ${name} (${c.image}); revision ${shortId(rev.id)}`, revision: rev.id, container: null };
   }
 
-  /** Removes images, layers and checkouts that no revision references any more. */
+  /**
+   * Removes images, layers and checkouts that no bootable revision references: those
+   * named by a deployment (a boot entry). Older revision records stay as history; going
+   * back to one of their images pulls it again by digest.
+   */
   async gc(): Promise<{ images: number; layers: number; checkouts: number }> {
-    const revs = await this.host.revisions.list();
+    const deps = await this.host.sysroot.reload();
+    const revs = (await Promise.all(deps.map((d) => this.host.revisions.find(revisionIdFromOrigin(d.origin))))).filter((r): r is Revision => r !== null);
     const digests = new Set(revs.flatMap((r) => Object.values(r.containers).map((c) => c.digest)));
     const checkouts = new Set(revs.flatMap((r) => Object.values(r.containers).map((c) => c.checkout)));
     const r = await this.store.gc(digests);
