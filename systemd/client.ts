@@ -16,6 +16,8 @@ export class SystemdClient implements UnitManager {
   readonly #bus: dbus.MessageBus;
   readonly #manager: Iface;
   readonly #jobs = new Map<string, (result: string) => void>();
+  /** Jobs that finished before their caller learnt their path (reply and signal in one read). */
+  readonly #early = new Map<string, string>();
 
   private constructor(bus: dbus.MessageBus, manager: Iface) {
     this.#bus = bus;
@@ -25,6 +27,9 @@ export class SystemdClient implements UnitManager {
       if (done) {
         this.#jobs.delete(String(job));
         done(String(result));
+      } else {
+        this.#early.set(String(job), String(result));
+        if (this.#early.size > 256) this.#early.delete(this.#early.keys().next().value!);
       }
     });
   }
@@ -58,7 +63,11 @@ export class SystemdClient implements UnitManager {
     } catch (err) {
       throw new AtomhostError('AH_ERR_SYSTEMD', `${verb.replace('Unit', '').toLowerCase()} ${unit}: ${(err as Error).message}`, { cause: err, details: { unit } });
     }
-    this.#jobs.set(job, resolveResult);
+    const early = this.#early.get(job);
+    if (early !== undefined) {
+      this.#early.delete(job);
+      resolveResult(early);
+    } else this.#jobs.set(job, resolveResult);
     const r = await result;
     if (r !== 'done') throw new AtomhostError('AH_ERR_SYSTEMD', `${verb.replace('Unit', '').toLowerCase()} ${unit}: job ${r}`, { details: { unit, result: r } });
   }
