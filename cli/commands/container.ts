@@ -12,7 +12,9 @@ async function open(ctx: CliContext) {
   const [{ LocalHost }, { SystemContainers }] = await Promise.all([import('../../core/local-host.js'), import('../../containers/lifecycle.js')]);
   const host = await LocalHost.open(g.sysroot ?? '/');
   let units: UnitManager | null = null;
-  if (!g.sysroot) {
+  // On the running host, apply through systemd; with --sysroot only with --live (a
+  // sysroot of this very system mounted elsewhere, or a test host).
+  if (!g.sysroot || process.env.ATOMHOST_LIVE === '1' || process.argv.includes('--live')) {
     const { connectSystemd } = await import('../../systemd/client.js');
     units = await connectSystemd();
   }
@@ -38,7 +40,10 @@ function parseSet(values: string[] = []): Record<string, string> {
 }
 
 export const registerContainer: Registrar = (program: Command, ctx: CliContext) => {
-  const cmd = program.command('container').description('system containers: images run by runc under systemd units, versioned with the host');
+  const cmd = program
+    .command('container')
+    .description('system containers: images run by runc under systemd units, versioned with the host')
+    .option('--live', 'with --sysroot: also apply the change through this system\'s systemd');
   const run = <A extends unknown[]>(fn: (c: Awaited<ReturnType<typeof open>>['containers'], ...args: A) => Promise<{ message: string } | unknown>) =>
     action(ctx, async (...args: A) => {
       const o = await open(ctx);
