@@ -21,6 +21,12 @@ program
 
 const ctx: CliContext = { globals: () => program.opts<GlobalOptions>() };
 
+// Whole-stack upgrades need the system-container machinery; load it only then.
+LocalHost.portFactory = async (host) => {
+  const { SystemContainers } = await import('../containers/lifecycle.js');
+  return new SystemContainers(host, { units: null });
+};
+
 export async function openHost(c: CliContext = ctx): Promise<HostApi> {
   const { sysroot } = c.globals();
   if (sysroot) return LocalHost.open(sysroot);

@@ -46,6 +46,13 @@ export class LocalHost implements HostApi {
   readonly journal: TransactionJournal;
   /** The system-container machinery, when this process has it (whole-stack upgrades need it). */
   containerPort: ContainerPort | null = null;
+  /** Makes the container port on first use (set by the CLI and the daemon; core does not import containers/). */
+  static portFactory: ((host: LocalHost) => Promise<ContainerPort>) | null = null;
+
+  async port(): Promise<ContainerPort | null> {
+    if (!this.containerPort && LocalHost.portFactory) this.containerPort = await LocalHost.portFactory(this);
+    return this.containerPort;
+  }
 
   private constructor(sysroot: Sysroot) {
     this.sysroot = sysroot;

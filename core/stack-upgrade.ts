@@ -48,7 +48,7 @@ async function loadManifest(host: LocalHost, source: string, refspec: string, ct
 
 async function plan(host: LocalHost, def: Deployment, ctx: TxContext, pullOs: boolean): Promise<StackPlan> {
   const progress = ctx.progress ?? noProgress;
-  const port = host.containerPort;
+  const port = await host.port();
   if (!port) throw new AtomhostError('AH_ERR_UNSUPPORTED', 'this host follows a stack source, but this atomhost has no system-container support loaded');
   const source = stackSourceFromOrigin(def.origin)!;
   const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
@@ -106,8 +106,8 @@ export async function stackCheck(host: LocalHost, opts: { preview: boolean }, ct
 
 /** Runs under the sysroot lock (called from LocalHost.upgrade). */
 export async function stackUpgrade(host: LocalHost, def: Deployment, ctx: TxContext): Promise<TransactionResult> {
-  const port = host.containerPort!;
   const p = await plan(host, def, ctx, true);
+  const port = (await host.port())!;
   const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
   const kargs = p.manifest.os.kargs ?? current.os.kargs;
   if (p.checksum === def.checksum && changes(current.containers, p.wanted).length === 0 && kargs.join(' ') === current.os.kargs.join(' ')) {
