@@ -1,7 +1,7 @@
 // The README's first command: makes a sandbox host on the spot (a sysroot on its own
 // tmpfs, a local OSTree repo with two versions served on 127.0.0.1) and runs atomhost
 // on it, printing every command so that it can be repeated by hand.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { buildOsTree, commitTree, initArchiveRepo } from './os-tree.js';
 import { serveDirectory } from './http-server.js';
 import { unimmutable } from './scratch.js';
+import { buildAndPush, freePort, startRegistry } from './registry.js';
 
 const SANDBOX = process.env.ATOMHOST_SANDBOX ?? '/tmp/atomhost-sandbox';
 const OS = 'atomic-demo';
@@ -89,12 +90,49 @@ async function main() {
     say('The independent view: ostree itself and the bootloader entries');
     await sh('ostree', ['admin', 'status', `--sysroot=${sysroot}`]);
     await sh('sh', ['-c', `grep -H -E '^(title|options)' ${sysroot}/boot/loader/entries/*.conf`]);
+
+    say('A local OCI registry with an etcd-like system container image (busybox httpd)');
+    const registry = await startRegistry(join(SANDBOX, 'registry'));
+    try {
+      // Plain HTTP only for registries named as insecure, as registries.conf does.
+      process.env.ATOMHOST_INSECURE_REGISTRIES = registry.host;
+      console.log(`export ATOMHOST_INSECURE_REGISTRIES=${registry.host}`);
+      const port = await freePort();
+      const image = (v: string) => ({ layers: [{ busybox: true }, { files: { 'www/index.html': `etcd-demo ${v}\n` } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] });
+      await buildAndPush(registry.host, 'etcd-demo:3.5', image('3.5'));
+
+      say('Install it: pulled over the OCI API, stored in the OSTree repo, a new revision');
+      await run(['--sysroot', sysroot, 'container', 'install', '--role', 'network', `${registry.host}/etcd-demo:3.5`]);
+      await run(['--sysroot', sysroot, 'container', 'list']);
+
+      say('A whole-stack release: OS 2.1 and etcd 3.6 together, in one manifest');
+      await buildOsTree(tree, { osname: OS, version: '2.1', files: { 'usr/share/atomic-demo/NEWS': 'Version 2.1.\n' } });
+      await commitTree(repo, REF, tree, '2.1');
+      await buildAndPush(registry.host, 'etcd-demo:3.6', image('3.6'));
+      const manifest = join(SANDBOX, 'stack.yaml');
+      await writeFile(manifest, `apiVersion: atomhost.io/v1alpha1\nkind: Stack\nmetadata: { name: demo-node, version: "2026.11" }\nos: { version: "2.1" }\ncontainers:\n  - { name: etcd-demo, image: "${registry.host}/etcd-demo:3.6", role: network }\n`);
+      await sh('cat', [manifest]);
+      await run(['--sysroot', sysroot, 'stack', 'follow', manifest]);
+      await run(['--sysroot', sysroot, 'upgrade', '--preview']);
+      await run(['--sysroot', sysroot, 'upgrade']);
+      await run(['--sysroot', sysroot, 'status']);
+
+      say('Roll back the whole stack: the OS and the container go back together');
+      await run(['--sysroot', sysroot, 'rollback']);
+      await run(['--sysroot', sysroot, 'container', 'list']);
+      const revs = JSON.parse((await execa(process.execPath, [cli, '--sysroot', sysroot, '--json', 'revisions'])).stdout) as { id: string; os: { version: string } }[];
+      const [a, b] = [revs.find((r) => r.os.version === '2.1')!, revs[revs.length - 1]];
+      await run(['--sysroot', sysroot, 'diff', b.id.slice(0, 12), a.id.slice(0, 12)]);
+    } finally {
+      await registry.stop();
+    }
   } finally {
     await server.close();
   }
   // Leave the sandbox usable by hand without a server: the remote becomes a file:// URL.
   await execa('ostree', ['remote', 'delete', `--repo=${sysroot}/ostree/repo`, 'demo']);
   await execa('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sysroot}/ostree/repo`, 'demo', `file://${repo}`]);
+  await run(['--sysroot', sysroot, 'stack', 'unfollow']);
   await buildOsTree(tree, { osname: OS, version: '3.0', files: { 'usr/share/atomic-demo/NEWS': 'Version 3.0.\n' } });
   await commitTree(repo, REF, tree, '3.0');
 

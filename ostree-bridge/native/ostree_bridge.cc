@@ -8,6 +8,7 @@
 #include <vector>
 #include <memory>
 #include <mutex>
+#include <cstdio>
 
 namespace {
 
@@ -608,7 +609,12 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
   GCancellable* cancellable_;
 };
 
+// libostree prints a few notes with g_print ("Freed objects: …"); stdout belongs to the
+// caller (JSON output), so they go to stderr.
+void PrintToStderr(const gchar* text) { fputs(text, stderr); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  g_set_print_handler(PrintToStderr);
   exports.Set("Sysroot", Sysroot::Init(env));
   return exports;
 }
