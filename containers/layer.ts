@@ -59,6 +59,83 @@ async function gunzipIfNeeded(path: string): Promise<Readable> {
   return src.pipe(new PassThrough());
 }
 
+export type ImageTree = Map<string, 'dir' | 'file' | 'symlink'>;
+
+/**
+ * Reads a layer without writing anything: checks every entry against the image as the
+ * layers below left it (`tree`, updated in place) and returns its whiteouts. Used before
+ * OSTree imports the tar itself, so that a bad layer stores nothing. Catches escapes
+ * across layers too: an entry under a path that a lower layer made a symlink.
+ */
+export async function scanLayer(blobPath: string, layer: string, tree: ImageTree): Promise<LayerWhiteouts> {
+  const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [] };
+  const extract = tar.extract();
+  const underSymlink = (rel: string): string | null => {
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (tree.get(prefix) === 'symlink') return prefix;
+    }
+    return null;
+  };
+  extract.on('entry', (header, stream, next) => {
+    const check = (): void => {
+      const rel = safeEntryPath(header.name);
+      if (rel === null) throw new UnsafeLayerError(layer, header.name, 'points outside the image root');
+      if (rel === '') return;
+      const via = underSymlink(rel);
+      if (via) throw new UnsafeLayerError(layer, rel, `would be written through the symlink ${via}`);
+      const base = posix.basename(rel);
+      const dir = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+      if (base === OPAQUE) {
+        result.opaque.push(dir);
+        for (const k of [...tree.keys()]) if (dir === '' || k.startsWith(`${dir}/`)) tree.delete(k);
+        return;
+      }
+      if (base.startsWith(WH)) {
+        const gone = posix.join(dir, base.slice(WH.length));
+        result.whiteouts.push(gone);
+        for (const k of [...tree.keys()]) if (k === gone || k.startsWith(`${gone}/`)) tree.delete(k);
+        return;
+      }
+      switch (header.type) {
+        case 'directory':
+          tree.set(rel, 'dir');
+          return;
+        case 'file':
+        case 'contiguous-file':
+          tree.set(rel, 'file');
+          return;
+        case 'symlink':
+          if (!symlinkStaysInside(rel, header.linkname ?? '')) throw new UnsafeLayerError(layer, header.name, `is a symlink to ${header.linkname}, outside the image root`);
+          tree.set(rel, 'symlink');
+          return;
+        case 'link': {
+          const target = safeEntryPath(header.linkname ?? '');
+          if (target === null || target === '') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, outside the image root`);
+          if (tree.get(target) !== 'file') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, which is not a file of this image`);
+          tree.set(rel, 'file');
+          return;
+        }
+        default:
+          result.skipped.push(rel);
+      }
+    };
+    // The entry stream is destroyed with the error passed to next(): it must not throw it again.
+    stream.on('error', () => {});
+    try {
+      check();
+    } catch (err) {
+      stream.resume();
+      return next(err as Error);
+    }
+    stream.on('end', () => next());
+    stream.resume();
+  });
+  await pipeline(await gunzipIfNeeded(blobPath), extract);
+  return result;
+}
+
 /** Unpacks `blobPath` into the empty directory `root`; throws UnsafeLayerError on the first bad entry. */
 export async function unpackLayer(blobPath: string, root: string, layer: string): Promise<LayerWhiteouts> {
   const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [] };
@@ -78,6 +155,7 @@ export async function unpackLayer(blobPath: string, root: string, layer: string)
       ended = true;
       if (handled) finish();
     });
+    stream.on('error', () => {});
     const handle = async () => {
       const rel = safeEntryPath(header.name);
       if (rel === null) throw new UnsafeLayerError(layer, header.name, 'points outside the image root');

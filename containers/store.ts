@@ -8,7 +8,7 @@ import { run, runOk } from '../core/exec.js';
 import { AtomhostError } from '../core/errors.js';
 import { noProgress, type ProgressSink } from '../core/progress.js';
 import type { Sysroot } from '../ostree-bridge/sysroot.js';
-import { unpackLayer, type LayerWhiteouts } from './layer.js';
+import { scanLayer, unpackLayer, type ImageTree, type LayerWhiteouts } from './layer.js';
 import { formatReference, parseReference } from './reference.js';
 import { RegistryClient, type ImageConfig, type ImageManifest } from './registry.js';
 
@@ -19,6 +19,8 @@ export interface StoredImage {
   config: ImageConfig;
 }
 
+const dirnameOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
+const posixBase = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 const hex = (digest: string) => digest.replace(/^sha256:/, '');
 export const layerRef = (digest: string) => `atomhost/layer/${hex(digest)}`;
 export const imageRef = (digest: string) => `atomhost/image/${hex(digest)}`;
@@ -76,26 +78,23 @@ export class ImageStore {
       const missing = resolved.manifest.layers.filter((l) => !this.has(layerRef(l.digest)));
       const total = missing.reduce((n, l) => n + l.size, 0);
       let done = 0;
-      const unpacked = new Map<string, { dir: string; wh: LayerWhiteouts }>();
-      await bounded(missing, PARALLEL_LAYERS, async (l) => {
-        const blob = join(work, `${hex(l.digest)}.blob`);
-        await client.blobToFile(ref.repository, l, blob, (n) => {
+      await bounded(missing, PARALLEL_LAYERS, (l) =>
+        client.blobToFile(ref.repository, l, join(work, `${hex(l.digest)}.blob`), (n) => {
           done += n;
           progress({ type: 'download', bytes: done, fetched: Math.min(done, total), requested: total, status: name });
-        }, opts.signal);
-        const dir = join(work, hex(l.digest));
-        await mkdir(dir);
-        const wh = await unpackLayer(blob, dir, `${l.digest} of ${name}`);
-        await rm(blob);
-        unpacked.set(l.digest, { dir, wh });
-      });
-      for (const l of missing) {
-        const { dir, wh } = unpacked.get(l.digest)!;
-        await runOk('ostree', [
-          'commit', `--repo=${this.repo}`, `--branch=${layerRef(l.digest)}`, `--tree=dir=${dir}`, '--consume', '--link-checkout-speedup',
-          `--subject=layer ${l.digest}`, `--add-metadata-string=atomhost.layer=${l.digest}`, `--add-metadata-string=atomhost.whiteouts=${JSON.stringify(wh)}`,
-        ]);
+        }, opts.signal),
+      );
+      // Check every layer, in order, against the image the layers below make (escapes
+      // across layers included), before anything is stored.
+      const tree: ImageTree = new Map();
+      const checked = new Map<string, LayerWhiteouts>();
+      for (const l of resolved.manifest.layers) {
+        const blob = join(work, `${hex(l.digest)}.blob`);
+        const stored = this.has(layerRef(l.digest));
+        const wh = stored ? await this.#storedLayerTree(l.digest, tree) : await scanLayer(blob, `${l.digest} of ${name}`, tree);
+        if (!stored) checked.set(l.digest, wh);
       }
+      for (const l of missing) await this.#commitLayer(l.digest, join(work, `${hex(l.digest)}.blob`), checked.get(l.digest)!, work, name);
       const meta = join(work, 'image');
       await mkdir(meta);
       await writeFile(join(meta, 'manifest.json'), resolved.manifestBytes);
@@ -106,6 +105,40 @@ export class ImageStore {
       await rm(work, { recursive: true, force: true });
     }
     return { digest: resolved.digest, reference: name, manifest: resolved.manifest, config: resolved.config };
+  }
+
+  /**
+   * Imports a checked layer: OSTree reads the tar itself (libarchive). A layer it cannot
+   * take (device nodes) is unpacked by the checked JS reader and committed as a tree.
+   */
+  async #commitLayer(digest: string, blob: string, wh: LayerWhiteouts, work: string, image: string): Promise<void> {
+    const common = [`--repo=${this.repo}`, `--branch=${layerRef(digest)}`, `--subject=layer ${digest}`, `--add-metadata-string=atomhost.layer=${digest}`, `--add-metadata-string=atomhost.whiteouts=${JSON.stringify(wh)}`];
+    if (wh.skipped.length === 0) {
+      const r = await run('ostree', ['commit', ...common, `--tree=tar=${blob}`, '--tar-autocreate-parents']);
+      if (r.exitCode === 0) return;
+    }
+    const dir = join(work, `${hex(digest)}.tree`);
+    await mkdir(dir);
+    const unpacked = await unpackLayer(blob, dir, `${digest} of ${image}`);
+    const meta = [...common.slice(0, 4), `--add-metadata-string=atomhost.whiteouts=${JSON.stringify(unpacked)}`];
+    await runOk('ostree', ['commit', ...meta, `--tree=dir=${dir}`, '--consume', '--link-checkout-speedup']);
+  }
+
+  /** Replays a stored layer's entries into the image tree (for the cross-layer checks of the layers above it). */
+  async #storedLayerTree(digest: string, tree: ImageTree): Promise<LayerWhiteouts> {
+    const commit = this.sysroot.resolveRev(layerRef(digest))!;
+    const wh = JSON.parse(this.sysroot.readCommit(commit).metadata['atomhost.whiteouts'] ?? '{"whiteouts":[],"opaque":[],"skipped":[]}') as LayerWhiteouts;
+    for (const d of wh.opaque) for (const k of [...tree.keys()]) if (d === '' || k.startsWith(`${d}/`)) tree.delete(k);
+    for (const g of wh.whiteouts) for (const k of [...tree.keys()]) if (k === g || k.startsWith(`${g}/`)) tree.delete(k);
+    const ls = await runOk('ostree', ['ls', `--repo=${this.repo}`, '-R', commit]);
+    for (const line of ls.split('\n')) {
+      const m = /^([dl-])\S*\s+\d+\s+\d+\s+\d+\s+\/(\S.*?)(?: -> .*)?$/.exec(line);
+      if (!m) continue;
+      const path = m[2];
+      if (posixBase(path).startsWith('.wh.')) continue;
+      tree.set(path, m[1] === 'd' ? 'dir' : m[1] === 'l' ? 'symlink' : 'file');
+    }
+    return wh;
   }
 
   /** Resolves what a reference points to now, without pulling layers. */
@@ -135,6 +168,9 @@ export class ImageStore {
       }
       for (const p of wh.whiteouts) await rm(join(rootfs, p), { recursive: true, force: true });
       await runOk('ostree', ['checkout', `--repo=${this.repo}`, '--union', '-H', commit, rootfs]);
+      // Layers imported from their tar keep the whiteout markers as files: drop them.
+      for (const p of wh.whiteouts) await rm(join(rootfs, dirnameOf(p), `.wh.${posixBase(p)}`), { force: true });
+      for (const d of wh.opaque) await rm(join(rootfs, d, '.wh..wh..opq'), { force: true });
     }
   }
 
