@@ -2,7 +2,7 @@
 // --sysroot; atomhostd runs the same code behind D-Bus. Every change takes the sysroot
 // lock, produces or selects a whole revision, and leaves the sysroot as it was on failure.
 import { hostname } from 'node:os';
-import { AtomhostError, InvalidArgumentError, NotFoundError, NoUpdateError } from './errors.js';
+import { AtomhostError, CancelledError, InvalidArgumentError, NotFoundError, NoUpdateError } from './errors.js';
 import { Sysroot } from '../ostree-bridge/sysroot.js';
 import type { Deployment, TreeDiff } from '../ostree-bridge/types.js';
 import { noProgress, task, type ProgressSink } from './progress.js';
@@ -392,7 +392,7 @@ export class LocalHost implements HostApi {
 
   async #deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx: TxContext): Promise<TransactionResult> {
     const progress = ctx.progress ?? noProgress;
-    ctx.signal?.throwIfAborted();
+    if (ctx.signal?.aborted) throw new CancelledError(title);
     const rev = newRevision(content, 'deployed');
     // The record is written before the deployment that names it: a crash in between
     // leaves an unreferenced record (which recovery removes), never a deployment without one.

@@ -91,7 +91,7 @@ export class Sysroot {
   }
 
   async pull(opts: PullOptions): Promise<void> {
-    opts.signal?.throwIfAborted();
+    if (opts.signal?.aborted) throw new CancelledError(`pull from ${opts.remote}`);
     const onAbort = () => this.#native.cancel();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {

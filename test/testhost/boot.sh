@@ -23,6 +23,10 @@ if [ "${1:-}" = "--inner" ]; then
   mount --rbind /dev "$D/root/dev" && mount --make-rslave "$D/root/dev"
   mount -t tmpfs -o mode=0755,size=1g tmpfs "$D/root/run"
   mount -t tmpfs -o mode=1777,size=2g tmpfs "$D/root/tmp"
+  # The project (and its node_modules) at the same path inside, wherever the checkout
+  # is: under /tmp, or on a filesystem the overlay's lower layer does not show.
+  mkdir -p "$D/root$PROJECT"
+  mount --rbind "$PROJECT" "$D/root$PROJECT"
   hostname atomhost-testhost
   cd "$D/root"
   mkdir -p .oldroot

@@ -1,0 +1,187 @@
+// io.atomhost.Agent1 on the system bus, on dbus-next's message level (the sender of each
+// call is needed for authorization). One transaction at a time: a second change is
+// refused naming the running one; a transaction is cancelled by Cancel or when its
+// caller leaves the bus is *not* cancelled (it finishes, and its Finished is replayed).
+import dbus from 'dbus-next';
+import { randomUUID } from 'node:crypto';
+import { AtomhostError } from '../core/errors.js';
+import type { HostApi, TxContext } from '../core/host-api.js';
+import type { LocalHost } from '../core/local-host.js';
+import type { ProgressEvent } from '../core/progress.js';
+import { authorize } from './authz.js';
+import { log } from './journal.js';
+import { BUS_NAME, INTERFACE, MUTATING, OBJECT_PATH, encodeError, errorName, type FinishedResult } from './protocol.js';
+
+const { Message, MessageType } = dbus;
+
+interface Running {
+  id: string;
+  title: string;
+  caller: string;
+  started: string;
+  abort: AbortController;
+}
+
+const INTROSPECTION = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
+<node>
+  <interface name="${INTERFACE}">
+    <method name="GetStatus"><arg type="s" direction="out"/></method>
+    <method name="ListRevisions"><arg type="s" direction="out"/></method>
+    <method name="Diff"><arg type="s" direction="in"/><arg type="s" direction="in"/><arg type="s" direction="out"/></method>
+    <method name="GetLastResult"><arg type="s" direction="out"/><arg type="b" direction="out"/><arg type="s" direction="out"/></method>
+    <method name="CheckUpdate"><arg name="preview" type="b" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="Upgrade"><arg name="options" type="a{sv}" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="Deploy"><arg name="target" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="Rebase"><arg name="refspec" type="s" direction="in"/><arg name="osname" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="Rollback"><arg name="transaction" type="s" direction="out"/></method>
+    <method name="KernelArgs"><arg name="append" type="as" direction="in"/><arg name="delete" type="as" direction="in"/><arg name="replace" type="as" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="Cleanup"><arg name="rollback" type="b" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="SetPinned"><arg name="index" type="u" direction="in"/><arg name="pinned" type="b" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="Cancel"/>
+    <property name="Status" type="s" access="read"/>
+    <signal name="TaskBegin"><arg name="transaction" type="s"/><arg name="task" type="s"/></signal>
+    <signal name="TaskEnd"><arg name="transaction" type="s"/><arg name="task" type="s"/></signal>
+    <signal name="Message"><arg name="transaction" type="s"/><arg name="text" type="s"/></signal>
+    <signal name="PercentProgress"><arg name="transaction" type="s"/><arg name="text" type="s"/><arg name="percent" type="u"/></signal>
+    <signal name="DownloadProgress"><arg name="transaction" type="s"/><arg name="bytes" type="t"/><arg name="fetched" type="u"/><arg name="requested" type="u"/></signal>
+    <signal name="Finished"><arg name="transaction" type="s"/><arg name="success" type="b"/><arg name="payload" type="s"/></signal>
+  </interface>
+</node>`;
+
+export class AgentService {
+  readonly #bus: dbus.MessageBus;
+  readonly #host: LocalHost & HostApi;
+  #running: Running | null = null;
+  #last: FinishedResult | null = null;
+  #statusCache = '{}';
+
+  constructor(bus: dbus.MessageBus, host: LocalHost) {
+    this.#bus = bus;
+    this.#host = host;
+  }
+
+  async start(): Promise<void> {
+    const outcome = await this.#host.recover();
+    if (outcome) log('info', 'recovered', `recovered at start: ${outcome}`);
+    await this.#refreshStatus();
+    this.#bus.addMethodHandler((msg: dbus.Message) => this.#dispatch(msg));
+    const reply = await this.#bus.requestName(BUS_NAME, 0);
+    if (reply !== 1 && reply !== 4) throw new Error(`cannot own ${BUS_NAME} (reply ${reply})`);
+    log('info', 'started', `atomhostd serving ${this.#host.sysroot.path}`, { ATOMHOST_SYSROOT: this.#host.sysroot.path });
+  }
+
+  async #refreshStatus(): Promise<string> {
+    const s = await this.#host.status();
+    s.status.transaction = this.#running ? { title: this.#running.title, caller: this.#running.caller, started: this.#running.started } : null;
+    this.#statusCache = JSON.stringify(s);
+    return this.#statusCache;
+  }
+
+  #dispatch(msg: dbus.Message): boolean {
+    if (msg.type !== MessageType.METHOD_CALL || msg.path !== OBJECT_PATH) return false;
+    const reply = (signature: string, body: unknown[]) => this.#bus.send(Message.newMethodReturn(msg, signature, body));
+    const fail = (err: unknown) => {
+      const code = err instanceof AtomhostError ? err.code : 'AH_ERR_FAILED';
+      // (dbus-next's typings have newError's parameters wrong; the runtime takes the call message.)
+      const newError = Message.newError as unknown as (call: dbus.Message, name: string, text: string) => dbus.Message;
+      this.#bus.send(newError(msg, errorName(code), encodeError(err)));
+    };
+    if (msg.interface === 'org.freedesktop.DBus.Introspectable' && msg.member === 'Introspect') {
+      reply('s', [INTROSPECTION]);
+      return true;
+    }
+    if (msg.interface === 'org.freedesktop.DBus.Properties') {
+      if (msg.member === 'Get' && msg.body[1] === 'Status') reply('v', [new dbus.Variant('s', this.#statusCache)]);
+      else if (msg.member === 'GetAll') reply('a{sv}', [{ Status: new dbus.Variant('s', this.#statusCache) }]);
+      else fail(new AtomhostError('AH_ERR_INVALID_ARGUMENT', `no property ${msg.body[1]}`));
+      return true;
+    }
+    if (msg.interface && msg.interface !== INTERFACE) return false;
+    this.#handle(msg, reply).catch(fail);
+    return true;
+  }
+
+  async #handle(msg: dbus.Message, reply: (sig: string, body: unknown[]) => void): Promise<void> {
+    const member = msg.member ?? '';
+    const sender = msg.sender ?? '';
+    if (MUTATING.has(member)) await authorize(this.#bus, sender, member);
+    const h = this.#host;
+    const b = msg.body as unknown[];
+    switch (member) {
+      case 'GetStatus':
+        return reply('s', [await this.#refreshStatus()]);
+      case 'ListRevisions':
+        return reply('s', [JSON.stringify(await h.listRevisions())]);
+      case 'Diff':
+        return reply('s', [JSON.stringify(await h.diff(String(b[0]), String(b[1])))]);
+      case 'GetLastResult':
+        return reply('sbs', this.#last ? [this.#last.transaction, this.#last.success, this.#last.payload] : ['', false, '']);
+      case 'Cancel':
+        this.#running?.abort.abort();
+        return reply('', []);
+      case 'CheckUpdate':
+        return reply('s', [this.#begin(`check for updates`, sender, (tx) => h.checkUpdate({ preview: Boolean(b[0]) }, tx))]);
+      case 'Upgrade':
+        return reply('s', [this.#begin('upgrade', sender, (tx) => h.upgrade(tx))]);
+      case 'Deploy':
+        return reply('s', [this.#begin(`deploy ${b[0]}`, sender, (tx) => h.deploy(String(b[0]), tx))]);
+      case 'Rebase':
+        return reply('s', [this.#begin(`rebase ${b[0]}`, sender, (tx) => h.rebase(String(b[0]), { osname: String(b[1]) || undefined }, tx))]);
+      case 'Rollback':
+        return reply('s', [this.#begin('rollback', sender, (tx) => h.rollback(tx))]);
+      case 'KernelArgs':
+        return reply('s', [this.#begin('kargs', sender, (tx) => h.kargs({ append: b[0] as string[], delete: b[1] as string[], replace: b[2] as string[] }, tx))]);
+      case 'Cleanup':
+        return reply('s', [this.#begin('cleanup', sender, (tx) => h.cleanup({ rollback: Boolean(b[0]) }, tx))]);
+      case 'SetPinned':
+        return reply('s', [this.#begin(b[1] ? 'pin' : 'unpin', sender, (tx) => h.setPinned(Number(b[0]), Boolean(b[1]), tx))]);
+      default:
+        throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `no method ${member} on ${INTERFACE}`);
+    }
+  }
+
+  /** Starts a transaction and returns its id at once; its end is the Finished signal. */
+  #begin(title: string, caller: string, fn: (tx: TxContext) => Promise<unknown>): string {
+    if (this.#running) throw new AtomhostError('AH_ERR_BUSY', `transaction in progress: ${this.#running.title} started by ${this.#running.caller} at ${this.#running.started}`, { details: { title: this.#running.title, caller: this.#running.caller } });
+    const id = randomUUID();
+    const running: Running = { id, title, caller, started: new Date().toISOString(), abort: new AbortController() };
+    this.#running = running;
+    log('info', 'transactionStarted', `${title} started by ${caller}`, { ATOMHOST_TRANSACTION: id, ATOMHOST_CALLER: caller });
+    const tx: TxContext = { signal: running.abort.signal, progress: (e) => this.#progress(id, e) };
+    void this.#refreshStatus().catch(() => {});
+    // Let the method reply (the id) go out before the first signal.
+    setImmediate(() => {
+      fn(tx).then(
+        (result) => this.#finish(running, true, JSON.stringify(result ?? null), (result as { revision?: string } | null)?.revision),
+        (err: unknown) => this.#finish(running, false, encodeError(err), undefined, err),
+      );
+    });
+    return id;
+  }
+
+  #progress(id: string, e: ProgressEvent): void {
+    const sig = (name: string, signature: string, body: unknown[]) => this.#bus.send(Message.newSignal(OBJECT_PATH, INTERFACE, name, signature, [id, ...body]));
+    switch (e.type) {
+      case 'task-begin':
+        return sig('TaskBegin', 'ss', [e.task]);
+      case 'task-end':
+        return sig('TaskEnd', 'ss', [e.task]);
+      case 'message':
+        return sig('Message', 'ss', [e.text]);
+      case 'percent':
+        return sig('PercentProgress', 'ssu', [e.text, Math.round(e.percent)]);
+      case 'download':
+        return sig('DownloadProgress', 'stuu', [BigInt(Math.max(0, Math.round(e.bytes))), e.fetched, e.requested]);
+    }
+  }
+
+  async #finish(running: Running, success: boolean, payload: string, revision?: string, err?: unknown): Promise<void> {
+    this.#running = null;
+    this.#last = { transaction: running.id, success, payload };
+    const fields = { ATOMHOST_TRANSACTION: running.id, ATOMHOST_REVISION: revision, ATOMHOST_CALLER: running.caller };
+    if (success) log('info', 'transactionSucceeded', `${running.title} succeeded`, fields);
+    else log('err', 'transactionFailed', `${running.title} failed: ${err instanceof Error ? err.message : String(err)}`, { ...fields, PRIORITY: 3, ATOMHOST_ERROR: err instanceof AtomhostError ? err.code : 'AH_ERR_FAILED' });
+    await this.#refreshStatus().catch(() => {});
+    this.#bus.send(Message.newSignal(OBJECT_PATH, INTERFACE, 'Finished', 'sbs', [running.id, success, payload]));
+  }
+}

@@ -1,0 +1,122 @@
+// HostApi over the system bus: the CLI's client of atomhostd. Verbs start a transaction,
+// stream its signals into the progress sink, and end on its Finished signal; an error
+// comes back as the same AtomhostError (same message, same exit code).
+import dbus from 'dbus-next';
+import { AtomhostError } from '../core/errors.js';
+import type { HostApi, HostStatus, KargsEdit, RevisionDiff, TransactionResult, TxContext, UpdatePreview } from '../core/host-api.js';
+import type { Revision } from '../core/revision.js';
+import { BUS_NAME, INTERFACE, OBJECT_PATH, decodeError } from '../agent/protocol.js';
+
+const { Message, MessageType } = dbus;
+
+class DaemonHost implements HostApi {
+  readonly #bus: dbus.MessageBus;
+  constructor(bus: dbus.MessageBus) {
+    this.#bus = bus;
+  }
+
+  async #call(member: string, signature = '', body: unknown[] = []): Promise<unknown[]> {
+    try {
+      const reply = await this.#bus.call(new Message({ destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE, member, signature, body }));
+      return (reply?.body ?? []) as unknown[];
+    } catch (err) {
+      const e = err as { type?: string; text?: string; message?: string };
+      if (e.type?.startsWith('io.atomhost.Error.')) throw decodeError(e.text ?? '');
+      throw new AtomhostError('AH_ERR_DAEMON', `atomhostd did not answer (${e.text ?? e.message}); is atomhostd.service running? (give --sysroot PATH to work without it)`, { cause: err });
+    }
+  }
+
+  /** Starts a transaction and follows its signals until Finished. */
+  async #transaction<T>(member: string, signature: string, body: unknown[], ctx: TxContext = {}): Promise<T> {
+    const match = `type='signal',sender='${BUS_NAME}',interface='${INTERFACE}',path='${OBJECT_PATH}'`;
+    await this.#bus.call(new Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [match] }));
+    let id: string | null = null;
+    const early: dbus.Message[] = [];
+    let settle!: { resolve: (v: T) => void; reject: (e: unknown) => void };
+    const done = new Promise<T>((resolve, reject) => (settle = { resolve, reject }));
+    const onSignal = (msg: dbus.Message) => {
+      if (msg.type !== MessageType.SIGNAL || msg.interface !== INTERFACE) return;
+      const [tx, ...rest] = msg.body as unknown[];
+      if (id === null) return void early.push(msg);
+      if (tx !== id) return;
+      const p = ctx.progress;
+      switch (msg.member) {
+        case 'TaskBegin':
+          return p?.({ type: 'task-begin', task: String(rest[0]) });
+        case 'TaskEnd':
+          return p?.({ type: 'task-end', task: String(rest[0]) });
+        case 'Message':
+          return p?.({ type: 'message', text: String(rest[0]) });
+        case 'PercentProgress':
+          return p?.({ type: 'percent', text: String(rest[0]), percent: Number(rest[1]) });
+        case 'DownloadProgress':
+          return p?.({ type: 'download', bytes: Number(rest[0]), fetched: Number(rest[1]), requested: Number(rest[2]) });
+        case 'Finished':
+          return rest[0] ? settle.resolve(JSON.parse(String(rest[1])) as T) : settle.reject(decodeError(String(rest[1])));
+      }
+    };
+    this.#bus.on('message', onSignal);
+    const onAbort = () => void this.#call('Cancel').catch(() => {});
+    ctx.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      id = String((await this.#call(member, signature, body))[0]);
+      for (const m of early.splice(0)) onSignal(m);
+      return await done;
+    } finally {
+      this.#bus.removeListener('message', onSignal);
+      ctx.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async status(): Promise<HostStatus> {
+    return JSON.parse(String((await this.#call('GetStatus'))[0])) as HostStatus;
+  }
+  async listRevisions(): Promise<Revision[]> {
+    return JSON.parse(String((await this.#call('ListRevisions'))[0])) as Revision[];
+  }
+  async diff(from: string, to: string): Promise<RevisionDiff> {
+    return JSON.parse(String((await this.#call('Diff', 'ss', [from, to]))[0])) as RevisionDiff;
+  }
+  checkUpdate(opts: { preview: boolean }, ctx?: TxContext): Promise<UpdatePreview> {
+    return this.#transaction('CheckUpdate', 'b', [opts.preview], ctx);
+  }
+  upgrade(ctx?: TxContext): Promise<TransactionResult> {
+    return this.#transaction('Upgrade', 'a{sv}', [{}], ctx);
+  }
+  deploy(target: string, ctx?: TxContext): Promise<TransactionResult> {
+    return this.#transaction('Deploy', 's', [target], ctx);
+  }
+  rebase(refspec: string, opts: { osname?: string }, ctx?: TxContext): Promise<TransactionResult> {
+    return this.#transaction('Rebase', 'ss', [refspec, opts.osname ?? ''], ctx);
+  }
+  rollback(ctx?: TxContext): Promise<TransactionResult> {
+    return this.#transaction('Rollback', '', [], ctx);
+  }
+  kargs(edit: KargsEdit, ctx?: TxContext): Promise<TransactionResult> {
+    return this.#transaction('KernelArgs', 'asasas', [edit.append ?? [], edit.delete ?? [], edit.replace ?? []], ctx);
+  }
+  cleanup(opts: { rollback: boolean }, ctx?: TxContext): Promise<TransactionResult> {
+    return this.#transaction('Cleanup', 'b', [opts.rollback], ctx);
+  }
+  setPinned(index: number, pinned: boolean, ctx?: TxContext): Promise<TransactionResult> {
+    return this.#transaction('SetPinned', 'ub', [index, pinned], ctx);
+  }
+  async cancel(): Promise<void> {
+    await this.#call('Cancel');
+  }
+  async close(): Promise<void> {
+    this.#bus.disconnect();
+  }
+}
+
+export async function connectDaemon(): Promise<HostApi & { cancel(): Promise<void> }> {
+  let bus: dbus.MessageBus;
+  try {
+    bus = dbus.systemBus();
+  } catch (err) {
+    throw new AtomhostError('AH_ERR_DAEMON', `no system bus: ${(err as Error).message}; give --sysroot PATH to work on a sysroot directly`, { cause: err });
+  }
+  // A connection error surfaces on the first call; keep it from crashing the process.
+  bus.on('error', () => {});
+  return new DaemonHost(bus);
+}
