@@ -181,6 +181,22 @@ for (const [name, pinned] of [['pin', true], ['unpin', false]] as const) {
 }
 
 program
+  .command('cancel')
+  .description("cancel atomhostd's running transaction (it leaves the host as it was)")
+  .action(
+    action(ctx, async () => {
+      if (ctx.globals().sysroot) throw new InvalidArgumentError('cancel talks to atomhostd; with --sysroot, interrupt the command itself (Ctrl-C)', { field: 'sysroot' });
+      const host = (await openHost()) as HostApi & { cancel(): Promise<void> };
+      try {
+        await host.cancel();
+      } finally {
+        await host.close();
+      }
+      process.stdout.write('Cancel requested\n');
+    }),
+  );
+
+program
   .command('revisions')
   .description('list the host revisions, newest first')
   .action(

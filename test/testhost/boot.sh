@@ -48,7 +48,7 @@ U="$D/upper"
 # --- install the project into the upper layer -------------------------------------
 install -d "$U/etc/systemd/system" "$U/etc/dbus-1/system.d" "$U/usr/share/dbus-1/system-services" \
   "$U/usr/share/polkit-1/actions" "$U/usr/local/bin" "$U/etc/atomhost" "$U/etc/systemd/system/multi-user.target.wants"
-for f in "$PROJECT"/units/*.service "$PROJECT"/units/*.slice; do
+for f in "$PROJECT"/units/*.service "$PROJECT"/units/*.slice "$PROJECT"/units/*.target; do
   [ -e "$f" ] && install -m 0644 "$f" "$U/etc/systemd/system/"
 done
 [ -e "$PROJECT/units/io.atomhost.Agent1.conf" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.conf" "$U/etc/dbus-1/system.d/"
@@ -58,7 +58,6 @@ NODE="$(command -v node)"
 printf '#!/bin/sh\nexec %s %s/dist/cli/main.js "$@"\n' "$NODE" "$PROJECT" > "$U/usr/local/bin/atomhost"
 printf '#!/bin/sh\nexec %s %s/dist/agent/main.js "$@"\n' "$NODE" "$PROJECT" > "$U/usr/local/bin/atomhostd"
 chmod 0755 "$U/usr/local/bin/atomhost" "$U/usr/local/bin/atomhostd"
-ln -sf /usr/local/bin/atomhostd "$U/usr/local/bin/atomhostd" 2>/dev/null || true
 
 # Units that cannot work, or must not run, in a namespace host: consoles, udev, the
 # machine's own services (they would bind the shared network), timers, device mappers.
