@@ -5,6 +5,7 @@ import { printResult, type BenchResult } from './report.js';
 const benches: Record<string, () => Promise<BenchResult>> = {
   os: async () => (await import('./os.js')).benchOs(),
   containers: async () => (await import('./containers.js')).benchContainers(),
+  daemon: async () => (await import('./daemon.js')).benchDaemon(),
 };
 
 const only = process.env.BENCH_ONLY?.split(',');

@@ -8,11 +8,15 @@ import type { AddressInfo } from 'node:net';
 export interface StaticServer {
   url: string;
   port: number;
+  /** Delays every response by `ms` (a slow network, for tests that cancel a pull). */
+  setDelay(ms: number): void;
   close(): Promise<void>;
 }
 
 export async function serveDirectory(root: string, port = 0): Promise<StaticServer> {
+  let delayMs = 0;
   const server: Server = createServer(async (req, res) => {
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const rel = normalize(urlPath).replace(/^(\.\.[/\\])+/, '');
     const file = join(root, rel);
@@ -35,6 +39,9 @@ export async function serveDirectory(root: string, port = 0): Promise<StaticServ
   return {
     url: `http://127.0.0.1:${addr.port}`,
     port: addr.port,
+    setDelay: (ms: number) => {
+      delayMs = ms;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -95,8 +95,9 @@ test('a caller that is neither root nor allowed by polkit is refused and nothing
 test('a second transaction is refused naming the first; cancel stops the first and changes nothing', async (t) => {
   if (!requireRoot(t)) return;
   const files: Record<string, string> = {};
-  for (let i = 0; i < 8000; i++) files[`usr/share/many/f${i}`] = `file ${i} of 3.0\n`.repeat(40);
+  for (let i = 0; i < 500; i++) files[`usr/share/many/f${i}`] = `file ${i} of 3.0\n`.repeat(40);
   await publish('3.0', files);
+  server.setDelay(100); // a slow network: the pull is still running when we cancel it
   const before = await deployments();
   await th.sh('(atomhost upgrade > /tmp/upgrade.out 2> /tmp/upgrade.err; echo $? > /tmp/upgrade.rc) > /dev/null 2>&1 &');
   let running = false;
@@ -119,6 +120,7 @@ test('a second transaction is refused naming the first; cancel stops the first a
   assert.equal(rc, '1');
   assert.match((await th.exec('cat', ['/tmp/upgrade.err'])).stdout, /^error: .*cancelled/);
   assert.deepEqual(await deployments(), before, 'the cancelled upgrade deployed nothing');
+  server.setDelay(0);
   // The daemon is free again and completes the next one.
   const again = await th.exec('atomhost', ['upgrade']);
   assert.equal(again.exitCode, 0, again.stderr);
