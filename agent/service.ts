@@ -5,7 +5,7 @@
 import dbus from 'dbus-next';
 import { randomUUID } from 'node:crypto';
 import { AtomhostError } from '../core/errors.js';
-import type { HostApi, TxContext } from '../core/host-api.js';
+import type { HostApi, HostStatus, TxContext } from '../core/host-api.js';
 import type { LocalHost } from '../core/local-host.js';
 import type { ProgressEvent } from '../core/progress.js';
 import { authorize } from './authz.js';
@@ -70,9 +70,15 @@ export class AgentService {
     log('info', 'started', `atomhostd serving ${this.#host.sysroot.path}`, { ATOMHOST_SYSROOT: this.#host.sysroot.path });
   }
 
+  /**
+   * The Host object. While a transaction runs, the sysroot is busy (its calls are
+   * serialized behind the pull or deploy), so readers get the last status with the
+   * running transaction in it instead of waiting for the transaction to end.
+   */
   async #refreshStatus(): Promise<string> {
-    const s = await this.#host.status();
-    s.status.transaction = this.#running ? { title: this.#running.title, caller: this.#running.caller, started: this.#running.started } : null;
+    const transaction = this.#running ? { title: this.#running.title, caller: this.#running.caller, started: this.#running.started } : null;
+    const s = transaction ? (JSON.parse(this.#statusCache) as HostStatus) : await this.#host.status();
+    s.status.transaction = transaction;
     this.#statusCache = JSON.stringify(s);
     return this.#statusCache;
   }

@@ -91,6 +91,17 @@ std::vector<DeploymentData> CollectDeployments(OstreeSysroot* sysroot) {
   return out;
 }
 
+// Loads the sysroot and returns its deployment at `index` (a new reference), or sets error.
+OstreeDeployment* LoadDeploymentAt(OstreeSysroot* sysroot, int index, GError** error) {
+  if (!ostree_sysroot_load(sysroot, nullptr, error)) return nullptr;
+  g_autoptr(GPtrArray) cur = ostree_sysroot_get_deployments(sysroot);
+  if (index < 0 || static_cast<guint>(index) >= cur->len) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no deployment at index %d", index);
+    return nullptr;
+  }
+  return OSTREE_DEPLOYMENT(g_object_ref(cur->pdata[index]));
+}
+
 Napi::Value DeploymentsToJs(Napi::Env env, const std::vector<DeploymentData>& deps) {
   Napi::Array arr = Napi::Array::New(env, deps.size());
   for (size_t i = 0; i < deps.size(); i++) {
@@ -282,12 +293,8 @@ class DeployWorker : public GWorker {
     if (!g_key_file_load_from_data(origin, origin_.c_str(), origin_.size(), G_KEY_FILE_KEEP_COMMENTS, error)) return false;
     g_autoptr(OstreeDeployment) merge = nullptr;
     if (mergeIndex_ >= 0) {
-      g_autoptr(GPtrArray) deps = ostree_sysroot_get_deployments(sysroot_);
-      if (static_cast<guint>(mergeIndex_) >= deps->len) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no deployment at index %d", mergeIndex_);
-        return false;
-      }
-      merge = OSTREE_DEPLOYMENT(g_object_ref(deps->pdata[mergeIndex_]));
+      merge = LoadDeploymentAt(sysroot_, mergeIndex_, error);
+      if (!merge) return false;
     } else {
       merge = ostree_sysroot_get_merge_deployment(sysroot_, osname_.c_str());
     }
@@ -356,14 +363,8 @@ class PinWorker : public GWorker {
   PinWorker(Napi::Env env, OstreeSysroot* s, int index, bool pin) : GWorker(env, s), index_(index), pin_(pin) {}
  protected:
   bool Run(GError** error) override {
-    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
-    g_autoptr(GPtrArray) cur = ostree_sysroot_get_deployments(sysroot_);
-    if (index_ < 0 || static_cast<guint>(index_) >= cur->len) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no deployment at index %d", index_);
-      return false;
-    }
-    auto* d = static_cast<OstreeDeployment*>(cur->pdata[index_]);
-    return ostree_sysroot_deployment_set_pinned(sysroot_, d, pin_, error);
+    g_autoptr(OstreeDeployment) d = LoadDeploymentAt(sysroot_, index_, error);
+    return d && ostree_sysroot_deployment_set_pinned(sysroot_, d, pin_, error);
   }
  private:
   int index_;
@@ -376,15 +377,11 @@ class WriteOriginWorker : public GWorker {
       : GWorker(env, s), index_(index), origin_(std::move(origin)) {}
  protected:
   bool Run(GError** error) override {
-    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
-    g_autoptr(GPtrArray) cur = ostree_sysroot_get_deployments(sysroot_);
-    if (index_ < 0 || static_cast<guint>(index_) >= cur->len) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no deployment at index %d", index_);
-      return false;
-    }
+    g_autoptr(OstreeDeployment) d = LoadDeploymentAt(sysroot_, index_, error);
+    if (!d) return false;
     g_autoptr(GKeyFile) kf = g_key_file_new();
     if (!g_key_file_load_from_data(kf, origin_.c_str(), origin_.size(), G_KEY_FILE_KEEP_COMMENTS, error)) return false;
-    return ostree_sysroot_write_origin_file(sysroot_, static_cast<OstreeDeployment*>(cur->pdata[index_]), kf, nullptr, error);
+    return ostree_sysroot_write_origin_file(sysroot_, d, kf, nullptr, error);
   }
  private:
   int index_;

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OsFixture, OS, REF } from '../helpers/os-fixture.js';
+import { OsFixture } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
 import { buildAndPush, startRegistry, type Registry } from './fixtures.js';
 
@@ -16,9 +16,7 @@ const PASSWORD = 's3cret-Pa55';
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  f = await OsFixture.create({ versions: ['1.0'] });
-  const r = await f.cli('rebase', `origin:${REF}`, '--os', OS);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  f = await OsFixture.createDeployed();
   reg = await startRegistry(join(f.scratch.dir, 'registry'), { htpasswd: { user: USER, password: PASSWORD } });
   process.env.ATOMHOST_INSECURE_REGISTRIES = reg.host;
   await buildAndPush(reg.host, 'private:1', { layers: [{ files: { hello: 'world' } }], cmd: ['/hello'] }, { creds: `${USER}:${PASSWORD}` });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { OsFixture, OS, REF } from '../helpers/os-fixture.js';
+import { OsFixture, OS } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
 import { blobPath, buildAndPush, freePort, pushManifest, pushRawImage, startRegistry, type Registry } from './fixtures.js';
 import type { HostStatus } from '../../core/host-api.js';
@@ -22,9 +22,7 @@ const page = (port: number) => fetch(`http://127.0.0.1:${port}/index.html`).then
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  f = await OsFixture.create({ versions: ['1.0'] });
-  const r = await f.cli('rebase', `origin:${REF}`, '--os', OS);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  f = await OsFixture.createDeployed();
   reg = await startRegistry(join(f.scratch.dir, 'registry'));
   process.env.ATOMHOST_INSECURE_REGISTRIES = reg.host;
   webPort = await freePort();

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OsFixture, OS, REF } from '../helpers/os-fixture.js';
+import { OsFixture, OS } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
 import { buildAndPush, startRegistry, type Registry } from './fixtures.js';
 import type { HostStatus, UpdatePreview } from '../../core/host-api.js';
@@ -18,9 +18,7 @@ let kubelet = '';
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  f = await OsFixture.create({ versions: ['1.0'] });
-  const r = await f.cli('rebase', `origin:${REF}`, '--os', OS);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  f = await OsFixture.createDeployed();
   reg = await startRegistry(join(f.scratch.dir, 'registry'));
   process.env.ATOMHOST_INSECURE_REGISTRIES = reg.host;
   etcd = await buildAndPush(reg.host, 'etcd:3.5', { layers: [{ busybox: true, files: { 'etc/etcd.conf': 'v3.5' } }], cmd: ['/bin/sleep', '1000'] });

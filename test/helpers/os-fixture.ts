@@ -42,6 +42,14 @@ export class OsFixture {
     return f;
   }
 
+  /** A fixture whose sysroot already has its first deployment (made by `atomhost rebase`). */
+  static async createDeployed(opts: { versions?: string[] } = {}): Promise<OsFixture> {
+    const f = await OsFixture.create({ versions: opts.versions ?? ['1.0'] });
+    const r = await f.cli('rebase', `origin:${REF}`, '--os', OS);
+    if (r.exitCode !== 0) throw new Error(`first deployment: ${r.stderr}`);
+    return f;
+  }
+
   /** Commits a new version of the OS to the served repo; returns its checksum. */
   async publish(version: string, extra: Partial<OsTreeSpec> = {}): Promise<string> {
     await buildOsTree(this.#tree, { osname: OS, version, files: { 'usr/share/testos/VERSION': `${version}\n` }, ...extra });

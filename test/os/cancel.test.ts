@@ -2,7 +2,7 @@
 // upgrade completes normally.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { OsFixture, OS, REF } from '../helpers/os-fixture.js';
+import { OsFixture } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
 import { LocalHost } from '../../core/local-host.js';
 import { AtomhostError } from '../../core/errors.js';
@@ -12,9 +12,7 @@ let f: OsFixture;
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  f = await OsFixture.create({ versions: ['1.0'] });
-  const r = await f.cli('rebase', `origin:${REF}`, '--os', OS);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  f = await OsFixture.createDeployed();
   // Many distinct objects so that the pull is still running when we cancel it.
   const files: Record<string, string> = {};
   for (let i = 0; i < 300; i++) files[`usr/share/many/f${i}`] = `file ${i} of 2.0\n`.repeat(50);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { OsFixture, OS, REF, CLI } from '../helpers/os-fixture.js';
+import { OsFixture, CLI } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
 import { LocalHost } from '../../core/local-host.js';
 import { revisionIdFromOrigin } from '../../core/revision.js';
@@ -18,9 +18,7 @@ let version = 1;
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  f = await OsFixture.create({ versions: ['1.0'] });
-  const r = await f.cli('rebase', `origin:${REF}`, '--os', OS);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  f = await OsFixture.createDeployed();
 });
 after(async () => f?.dispose());
 

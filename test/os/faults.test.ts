@@ -7,16 +7,14 @@ import { readdir, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
-import { OsFixture, OS, REF, CLI } from '../helpers/os-fixture.js';
+import { OsFixture, OS, CLI } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
 
 let f: OsFixture;
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  f = await OsFixture.create({ versions: ['1.0'] });
-  const r = await f.cli('rebase', `origin:${REF}`, '--os', OS);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  f = await OsFixture.createDeployed();
 });
 after(async () => f?.dispose());
 

@@ -2,7 +2,7 @@
 // healthy revision by reordering the boot entries; boot counting is bounded and never loops.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { OsFixture, OS, REF } from '../helpers/os-fixture.js';
+import { OsFixture } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
 import { LocalHost } from '../../core/local-host.js';
 import { applyFallback, countBoot, judge } from '../../core/health-gate.js';
@@ -12,9 +12,7 @@ let host: LocalHost;
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  f = await OsFixture.create({ versions: ['1.0'] });
-  const r = await f.cli('rebase', `origin:${REF}`, '--os', OS);
-  if (r.exitCode !== 0) throw new Error(r.stderr);
+  f = await OsFixture.createDeployed();
   host = await LocalHost.open(f.sysroot);
 });
 after(async () => f?.dispose());
