@@ -1,7 +1,7 @@
 // io.atomhost.Agent1 on the system bus, on dbus-next's message level (the sender of each
 // call is needed for authorization). One transaction at a time: a second change is
-// refused naming the running one; a transaction is cancelled by Cancel or when its
-// caller leaves the bus is *not* cancelled (it finishes, and its Finished is replayed).
+// refused naming the running one. Cancel stops a transaction; a caller that leaves the
+// bus does not (its transaction finishes, and GetLastResult replays its Finished).
 import dbus from 'dbus-next';
 import { randomUUID } from 'node:crypto';
 import { AtomhostError } from '../core/errors.js';

@@ -2,10 +2,12 @@
 // atomhost: the CLI. It only parses arguments and renders; the verbs live behind HostApi,
 // in process with --sysroot, or in atomhostd over the system bus otherwise.
 import { Command, Option } from 'commander';
-import { AtomhostError, EXIT, InvalidArgumentError } from '../core/errors.js';
+import { EXIT, InvalidArgumentError } from '../core/errors.js';
 import type { HostApi, TxContext } from '../core/host-api.js';
 import { LocalHost } from '../core/local-host.js';
-import { action, printJson, type CliContext, type GlobalOptions, type Registrar } from './context.js';
+import { action, printJson, type CliContext, type GlobalOptions } from './context.js';
+import { registerContainer } from './commands/container.js';
+import { registerStack } from './commands/stack.js';
 import { progressView } from './progress-view.js';
 import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
 
@@ -30,14 +32,7 @@ LocalHost.portFactory = async (host) => {
 export async function openHost(c: CliContext = ctx): Promise<HostApi> {
   const { sysroot } = c.globals();
   if (sysroot) return LocalHost.open(sysroot);
-  let mod: { connectDaemon(): Promise<HostApi> };
-  try {
-    const path = './dbus-backend.js';
-    mod = await import(path);
-  } catch (err) {
-    throw new AtomhostError('AH_ERR_DAEMON', 'this build has no atomhostd client; give --sysroot PATH to work on a sysroot directly', { cause: err });
-  }
-  return mod.connectDaemon();
+  return (await import('./dbus-backend.js')).connectDaemon();
 }
 
 /** Runs a host verb with progress drawn on the terminal, closing the connection after. */
@@ -220,19 +215,9 @@ program
     }),
   );
 
-/** Command groups from their own modules; a group missing from this build is left out. */
-async function registerOptional(path: string, exportName: string): Promise<void> {
-  try {
-    const mod = (await import(path)) as Record<string, Registrar>;
-    mod[exportName]?.(program, ctx);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-  }
-}
-
-await registerOptional('./commands/container.js', 'registerContainer');
-await registerOptional('./commands/stack.js', 'registerStack');
-await registerOptional('./commands/kickstart.js', 'registerKickstart');
+// Command groups in their own modules (they load their heavy parts only when run).
+registerContainer(program, ctx);
+registerStack(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp().env('ATOMHOST_DEBUG'));
 await program.parseAsync(process.argv);

@@ -2,7 +2,7 @@
 // (ref atomhost/layer/<hex>; files are deduplicated across layers, images and the OS, and
 // `ostree fsck` checks them), each image a small commit holding its manifest and config
 // (ref atomhost/image/<manifest hex>). Checkouts are hardlink farms with whiteouts applied.
-import { mkdir, mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, runOk } from '../core/exec.js';
 import { AtomhostError } from '../core/errors.js';
@@ -201,23 +201,5 @@ export class ImageStore {
     // The sysroot's cleanup prunes with the deployments' commits protected.
     if (images || removed) await this.sysroot.cleanup();
     return { images, layers: removed };
-  }
-
-  async fsck(): Promise<string> {
-    const r = await run('ostree', ['fsck', `--repo=${this.repo}`]);
-    return `${r.stdout}${r.stderr}`;
-  }
-
-  async readFile(digest: string, path: string): Promise<string | null> {
-    const r = await run('ostree', ['cat', `--repo=${this.repo}`, imageRef(digest), path]);
-    return r.exitCode === 0 ? r.stdout : null;
-  }
-}
-
-export async function readJsonFile<T>(path: string): Promise<T | null> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return null;
   }
 }
