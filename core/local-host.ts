@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { AtomhostError, CancelledError, InvalidArgumentError, NotFoundError, NoUpdateError } from './errors.js';
 import { Sysroot } from '../ostree-bridge/sysroot.js';
 import type { Deployment, TreeDiff } from '../ostree-bridge/types.js';
-import { noProgress, task, type ProgressSink } from './progress.js';
+import { noProgress, pullProgress, task } from './progress.js';
 import {
   RevisionStore,
   newRevision,
@@ -534,10 +534,6 @@ export function rollbackIndex(deps: Deployment[]): number | null {
   return next > 0 ? next : null;
 }
 
-export function pullProgress(sink: ProgressSink) {
-  return (p: { bytesTransferred: number; fetched: number; requested: number; status: string }) =>
-    sink({ type: 'download', bytes: p.bytesTransferred, fetched: p.fetched, requested: p.requested, status: p.status });
-}
 
 function containerChanges(a: RevisionContent, b: RevisionContent): ContainerChange[] {
   const names = [...new Set([...Object.keys(a.containers), ...Object.keys(b.containers)])].sort();

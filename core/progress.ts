@@ -21,3 +21,9 @@ export async function task<T>(sink: ProgressSink, name: string, fn: () => Promis
     sink({ type: 'task-end', task: name });
   }
 }
+
+/** Adapts libostree pull progress to download events. */
+export function pullProgress(sink: ProgressSink) {
+  return (p: { bytesTransferred: number; fetched: number; requested: number; status: string }) =>
+    sink({ type: 'download', bytes: p.bytesTransferred, fetched: p.fetched, requested: p.requested, status: p.status });
+}
