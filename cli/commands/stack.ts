@@ -6,28 +6,17 @@ export const registerStack: Registrar = (program: Command, ctx: CliContext) => {
   const cmd = program.command('stack').description('the whole-stack release the host follows (OS + system containers as one revision)');
   const host = async () => (await import('../../core/local-host.js')).LocalHost.open(ctx.globals().sysroot ?? '/');
 
+  const follow = (source: string | null) => async () => {
+    const r = await (await host()).followStack(source);
+    if (ctx.globals().json) printJson(r);
+    else process.stdout.write(`${r.message}\n`);
+  };
   cmd
     .command('follow')
     .argument('<source>', 'stack manifest: a file path, file:// or http(s):// URL, or "commit" (the OS commit\'s atomhost.stack metadata)')
     .description('upgrade the whole stack from this manifest from now on (atomhost upgrade)')
-    .action(
-      action(ctx, async (source: string) => {
-        const r = await (await host()).followStack(source);
-        if (ctx.globals().json) printJson(r);
-        else process.stdout.write(`${r.message}\n`);
-      }),
-    );
-
-  cmd
-    .command('unfollow')
-    .description('follow the OS refspec alone again')
-    .action(
-      action(ctx, async () => {
-        const r = await (await host()).followStack(null);
-        if (ctx.globals().json) printJson(r);
-        else process.stdout.write(`${r.message}\n`);
-      }),
-    );
+    .action(action(ctx, (source: string) => follow(source)()));
+  cmd.command('unfollow').description('follow the OS refspec alone again').action(action(ctx, follow(null)));
 
   cmd
     .command('show')
