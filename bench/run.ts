@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   os: async () => (await import('./os.js')).benchOs(),
   containers: async () => (await import('./containers.js')).benchContainers(),
   daemon: async () => (await import('./daemon.js')).benchDaemon(),
+  kickstart: async () => (await import('./kickstart.js')).benchKickstart(),
 };
 
 const only = process.env.BENCH_ONLY?.split(',');

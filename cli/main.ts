@@ -8,6 +8,7 @@ import { LocalHost } from '../core/local-host.js';
 import { action, printJson, type CliContext, type GlobalOptions } from './context.js';
 import { registerContainer } from './commands/container.js';
 import { registerStack } from './commands/stack.js';
+import { registerKickstart } from './commands/kickstart.js';
 import { progressView } from './progress-view.js';
 import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
 
@@ -218,6 +219,7 @@ program
 // Command groups in their own modules (they load their heavy parts only when run).
 registerContainer(program, ctx);
 registerStack(program, ctx);
+registerKickstart(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp().env('ATOMHOST_DEBUG'));
 await program.parseAsync(process.argv);

@@ -64,7 +64,9 @@ export class LocalHost implements HostApi {
     return new LocalHost(await Sysroot.open(sysrootPath));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.sysroot.close();
+  }
 
   // ---- reads ----
 
@@ -245,7 +247,7 @@ export class LocalHost implements HostApi {
     });
   }
 
-  async rebase(refspec: string, opts: { osname?: string }, ctx: TxContext = {}): Promise<TransactionResult> {
+  async rebase(refspec: string, opts: { osname?: string; kargs?: string[] }, ctx: TxContext = {}): Promise<TransactionResult> {
     return this.sysroot.withLock(async () => {
       const progress = ctx.progress ?? noProgress;
       await this.#adopt();
@@ -261,7 +263,7 @@ export class LocalHost implements HostApi {
       }
       const checksum = this.sysroot.resolveRev(refspec);
       if (!checksum) throw new NotFoundError(`ref ${refspec} does not exist`, { refspec });
-      return this.#deployRevision(`rebase ${refspec}`, def ?? null, { checksum, refspec, osname }, ctx);
+      return this.#deployRevision(`rebase ${refspec}`, def ?? null, { checksum, refspec, osname, kargs: opts.kargs }, ctx);
     });
   }
 

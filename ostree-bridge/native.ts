@@ -8,6 +8,8 @@ export interface NativeSysroot {
   load(): Promise<Deployment[]>;
   tryLock(): boolean;
   unlock(): void;
+  /** Closes the sysroot's and repo's file descriptors; the next call loads again. */
+  unload(): void;
   deployments(): Deployment[];
   repoPath(): string;
   resolveRev(rev: string): string | null;

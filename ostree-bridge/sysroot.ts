@@ -59,6 +59,12 @@ export class Sysroot {
     return this.#locked;
   }
 
+  /** Releases the sysroot's open files (its file system can then be unmounted). */
+  close(): void {
+    this.#native.unload();
+    this.#deployments = [];
+  }
+
   /** Runs fn holding the sysroot write lock (the same flock `ostree admin` takes). */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#locked) return fn();

@@ -26,7 +26,8 @@ export async function buildOsTree(dir: string, spec: OsTreeSpec): Promise<void> 
   for (const d of ['usr/bin', 'usr/sbin', 'usr/lib', 'usr/etc', 'usr/share', `usr/lib/modules/${KERNEL_VERSION}`, 'var', 'tmp', 'proc', 'sys', 'dev', 'run', 'boot', 'sysroot']) {
     await mkdir(join(dir, d), { recursive: true });
   }
-  for (const [link, target] of [['bin', 'usr/bin'], ['sbin', 'usr/sbin'], ['lib', 'usr/lib'], ['ostree', 'sysroot/ostree']]) {
+  // As on OSTree systems, the homes live in /var (the deployment's own tree is read-only).
+  for (const [link, target] of [['bin', 'usr/bin'], ['sbin', 'usr/sbin'], ['lib', 'usr/lib'], ['ostree', 'sysroot/ostree'], ['home', 'var/home'], ['root', 'var/roothome']]) {
     await symlink(target, join(dir, link));
   }
   await copyFile(BUSYBOX, join(dir, 'usr/bin/busybox'));

@@ -436,6 +436,7 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
                            InstanceMethod("load", &Sysroot::Load),
                            InstanceMethod("tryLock", &Sysroot::TryLock),
                            InstanceMethod("unlock", &Sysroot::Unlock),
+                           InstanceMethod("unload", &Sysroot::Unload),
                            InstanceMethod("deployments", &Sysroot::Deployments),
                            InstanceMethod("repoPath", &Sysroot::RepoPath),
                            InstanceMethod("resolveRev", &Sysroot::ResolveRev),
@@ -481,6 +482,15 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
   }
   Napi::Value Unlock(const Napi::CallbackInfo& info) {
     ostree_sysroot_unlock(sysroot_);
+    return info.Env().Undefined();
+  }
+  // Releases every file descriptor on the sysroot and its repo (so that a provisioned
+  // file system can be unmounted): the object is replaced by a fresh, unloaded one.
+  Napi::Value Unload(const Napi::CallbackInfo& info) {
+    g_autoptr(GFile) f = G_FILE(g_object_ref(ostree_sysroot_get_path(sysroot_)));
+    ostree_sysroot_unload(sysroot_);
+    g_object_unref(sysroot_);
+    sysroot_ = ostree_sysroot_new(f);
     return info.Env().Undefined();
   }
   Napi::Value Deployments(const Napi::CallbackInfo& info) { return DeploymentsToJs(info.Env(), CollectDeployments(sysroot_)); }
