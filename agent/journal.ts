@@ -9,6 +9,12 @@ export const MESSAGE_IDS = {
   transactionSucceeded: '8d3e4f5a6b7c4d9e8f0a1b2c3d4e5f60',
   transactionFailed: '9e4f5a6b7c8d4e0f9a1b2c3d4e5f6071',
   recovered: 'af5a6b7c8d9e4f1a8b2c3d4e5f607182',
+  healthPassed: 'b06b7c8d9e0f4a2b9c3d4e5f60718293',
+  autoRollback: 'c17c8d9e0f1a4b3c8d4e5f6071829304',
+  reconciled: 'd28d9e0f1a2b4c4d9e5f607182930415',
+  unitFailed: 'e39e0f1a2b3c4d5e8f60718293041526',
+  restartLoop: 'f4af1a2b3c4d4e6f9071829304152637',
+  unitRecovered: '05b02b3c4d5e4f708182930415263748',
 } as const;
 
 type Fields = Record<string, string | number | undefined>;

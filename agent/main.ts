@@ -1,19 +1,63 @@
 #!/usr/bin/env node
 // atomhostd: owns the sysroot and serves io.atomhost.Agent1 on the system bus.
 // The sysroot is / on a booted host; ATOMHOST_SYSROOT names another (test hosts).
+//   atomhostd              the daemon (D-Bus activated, atomhostd.service)
+//   atomhostd --reconcile  once, early at boot (atomhost-reconcile.service, before the
+//                          stack's units): the containers and units of the booted revision
+//   atomhostd --gate       once, after the stack started (atomhost-health.service): the
+//                          health gate; a failed revision falls back (live or by reboot)
 import dbus from 'dbus-next';
 import { LocalHost } from '../core/local-host.js';
+import type { TxContext } from '../core/host-api.js';
 import { AgentService } from './service.js';
+import { log } from './journal.js';
 
-async function main(): Promise<void> {
-  const sysroot = process.env.ATOMHOST_SYSROOT || '/';
-  const host = await LocalHost.open(sysroot);
-  LocalHost.portFactory = async (h) => {
-    const [{ SystemContainers }, { connectSystemd }] = await Promise.all([import('../containers/lifecycle.js'), import('../systemd/client.js')]);
-    return new SystemContainers(h, { units: await connectSystemd() });
-  };
+async function openStack(host: LocalHost) {
+  const [{ SystemContainers }, { StackSupervisor }, { connectSystemd }] = await Promise.all([
+    import('../containers/lifecycle.js'),
+    import('../containers/supervisor.js'),
+    import('../systemd/client.js'),
+  ]);
+  const units = await connectSystemd();
+  const containers = (tx: TxContext) => new SystemContainers(host, { units, progress: tx.progress, signal: tx.signal });
+  LocalHost.portFactory = async () => containers({});
+  const supervisor = new StackSupervisor(host, containers({}), units, AgentService.logEvent);
+  return { units, containers, supervisor };
+}
+
+async function reconcile(host: LocalHost): Promise<void> {
+  const { units, supervisor } = await openStack(host);
+  const out = await supervisor.reconcileAtBoot();
+  log(out.reboot ? 'err' : 'info', out.reboot ? 'autoRollback' : 'reconciled', out.message, { ATOMHOST_REVISION: out.revision ?? undefined, ATOMHOST_DECISION: out.decision?.action });
+  process.stdout.write(`${out.message}\n`);
+  if (out.reboot) await units.start('reboot.target');
+  await units.close();
+}
+
+async function healthGate(host: LocalHost): Promise<void> {
+  const { units, supervisor } = await openStack(host);
+  try {
+    const out = await supervisor.gateChange('boot', Number(process.env.ATOMHOST_HEALTH_DEADLINE_MS ?? 120_000));
+    log('info', 'healthPassed', out.message, { ATOMHOST_REVISION: out.revision ?? undefined });
+    process.stdout.write(`${out.message}\n`);
+  } catch (err) {
+    const d = (err as { details?: { reboot?: boolean; fallback?: string } }).details ?? {};
+    log('err', 'autoRollback', (err as Error).message, { PRIORITY: 3, ATOMHOST_FALLBACK: d.fallback, ATOMHOST_REASON: (err as Error).message.split('\n')[0] });
+    process.stderr.write(`${(err as Error).message}\n`);
+    if (d.reboot) await units.start('reboot.target');
+    process.exitCode = 1;
+  } finally {
+    await units.close();
+  }
+}
+
+async function daemon(host: LocalHost): Promise<void> {
+  const stack = await openStack(host).catch((err: unknown) => {
+    log('warning', 'started', `no systemd on the system bus (${(err as Error).message}): the stack is not supervised`);
+    return null;
+  });
   const bus = dbus.systemBus();
-  const service = new AgentService(bus, host);
+  const service = new AgentService(bus, host, stack);
   await service.start();
   const stop = () => {
     bus.disconnect();
@@ -21,6 +65,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+async function main(): Promise<void> {
+  const host = await LocalHost.open(process.env.ATOMHOST_SYSROOT || '/');
+  const mode = process.argv[2];
+  if (mode === '--reconcile') return reconcile(host);
+  if (mode === '--gate') return healthGate(host);
+  if (mode) throw new Error(`unknown option ${mode} (atomhostd [--reconcile|--gate])`);
+  return daemon(host);
 }
 
 main().catch((err: unknown) => {

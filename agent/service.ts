@@ -8,6 +8,9 @@ import { AtomhostError } from '../core/errors.js';
 import type { HostApi, HostStatus, TxContext } from '../core/host-api.js';
 import type { LocalHost } from '../core/local-host.js';
 import type { ProgressEvent } from '../core/progress.js';
+import type { HealthProbe } from '../core/revision.js';
+import type { SystemContainers } from '../containers/lifecycle.js';
+import type { StackSupervisor, SupervisorEvent } from '../containers/supervisor.js';
 import { authorize } from './authz.js';
 import { log } from './journal.js';
 import { BUS_NAME, INTERFACE, MUTATING, OBJECT_PATH, encodeError, errorName, type FinishedResult } from './protocol.js';
@@ -37,6 +40,13 @@ const INTROSPECTION = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object I
     <method name="KernelArgs"><arg name="append" type="as" direction="in"/><arg name="delete" type="as" direction="in"/><arg name="replace" type="as" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
     <method name="Cleanup"><arg name="rollback" type="b" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
     <method name="SetPinned"><arg name="index" type="u" direction="in"/><arg name="pinned" type="b" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="ContainerInstall"><arg name="image" type="s" direction="in"/><arg name="options" type="a{ss}" direction="in"/><arg name="values" type="a{ss}" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="ContainerUpdate"><arg name="name" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="ContainerRollback"><arg name="name" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="ContainerUninstall"><arg name="name" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="ContainerList"><arg type="s" direction="out"/></method>
+    <method name="StackStatus"><arg type="s" direction="out"/></method>
+    <method name="RestartRole"><arg name="role" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
     <method name="Cancel"/>
     <property name="Status" type="s" access="read"/>
     <signal name="TaskBegin"><arg name="transaction" type="s"/><arg name="task" type="s"/></signal>
@@ -55,9 +65,25 @@ export class AgentService {
   #last: FinishedResult | null = null;
   #statusCache = '{}';
 
-  constructor(bus: dbus.MessageBus, host: LocalHost) {
+  readonly #stack: StackSupervisor | null;
+  readonly #containers: ((tx: TxContext) => SystemContainers) | null;
+  /** How long the health gate waits for a changed stack to come up healthy. */
+  readonly #healthDeadlineMs = Number(process.env.ATOMHOST_HEALTH_DEADLINE_MS ?? 60_000);
+
+  constructor(bus: dbus.MessageBus, host: LocalHost, stack: { supervisor: StackSupervisor; containers: (tx: TxContext) => SystemContainers } | null = null) {
     this.#bus = bus;
     this.#host = host;
+    this.#stack = stack?.supervisor ?? null;
+    this.#containers = stack?.containers ?? null;
+  }
+
+  /** Supervision events become journal entries with the unit's last lines. */
+  static logEvent(e: SupervisorEvent): void {
+    const fields = { UNIT_NAME: e.unit, ATOMHOST_UNIT: e.unit, ATOMHOST_ACTIVE_STATE: e.state.activeState, ATOMHOST_RESTARTS: e.state.restarts };
+    if (e.kind === 'unit-recovered') return log('info', 'unitRecovered', `${e.unit} is active again`, fields);
+    const tail = e.journal.length ? `; last lines:\n${e.journal.join('\n')}` : '';
+    if (e.kind === 'restart-loop') log('err', 'restartLoop', `${e.unit} is in a restart loop (${e.state.restarts} restarts)${tail}`, { ...fields, PRIORITY: 3 });
+    else log('err', 'unitFailed', `${e.unit} failed (${e.state.subState}${e.state.result ? `, ${e.state.result}` : ''})${tail}`, { ...fields, PRIORITY: 3 });
   }
 
   async start(): Promise<void> {
@@ -68,6 +94,7 @@ export class AgentService {
     const reply = await this.#bus.requestName(BUS_NAME, 0);
     if (reply !== 1 && reply !== 4) throw new Error(`cannot own ${BUS_NAME} (reply ${reply})`);
     log('info', 'started', `atomhostd serving ${this.#host.sysroot.path}`, { ATOMHOST_SYSROOT: this.#host.sysroot.path });
+    await this.#stack?.rewatch().catch((err: unknown) => log('warning', 'started', `cannot watch the stack's units: ${(err as Error).message}`));
   }
 
   /**
@@ -139,11 +166,58 @@ export class AgentService {
         return reply('s', [this.#begin('kargs', sender, (tx) => h.kargs({ append: b[0] as string[], delete: b[1] as string[], replace: b[2] as string[] }, tx))]);
       case 'Cleanup':
         return reply('s', [this.#begin('cleanup', sender, (tx) => h.cleanup({ rollback: Boolean(b[0]) }, tx))]);
+      case 'ContainerInstall': {
+        const o = b[1] as Record<string, string>;
+        const probe: HealthProbe | undefined = o.probeHttp ? { http: o.probeHttp } : o.probeCommand ? { command: JSON.parse(o.probeCommand) as string[] } : undefined;
+        const opts = { name: o.name || undefined, role: o.role || undefined, values: b[2] as Record<string, string>, probe };
+        return reply('s', [this.#beginGated(`container install ${opts.name ?? b[0]}`, sender, (c) => c.install(String(b[0]), opts))]);
+      }
+      case 'ContainerUpdate':
+        return reply('s', [this.#beginGated(`container update ${b[0]}`, sender, (c) => c.update(String(b[0])))]);
+      case 'ContainerRollback':
+        return reply('s', [this.#beginGated(`container rollback ${b[0]}`, sender, (c) => c.rollback(String(b[0])))]);
+      case 'ContainerUninstall':
+        return reply('s', [this.#beginGated(`container uninstall ${b[0]}`, sender, (c) => c.uninstall(String(b[0])))]);
+      case 'ContainerList':
+        return reply('s', [JSON.stringify(await this.#requireStack().containers({}).list())]);
+      case 'StackStatus':
+        return reply('s', [JSON.stringify(await this.#requireStack().supervisor.status())]);
+      case 'RestartRole':
+        return reply('s', [this.#begin(`restart role ${b[0]}`, sender, () => this.#requireStack().supervisor.restartRole(String(b[0])))]);
       case 'SetPinned':
         return reply('s', [this.#begin(b[1] ? 'pin' : 'unpin', sender, (tx) => h.setPinned(Number(b[0]), Boolean(b[1]), tx))]);
       default:
         throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `no method ${member} on ${INTERFACE}`);
     }
+  }
+
+  #requireStack(): { supervisor: StackSupervisor; containers: (tx: TxContext) => SystemContainers } {
+    if (!this.#stack || !this.#containers) throw new AtomhostError('AH_ERR_SYSTEMD', 'atomhostd has no connection to systemd: the stack cannot be supervised');
+    return { supervisor: this.#stack, containers: this.#containers };
+  }
+
+  /**
+   * A container change as a transaction, followed by the health gate: a change that
+   * leaves the stack unhealthy is undone (the last healthy revision is put back live)
+   * and the transaction fails with the failing check's output.
+   */
+  #beginGated(title: string, caller: string, fn: (c: SystemContainers) => Promise<{ revision: string | null }>): string {
+    const { supervisor, containers } = this.#requireStack();
+    return this.#begin(title, caller, async (tx) => {
+      const result = await fn(containers(tx));
+      tx.progress?.({ type: 'task-begin', task: 'Checking the health of the stack' });
+      try {
+        const out = await supervisor.gateChange(title, this.#healthDeadlineMs);
+        log('info', 'healthPassed', `${title}: ${out.message}`, { ATOMHOST_REVISION: result.revision ?? undefined });
+      } catch (err) {
+        const d = (err as AtomhostError).details ?? {};
+        log('err', 'autoRollback', (err as Error).message, { PRIORITY: 3, ATOMHOST_REVISION: result.revision ?? undefined, ATOMHOST_FALLBACK: d.fallback ? String(d.fallback) : undefined, ATOMHOST_REASON: (err as Error).message.split('\n')[0] });
+        throw err;
+      } finally {
+        tx.progress?.({ type: 'task-end', task: 'Checking the health of the stack' });
+      }
+      return result;
+    });
   }
 
   /** Starts a transaction and returns its id at once; its end is the Finished signal. */

@@ -4,12 +4,18 @@
 import dbus from 'dbus-next';
 import { AtomhostError } from '../core/errors.js';
 import type { HostApi, HostStatus, KargsEdit, RevisionDiff, TransactionResult, TxContext, UpdatePreview } from '../core/host-api.js';
-import type { Revision } from '../core/revision.js';
+import type { HealthProbe, Revision } from '../core/revision.js';
+import type { StackStatus } from '../containers/supervisor.js';
+
+export interface ContainerResultJson {
+  message: string;
+  revision: string;
+}
 import { BUS_NAME, INTERFACE, OBJECT_PATH, decodeError } from '../agent/protocol.js';
 
 const { Message, MessageType } = dbus;
 
-class DaemonHost implements HostApi {
+export class DaemonHost implements HostApi {
   readonly #bus: dbus.MessageBus;
   constructor(bus: dbus.MessageBus) {
     this.#bus = bus;
@@ -104,12 +110,34 @@ class DaemonHost implements HostApi {
   async cancel(): Promise<void> {
     await this.#call('Cancel');
   }
+
+  // ---- system containers and the stack (each change is followed by the health gate) ----
+  containerInstall(image: string, opts: { name?: string; role?: string; values?: Record<string, string>; probe?: HealthProbe }, ctx?: TxContext): Promise<ContainerResultJson> {
+    const o: Record<string, string> = {};
+    if (opts.name) o.name = opts.name;
+    if (opts.role) o.role = opts.role;
+    if (opts.probe && 'http' in opts.probe) o.probeHttp = opts.probe.http;
+    else if (opts.probe) o.probeCommand = JSON.stringify(opts.probe.command);
+    return this.#transaction('ContainerInstall', 'sa{ss}a{ss}', [image, o, opts.values ?? {}], ctx);
+  }
+  containerChange(verb: 'Update' | 'Rollback' | 'Uninstall', name: string, ctx?: TxContext): Promise<ContainerResultJson> {
+    return this.#transaction(`Container${verb}`, 's', [name], ctx);
+  }
+  async containerList(): Promise<unknown[]> {
+    return JSON.parse(String((await this.#call('ContainerList'))[0])) as unknown[];
+  }
+  async stackStatus(): Promise<StackStatus> {
+    return JSON.parse(String((await this.#call('StackStatus'))[0])) as StackStatus;
+  }
+  restartRole(role: string, ctx?: TxContext): Promise<{ message: string }> {
+    return this.#transaction('RestartRole', 's', [role], ctx);
+  }
   async close(): Promise<void> {
     this.#bus.disconnect();
   }
 }
 
-export async function connectDaemon(): Promise<HostApi & { cancel(): Promise<void> }> {
+export async function connectDaemon(): Promise<DaemonHost> {
   let bus: dbus.MessageBus;
   try {
     bus = dbus.systemBus();

@@ -10,7 +10,7 @@ import { AtomhostError, InvalidArgumentError, NotFoundError } from '../core/erro
 import type { ContainerPort, PreparedContainer } from '../core/container-port.js';
 import type { LocalHost } from '../core/local-host.js';
 import { noProgress, task, type ProgressSink } from '../core/progress.js';
-import { revisionIdFromOrigin, shortId, type ContainerSpec, type Revision, type UnitSpec } from '../core/revision.js';
+import { revisionIdFromOrigin, shortId, type ContainerSpec, type HealthProbe, type Revision, type UnitSpec } from '../core/revision.js';
 import { roleOrder } from '../core/stack-manifest.js';
 import type { UnitManager } from '../core/unit-manager.js';
 import { checkName, prepareContainer, UnitStore, type PrepareSpec } from './bundle.js';
@@ -68,11 +68,15 @@ export class SystemContainers implements ContainerPort {
   }
 
   /** Makes the running units match `to`: files written, reloaded, then stopped/started in role order. */
-  async apply(to: Revision, from: Revision | null, units: UnitManager): Promise<void> {
+  async apply(to: Revision, from: Revision | null, units: UnitManager, opts: { atBoot?: boolean } = {}): Promise<void> {
     const root = this.#opts.hostRoot ?? '/';
     const fromUnits = from?.units ?? {};
     const removed = Object.keys(from?.containers ?? {}).filter((n) => !to.containers[n]);
-    for (const name of sortByRole(removed.map((n) => from!.containers[n])).reverse()) await units.stop(`${name.name}.service`).catch(() => {});
+    // Stopped (a queued start job at boot is replaced too) and disabled before the file goes.
+    for (const c of sortByRole(removed.map((n) => from!.containers[n])).reverse()) {
+      await units.stop(`${c.name}.service`).catch(() => {});
+      await units.disable?.(`${c.name}.service`).catch(() => {});
+    }
     for (const [key, spec] of Object.entries(fromUnits)) if (!to.units[key]) await unlink(join(root, spec.path)).catch(() => {});
     for (const spec of Object.values(to.units)) await atomicWriteFile(join(root, spec.path), await this.unitStore.get(spec.sha256));
     await units.reload();
@@ -81,8 +85,12 @@ export class SystemContainers implements ContainerPort {
       const before = from?.containers[c.name];
       const changed = !before || before.digest !== c.digest || before.checkout !== c.checkout || fromUnits[unit]?.sha256 !== to.units[unit]?.sha256;
       const state = await units.state(unit);
-      if (changed || state.activeState !== 'active') await (changed && state.activeState === 'active' ? units.restart(unit) : units.start(unit));
       await units.enable?.(unit);
+      if (opts.atBoot && units.queueStart) {
+        if (state.activeState !== 'active') await units.queueStart(unit);
+        continue;
+      }
+      if (changed || state.activeState !== 'active') await (changed && state.activeState === 'active' ? units.restart(unit) : units.start(unit));
     }
   }
 
@@ -98,7 +106,7 @@ export class SystemContainers implements ContainerPort {
     return out;
   }
 
-  async install(image: string, opts: { name?: string; values?: Record<string, string>; role?: string } = {}): Promise<ContainerResult> {
+  async install(image: string, opts: { name?: string; values?: Record<string, string>; role?: string; probe?: HealthProbe } = {}): Promise<ContainerResult> {
     const ref = parseReference(image);
     const name = opts.name ?? ref.repository.split('/').pop()!;
     checkName(name);
@@ -107,6 +115,7 @@ export class SystemContainers implements ContainerPort {
     const progress = this.#opts.progress ?? noProgress;
     const { digest } = await task(progress, `Pulling ${image}`, () => this.pull(image, { signal: this.#opts.signal, progress }));
     const prepared = await this.prepare({ name, image, digest, values: opts.values ?? {}, role: opts.role });
+    if (opts.probe) prepared.container.probe = opts.probe;
     return this.#switch(`container install ${name}`, current, name, prepared);
   }
 
@@ -117,6 +126,7 @@ export class SystemContainers implements ContainerPort {
     const { digest } = await task(progress, `Pulling ${c.image}`, () => this.pull(c.image, { signal: this.#opts.signal, progress }));
     if (digest === c.digest) return { message: `${name} is up to date (${c.image} is still ${digest.slice(0, 19)})`, revision: current.id, container: c };
     const prepared = await this.prepare({ name, image: c.image, digest, values: c.values, role: c.role });
+    if (c.probe) prepared.container.probe = c.probe;
     return this.#switch(`container update ${name}`, current, name, prepared);
   }
 
@@ -137,6 +147,7 @@ export class SystemContainers implements ContainerPort {
     if (!previous) throw new NotFoundError(`${name} has no earlier version in the revision history to roll back to`, { name });
     await this.pull(previous.image, { digest: previous.digest, signal: this.#opts.signal });
     const prepared = await this.prepare({ name, image: previous.image, digest: previous.digest, values: previous.values, role: previous.role });
+    if (previous.probe) prepared.container.probe = previous.probe;
     return this.#switch(`container rollback ${name}`, current, name, prepared);
   }
 

@@ -18,5 +18,6 @@ export interface ContainerPort {
   /** Checks the image out and renders its runtime config and unit (nothing is started). */
   prepare(spec: { name: string; image: string; digest: string; values: Record<string, string>; role?: string }): Promise<PreparedContainer>;
   /** Makes the running stack match `to` (units written, reloaded, started/restarted/stopped in role order). */
-  apply(to: Revision, from: Revision | null, units: UnitManager): Promise<void>;
+  /** atBoot: only queue the start jobs (the stack's units are ordered after the reconcile unit). */
+  apply(to: Revision, from: Revision | null, units: UnitManager, opts?: { atBoot?: boolean }): Promise<void>;
 }

@@ -20,7 +20,8 @@ export type AtomhostErrorCode =
   | 'AH_ERR_KICKSTART'
   | 'AH_ERR_SYSTEMD'
   | 'AH_ERR_DAEMON'
-  | 'AH_ERR_NO_UPDATE';
+  | 'AH_ERR_NO_UPDATE'
+  | 'AH_ERR_UNHEALTHY';
 
 const kAtomhostError = Symbol.for('atomhost.error');
 
@@ -91,6 +92,14 @@ export class NoUpdateError extends AtomhostError {
   constructor(message: string) {
     super('AH_ERR_NO_UPDATE', message);
     this.name = 'NoUpdateError';
+  }
+}
+
+/** A change that failed the health gate; the host was put back on its last healthy revision. */
+export class UnhealthyError extends AtomhostError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('AH_ERR_UNHEALTHY', message, { details });
+    this.name = 'UnhealthyError';
   }
 }
 

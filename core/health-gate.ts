@@ -5,6 +5,8 @@
 // fallback target, and a revision that fails to come up healthy within `maxBootAttempts`
 // boots is given up on.
 import { readFile } from 'node:fs/promises';
+import { readFileSync, realpathSync } from 'node:fs';
+import type { Deployment } from '../ostree-bridge/types.js';
 import { join } from 'node:path';
 import { atomicWriteFile } from './atomic-write.js';
 import type { HealthReport } from './health.js';
@@ -40,10 +42,34 @@ async function writeAttempts(host: LocalHost, a: BootAttempts | null): Promise<v
   await atomicWriteFile(attemptsFile(host), a ? JSON.stringify(a) : '{}');
 }
 
+/**
+ * The deployment the boot loader started, for a sysroot libostree does not see as booted
+ * (one at another path, as in a test host): the `ostree=` kernel argument resolved inside
+ * that sysroot, as ostree-prepare-root resolves it.
+ */
+export function bootedByCmdline(sysroot: string, deps: Deployment[], cmdline = readCmdline()): Deployment | null {
+  const arg = /(?:^|\s)ostree=(\S+)/.exec(cmdline)?.[1];
+  if (!arg) return null;
+  try {
+    const target = realpathSync(join(sysroot, arg));
+    return deps.find((d) => realpathSync(d.path) === target) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function readCmdline(): string {
+  try {
+    return readFileSync('/proc/cmdline', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** The revision the running system is on: the booted deployment's, or the default one on a sysroot that is not booted. */
 export async function currentRevision(host: LocalHost): Promise<{ rev: Revision; index: number } | null> {
   const deps = await host.sysroot.reload();
-  const d = deps.find((x) => x.booted) ?? deps[0];
+  const d = deps.find((x) => x.booted) ?? bootedByCmdline(host.sysroot.path, deps) ?? deps[0];
   if (!d) return null;
   const rev = await host.revisions.find(revisionIdFromOrigin(d.origin));
   return rev ? { rev, index: d.index } : null;

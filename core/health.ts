@@ -6,6 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './exec.js';
 import type { UnitManager } from './unit-manager.js';
+import type { Revision } from './revision.js';
 
 export type HealthCheck =
   | { name: string; kind: 'unit'; unit: string; maxRestarts?: number }
@@ -108,4 +109,15 @@ export async function runHealthChecks(
   }
   const failed = results.find((r) => !r.ok);
   return { ok: !failed, results, reason: failed ? `${failed.name}: ${failed.output}` : null };
+}
+
+/** The checks of a revision's stack: each container's unit, its probe, then health.d. */
+export async function stackChecks(rev: Revision, healthDir = HEALTH_D): Promise<HealthCheck[]> {
+  const checks: HealthCheck[] = [];
+  for (const c of Object.values(rev.containers)) {
+    checks.push({ name: `${c.name} unit`, kind: 'unit', unit: `${c.name}.service` });
+    if (c.probe && 'http' in c.probe) checks.push({ name: `${c.name} probe`, kind: 'http', url: c.probe.http });
+    else if (c.probe) checks.push({ name: `${c.name} probe`, kind: 'command', command: c.probe.command });
+  }
+  return [...checks, ...(await scriptChecks(healthDir))];
 }

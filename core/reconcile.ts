@@ -35,9 +35,9 @@ export async function appliedRevision(host: LocalHost): Promise<Revision | null>
   }
 }
 
-async function apply(host: LocalHost, port: ContainerPort, units: UnitManager, to: Revision): Promise<void> {
+async function apply(host: LocalHost, port: ContainerPort, units: UnitManager, to: Revision, opts: { atBoot?: boolean } = {}): Promise<void> {
   const from = await appliedRevision(host);
-  await port.apply(to, from, units);
+  await port.apply(to, from, units, opts);
   await atomicWriteFile(appliedFile(host), JSON.stringify({ revision: to.id, applied: new Date().toISOString() }));
 }
 
@@ -55,7 +55,7 @@ export async function reconcileAtBoot(host: LocalHost, port: ContainerPort, unit
   }
   const cur = await currentRevision(host);
   if (!cur) return { revision: null, decision, reboot: false, message: 'no deployment with a revision: nothing to reconcile' };
-  await apply(host, port, units, cur.rev);
+  await apply(host, port, units, cur.rev, { atBoot: true });
   return { revision: cur.rev.id, decision, reboot: false, message: `stack reconciled to revision ${shortId(cur.rev.id)}` };
 }
 

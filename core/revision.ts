@@ -35,7 +35,12 @@ export interface ContainerSpec {
   checkout: string;
   /** Stack role (network, runtime, engine, kubelet) when the container belongs to the stack. */
   role?: string;
+  /** How the health gate knows the container works, beyond its unit being active. */
+  probe?: HealthProbe;
 }
+
+/** An HTTP URL that must answer 2xx, or a command that must exit 0. */
+export type HealthProbe = { http: string } | { command: string[] };
 
 export interface UnitSpec {
   /** sha256 of the unit file's content. */

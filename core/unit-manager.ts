@@ -16,6 +16,8 @@ export interface UnitManager {
   /** Starts a unit and waits for its job to finish; rejects if the job fails. */
   start(unit: string): Promise<void>;
   stop(unit: string): Promise<void>;
+  /** Queues a start job without waiting for it (at boot, from a unit the job waits for). */
+  queueStart?(unit: string): Promise<void>;
   restart(unit: string): Promise<void>;
   enable?(unit: string): Promise<void>;
   disable?(unit: string): Promise<void>;

@@ -65,7 +65,7 @@ export interface ImageSpec {
   env?: string[];
 }
 
-const APPLETS = ['sh', 'httpd', 'sleep', 'cat', 'echo', 'ls', 'true', 'false'];
+const APPLETS = ['sh', 'httpd', 'sleep', 'cat', 'echo', 'ls', 'true', 'false', 'wget'];
 
 /** Builds an image with umoci (one repack per layer) and pushes it; returns its manifest digest. */
 export async function buildAndPush(registry: string, name: string, spec: ImageSpec, opts: { creds?: string } = {}): Promise<string> {

@@ -75,11 +75,23 @@ export class SystemdClient implements UnitManager {
   start(unit: string): Promise<void> {
     return this.#job('StartUnit', unit);
   }
+  async queueStart(unit: string): Promise<void> {
+    try {
+      await this.#manager.StartUnit(unit, 'replace');
+    } catch (err) {
+      throw new AtomhostError('AH_ERR_SYSTEMD', `start ${unit}: ${(err as Error).message}`, { cause: err, details: { unit } });
+    }
+  }
   stop(unit: string): Promise<void> {
     return this.#job('StopUnit', unit);
   }
   restart(unit: string): Promise<void> {
     return this.#job('RestartUnit', unit);
+  }
+
+  /** Forgets a unit's failure and start-limit count (before an explicit restart of a looping unit). */
+  async resetFailed(unit: string): Promise<void> {
+    await this.#manager.ResetFailedUnit(unit).catch(() => {});
   }
 
   async enable(unit: string): Promise<void> {
@@ -102,6 +114,19 @@ export class SystemdClient implements UnitManager {
       [restarts, result] = (await Promise.all([get('org.freedesktop.systemd1.Service', 'NRestarts'), get('org.freedesktop.systemd1.Service', 'Result')])) as [number, string];
     }
     return { name: unit, activeState: String(activeState), subState: String(subState), restarts: Number(restarts), result };
+  }
+
+  /**
+   * Calls onChange with a unit's new state whenever systemd says its properties changed
+   * (PropertiesChanged on the unit object). Returns a function that stops watching.
+   */
+  async watch(unit: string, onChange: (s: UnitState) => void): Promise<() => void> {
+    const path = String(await this.#manager.LoadUnit(unit));
+    const obj = await this.#bus.getProxyObject(DEST, path);
+    const props = obj.getInterface('org.freedesktop.DBus.Properties') as unknown as Iface;
+    const handler = () => void this.state(unit).then(onChange, () => {});
+    props.on('PropertiesChanged', handler);
+    return () => props.removeListener('PropertiesChanged', handler);
   }
 
   async journal(unit: string, lines: number): Promise<string[]> {

@@ -4,11 +4,23 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { UnitManager } from '../../core/unit-manager.js';
+import type { HealthProbe } from '../../core/revision.js';
 import { action, printJson, type CliContext, type Registrar } from '../context.js';
 import { progressView } from '../progress-view.js';
 
-async function open(ctx: CliContext) {
+/** The container verbs, in this process (--sysroot) or through atomhostd. */
+interface ContainerVerbs {
+  install(image: string, opts: { name?: string; values?: Record<string, string>; role?: string; probe?: HealthProbe }): Promise<unknown>;
+  update(name: string): Promise<unknown>;
+  rollback(name: string): Promise<unknown>;
+  uninstall(name: string): Promise<unknown>;
+  list(): Promise<{ name: string; image: string; digest: string; role?: string; activeState: string | null; subState: string | null }[]>;
+  gc(): Promise<{ images: number; layers: number; checkouts: number }>;
+}
+
+async function open(ctx: CliContext): Promise<{ containers: ContainerVerbs; close(): Promise<void> }> {
   const g = ctx.globals() as { sysroot?: string; json?: boolean; progressJson?: boolean };
+  if (!g.sysroot && process.env.ATOMHOST_LIVE !== '1') return openDaemon(g);
   const [{ LocalHost }, { SystemContainers }] = await Promise.all([import('../../core/local-host.js'), import('../../containers/lifecycle.js')]);
   const host = await LocalHost.open(g.sysroot ?? '/');
   let units: UnitManager | null = null;
@@ -27,6 +39,42 @@ async function open(ctx: CliContext) {
       await (units as { close?: () => Promise<void> } | null)?.close?.();
     },
   };
+}
+
+/** Through atomhostd: each change is a transaction, followed by the health gate. */
+async function openDaemon(g: { json?: boolean; progressJson?: boolean }): Promise<{ containers: ContainerVerbs; close(): Promise<void> }> {
+  const { connectDaemon } = await import('../dbus-backend.js');
+  const d = await connectDaemon();
+  const view = progressView({ json: g.json ?? false, jsonLines: g.progressJson ?? false });
+  const tx = { progress: view.sink };
+  const containers: ContainerVerbs = {
+    install: (image, opts) => d.containerInstall(image, opts, tx),
+    update: (name) => d.containerChange('Update', name, tx),
+    rollback: (name) => d.containerChange('Rollback', name, tx),
+    uninstall: (name) => d.containerChange('Uninstall', name, tx),
+    list: () => d.containerList() as ReturnType<ContainerVerbs['list']>,
+    // Garbage collection needs no daemon state: it runs here, under the sysroot lock.
+    gc: async () => {
+      const [{ LocalHost }, { SystemContainers }] = await Promise.all([import('../../core/local-host.js'), import('../../containers/lifecycle.js')]);
+      return new SystemContainers(await LocalHost.open('/'), { units: null }).gc();
+    },
+  };
+  return {
+    containers,
+    close: async () => {
+      view.done();
+      await d.close();
+    },
+  };
+}
+
+function parseProbe(o: { probeHttp?: string; probeCmd?: string }): HealthProbe | undefined {
+  if (o.probeHttp && o.probeCmd) throw new InvalidArgumentError('give --probe-http or --probe-cmd, not both', { field: 'probe' });
+  if (o.probeHttp) {
+    if (!/^https?:\/\/\S+$/.test(o.probeHttp)) throw new InvalidArgumentError(`--probe-http wants an http(s) URL, got ${JSON.stringify(o.probeHttp)}`, { field: 'probe-http' });
+    return { http: o.probeHttp };
+  }
+  return o.probeCmd ? { command: ['/bin/sh', '-c', o.probeCmd] } : undefined;
 }
 
 function parseSet(values: string[] = []): Record<string, string> {
@@ -62,8 +110,14 @@ export const registerContainer: Registrar = (program: Command, ctx: CliContext) 
     .option('--name <name>', 'container name (default: the last part of the image name)')
     .option('--set <key=value>', 'template value (Atomic images) or environment variable (other images); repeatable', (v: string, p: string[] = []) => [...p, v])
     .option('--role <role>', 'stack role: network, runtime, engine, kubelet or other (start order)')
+    .option('--probe-http <url>', 'health probe: this URL must answer 2xx (the health gate checks it after every change)')
+    .option('--probe-cmd <command>', 'health probe: this shell command must exit 0')
     .description('pull an image, check it out, render its runtime config and unit, start it; a new revision')
-    .action(run((c, image: string, o: { name?: string; set?: string[]; role?: string }) => c.install(image, { name: o.name, values: parseSet(o.set), role: o.role })));
+    .action(
+      run((c, image: string, o: { name?: string; set?: string[]; role?: string; probeHttp?: string; probeCmd?: string }) =>
+        c.install(image, { name: o.name, values: parseSet(o.set), role: o.role, probe: parseProbe(o) }),
+      ),
+    );
 
   cmd
     .command('list')

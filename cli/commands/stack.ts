@@ -1,5 +1,7 @@
 // atomhost stack follow|unfollow|show: which stack manifest the host upgrades to as a whole.
 import type { Command } from 'commander';
+import { InvalidArgumentError } from '../../core/errors.js';
+import type { StackStatus } from '../../containers/supervisor.js';
 import { action, printJson, type CliContext, type Registrar } from '../context.js';
 
 export const registerStack: Registrar = (program: Command, ctx: CliContext) => {
@@ -18,6 +20,43 @@ export const registerStack: Registrar = (program: Command, ctx: CliContext) => {
     .action(action(ctx, (source: string) => follow(source)()));
   cmd.command('unfollow').description('follow the OS refspec alone again').action(action(ctx, follow(null)));
 
+  const daemon = async () => {
+    if (ctx.globals().sysroot) throw new InvalidArgumentError('stack status and stack restart ask atomhostd about the running stack; they take no --sysroot', { field: 'sysroot' });
+    return (await import('../dbus-backend.js')).connectDaemon();
+  };
+  cmd
+    .command('status')
+    .description("each role's containers: unit state, restarts, probe, and the last journal lines of what is unhealthy (exit 1 when unhealthy)")
+    .action(
+      action(ctx, async () => {
+        const d = await daemon();
+        try {
+          const s = await d.stackStatus();
+          if (ctx.globals().json) printJson(s);
+          else process.stdout.write(renderStackStatus(s));
+          return s.healthy ? 0 : 1;
+        } finally {
+          await d.close();
+        }
+      }),
+    );
+  cmd
+    .command('restart')
+    .argument('<role>', 'network, runtime, engine, kubelet or other')
+    .description('restart every container of a role through systemd and wait for it')
+    .action(
+      action(ctx, async (role: string) => {
+        const d = await daemon();
+        try {
+          const r = await d.restartRole(role);
+          if (ctx.globals().json) printJson(r);
+          else process.stdout.write(`${r.message}\n`);
+        } finally {
+          await d.close();
+        }
+      }),
+    );
+
   cmd
     .command('show')
     .description('the stack source of the default deployment')
@@ -31,3 +70,16 @@ export const registerStack: Registrar = (program: Command, ctx: CliContext) => {
       }),
     );
 };
+
+function renderStackStatus(s: StackStatus): string {
+  if (!s.revision) return 'No revision: the host has no deployment made by atomhost yet.\n';
+  const lines = [`Revision ${s.revision.slice(0, 12)} (${s.state}${s.stateReason ? `: ${s.stateReason}` : ''}), stack ${s.healthy ? 'healthy' : 'UNHEALTHY'}`];
+  if (!s.roles.length) lines.push('  no system containers');
+  for (const r of s.roles) {
+    for (const c of r.containers) {
+      lines.push(`  ${r.role.padEnd(8)} ${c.name.padEnd(14)} ${`${c.activeState}/${c.subState}`.padEnd(20)} restarts ${String(c.restarts).padEnd(3)} ${c.healthy ? 'ok' : c.detail}`);
+      for (const j of c.journal) lines.push(`      | ${j}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -9,6 +9,13 @@
 #                        layer, boot, wait for running/degraded; prints the PID
 #   boot.sh --inner DIR  (internal) the part that runs inside the new namespaces
 #
+# A DIR that was powered off with `shutdown.sh --keep DIR` boots again with its upper
+# layer (its /etc and /var as the last boot left them): a reboot. Optional, in DIR:
+#   binds    lines "SRC DST": SRC of the machine bound at DST inside (state kept across boots)
+#   cmdline  bound over /proc/cmdline: the kernel arguments of the boot entry "chosen"
+#   enable   unit names to enable (multi-user.target.wants) before booting
+#   atomhostd.env  installed as /etc/atomhost/atomhostd.env (ATOMHOST_SYSROOT=…)
+#
 # The network namespace is shared with the machine: servers on 127.0.0.1 outside are
 # reachable inside and the other way round.
 set -euo pipefail
@@ -19,6 +26,13 @@ if [ "${1:-}" = "--inner" ]; then
   D="$2"
   mount -t overlay atomhost-testhost -o "lowerdir=/,upperdir=$D/upper,workdir=$D/work" "$D/root"
   mount -t proc proc "$D/root/proc"
+  [ -f "$D/cmdline" ] && mount --bind "$D/cmdline" "$D/root/proc/cmdline"
+  if [ -f "$D/binds" ]; then
+    while read -r src dst; do
+      [ -n "$src" ] || continue
+      mkdir -p "$D/root$dst" && mount --rbind "$src" "$D/root$dst"
+    done < "$D/binds"
+  fi
   mount --rbind /sys "$D/root/sys" && mount --make-rslave "$D/root/sys"
   mount --rbind /dev "$D/root/dev" && mount --make-rslave "$D/root/dev"
   mount -t tmpfs -o mode=0755,size=1g tmpfs "$D/root/run"
@@ -72,6 +86,10 @@ for u in getty@tty1.service serial-getty@.service console-getty.service getty.ta
   ln -sf /dev/null "$U/etc/systemd/system/$u"
 done
 ln -sf /lib/systemd/system/multi-user.target "$U/etc/systemd/system/default.target"
+[ -f "$D/atomhostd.env" ] && install -m 0644 "$D/atomhostd.env" "$U/etc/atomhost/atomhostd.env"
+if [ -f "$D/enable" ]; then
+  for u in $(cat "$D/enable"); do ln -sf "/etc/systemd/system/$u" "$U/etc/systemd/system/multi-user.target.wants/$u"; done
+fi
 # The machine's root may hold a stale machine-id or none; give the host its own.
 rm -f "$U/etc/machine-id"; : > "$U/etc/machine-id"
 # The boot must not see the machine's files that tmpfiles would clean: /tmp and /run are

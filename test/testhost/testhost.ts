@@ -1,7 +1,7 @@
 // Boots a test host (a real systemd as PID 1 in private namespaces over an overlay of
 // the machine's root; test/testhost/boot.sh) once per test file, runs commands inside
 // it with nsenter, and powers it off and removes it.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +24,22 @@ export class TestHost {
     this.pid = pid;
   }
 
-  static async boot(): Promise<TestHost> {
+  /**
+   * Boots a new test host. `binds` are machine directories seen at a path inside (kept
+   * across reboots), `enable` units enabled before the first boot.
+   */
+  static async boot(opts: { binds?: [string, string][]; enable?: string[]; agentEnv?: Record<string, string> } = {}): Promise<TestHost> {
     const dir = await mkdtemp(join(tmpdir(), 'atomhost-testhost-'));
+    if (opts.binds?.length || opts.enable?.length || opts.agentEnv) {
+      await execa('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=4g', 'atomhost-testhost', dir]);
+      if (opts.agentEnv) await writeFile(join(dir, 'atomhostd.env'), Object.entries(opts.agentEnv).map(([k, v]) => `${k}=${v}\n`).join(''));
+      if (opts.binds?.length) await writeFile(join(dir, 'binds'), opts.binds.map(([s, d]) => `${s} ${d}\n`).join(''));
+      if (opts.enable?.length) await writeFile(join(dir, 'enable'), opts.enable.join('\n'));
+    }
+    return TestHost.#start(dir);
+  }
+
+  static async #start(dir: string): Promise<TestHost> {
     const r = await execa('bash', [join(HERE, 'boot.sh'), dir], { reject: false });
     if (r.exitCode !== 0) {
       await execa('bash', [join(HERE, 'shutdown.sh'), dir], { reject: false });
@@ -44,6 +58,18 @@ export class TestHost {
 
   async sh(script: string, env?: Record<string, string>): Promise<ExecResult> {
     return this.exec('sh', ['-c', script], { env });
+  }
+
+  /**
+   * A reboot: powers off keeping the host's disk (the overlay's upper layer), then boots
+   * it again; `cmdline` (the kernel arguments of the boot entry to "choose") is what the
+   * new boot sees as /proc/cmdline. The returned host replaces this one.
+   */
+  async reboot(opts: { cmdline?: string } = {}): Promise<TestHost> {
+    await execa('bash', [join(HERE, 'shutdown.sh'), '--keep', this.dir], { reject: false });
+    if (opts.cmdline !== undefined) await writeFile(join(this.dir, 'cmdline'), `${opts.cmdline}\n`);
+    else await rm(join(this.dir, 'cmdline'), { force: true });
+    return TestHost.#start(this.dir);
   }
 
   async shutdown(): Promise<void> {

@@ -1,0 +1,188 @@
+// The stack supervisor: the current revision's system containers, by role (network →
+// runtime → engine → kubelet), watched through systemd's PropertiesChanged, reported
+// with their health (unit active without a restart loop, probe passing) and their last
+// journal lines when something is wrong; restarted by role; and, after every change,
+// the health gate that keeps the new revision or puts the last healthy one back.
+import { UnhealthyError } from '../core/errors.js';
+import { runHealthChecks, stackChecks, type CheckResult } from '../core/health.js';
+import { gate, reconcileAtBoot, type ReconcileOutcome } from '../core/reconcile.js';
+import type { LocalHost } from '../core/local-host.js';
+import { shortId, type Revision } from '../core/revision.js';
+import { currentRevision } from '../core/health-gate.js';
+import { roleOrder } from '../core/stack-manifest.js';
+import type { UnitState } from '../core/unit-manager.js';
+import type { SystemdClient } from '../systemd/client.js';
+import type { SystemContainers } from './lifecycle.js';
+
+export interface ContainerHealth {
+  name: string;
+  role: string;
+  unit: string;
+  image: string;
+  digest: string;
+  activeState: string;
+  subState: string;
+  restarts: number;
+  result: string | null;
+  probe: string | null;
+  healthy: boolean;
+  /** What made it unhealthy (unit state, restart loop, probe output). */
+  detail: string;
+  /** The unit's last journal lines when it is not healthy. */
+  journal: string[];
+}
+
+export interface RoleHealth {
+  role: string;
+  healthy: boolean;
+  containers: ContainerHealth[];
+}
+
+export interface StackStatus {
+  revision: string | null;
+  state: string | null;
+  stateReason: string | null;
+  healthy: boolean;
+  roles: RoleHealth[];
+}
+
+/** Supervision events, for the daemon's journal. */
+export type SupervisorEvent =
+  | { kind: 'unit-failed'; unit: string; state: UnitState; journal: string[] }
+  | { kind: 'restart-loop'; unit: string; state: UnitState; journal: string[] }
+  | { kind: 'unit-recovered'; unit: string; state: UnitState };
+
+/** Restarts within this window of one another make a loop. */
+const LOOP_RESTARTS = 3;
+
+export class StackSupervisor {
+  readonly #watches = new Map<string, () => void>();
+  readonly #last = new Map<string, UnitState>();
+
+  constructor(
+    readonly host: LocalHost,
+    readonly containers: SystemContainers,
+    readonly units: SystemdClient,
+    readonly onEvent: (e: SupervisorEvent) => void = () => {},
+  ) {}
+
+  async #revision(): Promise<Revision | null> {
+    return (await currentRevision(this.host))?.rev ?? null;
+  }
+
+  async status(): Promise<StackStatus> {
+    const rev = await this.#revision();
+    if (!rev) return { revision: null, state: null, stateReason: null, healthy: true, roles: [] };
+    const checks = await stackChecks(rev);
+    // One look at each check (no waiting): the state right now.
+    const report = await runHealthChecks(checks, this.units, { deadlineMs: 0, settleMs: 0 });
+    const byName = new Map<string, CheckResult>(report.results.map((r) => [r.name, r]));
+    const roles = new Map<string, ContainerHealth[]>();
+    for (const c of Object.values(rev.containers)) {
+      const unit = `${c.name}.service`;
+      const s = await this.units.state(unit).catch(() => ({ name: unit, activeState: 'unknown', subState: 'unknown', restarts: 0, result: undefined }) as UnitState);
+      const probe = byName.get(`${c.name} probe`) ?? null;
+      const looping = s.subState === 'auto-restart' || s.restarts >= LOOP_RESTARTS;
+      const healthy = s.activeState === 'active' && !looping && (probe?.ok ?? true);
+      const state = `${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}`;
+      const detail = looping ? `${unit} restarted ${s.restarts} times (restart loop), now ${state}` : s.activeState !== 'active' ? `${unit} is ${state}` : probe && !probe.ok ? `probe: ${probe.output}` : 'ok';
+      const journal = healthy ? [] : await this.units.journal(unit, 10).catch(() => []);
+      const role = c.role ?? 'other';
+      roles.set(role, [
+        ...(roles.get(role) ?? []),
+        { name: c.name, role, unit, image: c.image, digest: c.digest, activeState: s.activeState, subState: s.subState, restarts: s.restarts, result: s.result ?? null, probe: probe?.output ?? null, healthy, detail, journal },
+      ]);
+    }
+    const list = [...roles.entries()].sort((a, b) => roleOrder(a[0]) - roleOrder(b[0])).map(([role, cs]) => ({ role, healthy: cs.every((c) => c.healthy), containers: cs }));
+    return { revision: rev.id, state: rev.state, stateReason: rev.reason ?? null, healthy: list.every((r) => r.healthy), roles: list };
+  }
+
+  /** Restarts every unit of a role (in the order they were installed) and waits for each job. */
+  async restartRole(role: string): Promise<{ message: string; revision: string | null }> {
+    const rev = await this.#revision();
+    const names = Object.values(rev?.containers ?? {}).filter((c) => (c.role ?? 'other') === role).map((c) => `${c.name}.service`);
+    if (!names.length) {
+      const roles = [...new Set(Object.values(rev?.containers ?? {}).map((c) => c.role ?? 'other'))];
+      throw new UnhealthyError(`no container has the role ${role} (roles of this stack: ${roles.join(', ') || 'none'})`, { role });
+    }
+    for (const u of names) {
+      // A unit that looped until its start limit refuses a restart until it is reset.
+      await this.units.resetFailed(u);
+      await this.units.restart(u);
+    }
+    return { message: `Restarted ${names.join(', ')} (role ${role})`, revision: rev?.id ?? null };
+  }
+
+  /**
+   * After a change: the health gate. Healthy: the revision is kept (and becomes the
+   * fallback). Not: the last healthy revision is put back (live when only containers and
+   * units differ) and an UnhealthyError says why, with the failing check's output.
+   */
+  async gateChange(title: string, deadlineMs: number): Promise<ReconcileOutcome> {
+    const rev = await this.#revision();
+    if (!rev) return { revision: null, decision: null, reboot: false, message: 'no revision' };
+    const out = await gate(this.host, this.containers, this.units, await stackChecks(rev), { deadlineMs });
+    await this.rewatch();
+    const d = out.decision;
+    if (d?.action === 'fall-back' || d?.action === 'give-up') {
+      const failing = out.report.results.filter((r) => !r.ok);
+      const journal = (
+        await Promise.all(
+          failing
+            .filter((r) => r.name.endsWith(' unit'))
+            .map(async (r) => {
+              const unit = `${r.name.slice(0, -' unit'.length)}.service`;
+              return (await this.units.journal(unit, 5).catch(() => [] as string[])).map((l) => `${unit}: ${l}`);
+            }),
+        )
+      ).flat();
+      const what = d.action === 'fall-back' ? `${out.message}` : `revision ${shortId(d.revision)} failed its health checks (${d.reason})`;
+      throw new UnhealthyError(`${title}: ${what}${journal.length ? `\n  ${journal.join('\n  ')}` : ''}`, {
+        revision: rev.id,
+        fallback: d.action === 'fall-back' ? d.to : null,
+        reboot: out.reboot,
+        checks: out.report.results,
+        journal,
+      });
+    }
+    return out;
+  }
+
+  /** At boot, before the stack's units: the containers and units of the booted revision. */
+  async reconcileAtBoot(): Promise<ReconcileOutcome> {
+    return reconcileAtBoot(this.host, this.containers, this.units);
+  }
+
+  /** Watches the current revision's units; reports failures and restart loops once each. */
+  async rewatch(): Promise<void> {
+    const rev = await this.#revision();
+    const wanted = new Set(Object.values(rev?.containers ?? {}).map((c) => `${c.name}.service`));
+    for (const [u, stop] of this.#watches) {
+      if (!wanted.has(u)) {
+        stop();
+        this.#watches.delete(u);
+        this.#last.delete(u);
+      }
+    }
+    for (const u of wanted) {
+      if (this.#watches.has(u)) continue;
+      this.#last.set(u, await this.units.state(u).catch(() => ({ name: u, activeState: 'unknown', subState: 'unknown', restarts: 0 })));
+      this.#watches.set(u, await this.units.watch(u, (s) => void this.#changed(u, s)));
+    }
+  }
+
+  async #changed(unit: string, s: UnitState): Promise<void> {
+    const prev = this.#last.get(unit);
+    this.#last.set(unit, s);
+    if (!prev) return;
+    const journal = () => this.units.journal(unit, 10).catch(() => [] as string[]);
+    if (s.restarts >= LOOP_RESTARTS && prev.restarts < LOOP_RESTARTS) this.onEvent({ kind: 'restart-loop', unit, state: s, journal: await journal() });
+    else if (s.activeState === 'failed' && prev.activeState !== 'failed') this.onEvent({ kind: 'unit-failed', unit, state: s, journal: await journal() });
+    else if (s.activeState === 'active' && prev.activeState !== 'active' && prev.activeState !== 'activating' && prev.activeState !== 'unknown') this.onEvent({ kind: 'unit-recovered', unit, state: s });
+  }
+
+  stop(): void {
+    for (const stop of this.#watches.values()) stop();
+    this.#watches.clear();
+  }
+}

@@ -1,0 +1,211 @@
+// The whole stack under atomhostd in a test host (real systemd as PID 1, system bus,
+// journald, runc, a local registry): container changes through the daemon followed by
+// the health gate, a broken kubelet rolled back automatically with the reason in the
+// journal, stack status and restart by role, a restart loop reported with its journal
+// lines, and reboots (the test host powered off and booted again from its disk) where the
+// reconcile unit puts back the containers of the revision the boot entry names.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { execa } from 'execa';
+import { requireRoot } from '../helpers/capability.js';
+import { TestHost } from '../testhost/testhost.js';
+import { buildAndPush, freePort, startRegistry, type Registry } from '../containers/fixtures.js';
+import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
+import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
+import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
+import { CLI } from '../helpers/os-fixture.js';
+import type { StackStatus } from '../../containers/supervisor.js';
+
+const INSIDE = '/var/lib/atomhost-test';
+const SYSROOT = `${INSIDE}/sysroot`;
+let th: TestHost;
+let scratch: Scratch;
+let reg: Registry;
+let server: StaticServer;
+let repo = '';
+const ports = { net: 0, kubelet: 0 };
+const digests: Record<string, string> = {};
+
+const atomhost = (...args: string[]) => th.exec('atomhost', args);
+const json = async <T>(...args: string[]): Promise<T> => {
+  const r = await atomhost('--json', ...args);
+  assert.ok(r.exitCode === 0 || r.exitCode === 1, r.stderr);
+  return JSON.parse(r.stdout) as T;
+};
+const journal = async (id: string) => (await th.exec('journalctl', [`MESSAGE_ID=${id}`, '-o', 'cat', '--no-pager'])).stdout;
+const get = (port: number) => fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => '(no answer)');
+
+async function publish(version: string): Promise<void> {
+  const tree = join(scratch.dir, 'tree');
+  await buildOsTree(tree, { osname: 'testos', version, files: { 'usr/share/testos/VERSION': `${version}\n` } });
+  await commitTree(repo, 'testos/stable', tree, version);
+}
+
+before(async () => {
+  if (process.getuid?.() !== 0) return;
+  scratch = await makeScratch('atomhost-stack-', 3072);
+  reg = await startRegistry(join(scratch.dir, 'registry'));
+  repo = join(scratch.dir, 'repo');
+  await initArchiveRepo(repo);
+  await publish('1.0');
+  server = await serveDirectory(repo);
+  ports.net = await freePort();
+  ports.kubelet = await freePort();
+  digests.net = await buildAndPush(reg.host, 'net:1', { layers: [{ busybox: true, files: { 'www/index.html': 'net v1\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.net}`, '-h', '/www'] });
+  digests.kubelet1 = await buildAndPush(reg.host, 'kubelet:stable', { layers: [{ busybox: true, files: { 'www/index.html': 'kubelet v1\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.kubelet}`, '-h', '/www'] });
+
+  // The host's disk (its sysroot) lives on the machine, bound into every boot of the test host.
+  const disk = join(scratch.dir, 'disk');
+  const sysroot = join(disk, 'sysroot');
+  await mkdir(sysroot, { recursive: true });
+  await execa('ostree', ['admin', 'init-fs', sysroot]);
+  await execa('ostree', ['admin', 'os-init', `--sysroot=${sysroot}`, 'testos']);
+  await execa('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sysroot}/ostree/repo`, 'origin', server.url]);
+  await execa(process.execPath, [CLI, '--sysroot', sysroot, 'rebase', 'origin:testos/stable', '--os', 'testos']);
+  th = await TestHost.boot({
+    binds: [[disk, INSIDE]],
+    enable: ['atomhost-reconcile.service', 'atomhost-health.service'],
+    agentEnv: { ATOMHOST_SYSROOT: SYSROOT, ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_HEALTH_DEADLINE_MS: '20000' },
+  });
+});
+
+after(async () => {
+  await th?.shutdown();
+  await server?.close();
+  await reg?.stop();
+  await scratch?.dispose();
+});
+
+test('at boot the reconcile unit applies the revision, then the health gate keeps it', async (t) => {
+  if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;
+  assert.equal((await th.exec('systemctl', ['is-active', 'atomhost-reconcile.service'])).stdout.trim(), 'active');
+  assert.match(await journal('d28d9e0f1a2b4c4d9e5f607182930415'), /stack reconciled to revision [0-9a-f]{12}/);
+  for (let i = 0; i < 40 && (await th.exec('systemctl', ['is-active', 'atomhost-health.service'])).stdout.trim() === 'activating'; i++) await new Promise((r) => setTimeout(r, 250));
+  const revs = await json<{ id: string; state: string }[]>('revisions');
+  assert.equal(revs[0].state, 'healthy', 'the first revision passed the gate at boot');
+});
+
+test('containers installed through atomhostd start by role and are reported healthy', async (t) => {
+  if (!requireRoot(t)) return;
+  const nobody = await th.exec('atomhost', ['container', 'install', `${reg.host}/net:1`], { user: '65534' });
+  assert.equal(nobody.exitCode, 4, 'a caller who is not root is refused');
+  // kubelet first: the role, not the order of commands, orders the units.
+  let r = await atomhost('container', 'install', '--role', 'kubelet', '--probe-http', `http://127.0.0.1:${ports.kubelet}/index.html`, `${reg.host}/kubelet:stable`);
+  assert.equal(r.exitCode, 0, r.stderr);
+  r = await atomhost('container', 'install', '--role', 'network', `${reg.host}/net:1`);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(await get(ports.kubelet), 'kubelet v1\n');
+  const s = await json<StackStatus>('stack', 'status');
+  assert.equal(s.healthy, true);
+  assert.equal(s.state, 'healthy', 'the gate kept the revision');
+  assert.deepEqual(s.roles.map((x) => [x.role, x.containers.map((c) => `${c.name}:${c.activeState}`)]), [['network', ['net:active']], ['kubelet', ['kubelet:active']]]);
+  assert.match(s.roles[1].containers[0].probe ?? '', /HTTP 200 kubelet v1/);
+  assert.match((await atomhost('stack', 'status')).stdout, /network\s+net\s+active\/running\s+restarts 0\s+ok/);
+});
+
+test('a broken kubelet update is rolled back automatically, with the reason in the journal', async (t) => {
+  if (!requireRoot(t)) return;
+  const before = await json<{ revision: string }>('stack', 'status');
+  // The new kubelet image starts, then cannot work: it exits after a second, over and over.
+  digests.kubelet2 = await buildAndPush(reg.host, 'kubelet:stable', { layers: [{ busybox: true }], cmd: ['/bin/sh', '-c', 'sleep 1; echo "kubelet v2: cannot reach the API server" >&2; exit 1'] });
+  const r = await atomhost('container', 'update', 'kubelet');
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, /container update kubelet: revision [0-9a-f]{12} failed its health checks \(kubelet (unit|probe): .*\); fell back to revision [0-9a-f]{12}/);
+  assert.match(r.stderr, /kubelet\.service: .*cannot reach the API server/, 'the failing unit\'s journal lines are shown');
+
+  const list = await json<{ name: string; digest: string; activeState: string }[]>('container', 'list');
+  assert.deepEqual(list.map((c) => [c.name, c.digest, c.activeState]), [['net', digests.net, 'active'], ['kubelet', digests.kubelet1, 'active']]);
+  assert.equal(await get(ports.kubelet), 'kubelet v1\n', 'kubelet v1 serves again');
+  const after = await json<StackStatus>('stack', 'status');
+  assert.equal(after.revision, before.revision, 'the last healthy revision is the current one again');
+  const revs = await json<{ id: string; state: string; reason?: string; containers: Record<string, { digest: string }> }[]>('revisions');
+  const failed = revs.find((x) => x.containers.kubelet?.digest === digests.kubelet2);
+  assert.equal(failed?.state, 'failed', 'the broken revision is marked failed');
+  const entry = await journal('c17c8d9e0f1a4b3c8d4e5f6071829304');
+  assert.match(entry, /container update kubelet: revision .* failed its health checks/);
+  const fields = (await th.exec('journalctl', ['MESSAGE_ID=c17c8d9e0f1a4b3c8d4e5f6071829304', '-o', 'json', '--no-pager'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+  assert.equal(fields.at(-1)?.ATOMHOST_FALLBACK, before.revision);
+});
+
+test('a restart loop is reported with its journal lines; stack restart brings the role back', async (t) => {
+  if (!requireRoot(t)) return;
+  // A runtime piece that works while its upstream answers, and exits at once when it does not.
+  let upstreamUp = true;
+  const upstream = createServer((_req, res) => {
+    res.statusCode = upstreamUp ? 200 : 503;
+    res.end(upstreamUp ? 'ok' : 'down');
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  t.after(() => new Promise<void>((r) => upstream.close(() => r())));
+  const up = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/`;
+  await buildAndPush(reg.host, 'flaky:1', {
+    layers: [{ busybox: true }],
+    cmd: ['/bin/sh', '-c', `while wget -q -O /dev/null ${up}; do sleep 0.3; done; echo "flaky: lost its upstream ${up}" >&2; exit 1`],
+  });
+  let r = await atomhost('container', 'install', '--role', 'runtime', `${reg.host}/flaky:1`);
+  assert.equal(r.exitCode, 0, r.stderr);
+
+  upstreamUp = false;
+  for (let i = 0; i < 40 && !/restart loop/.test((await atomhost('stack', 'status')).stdout); i++) await new Promise((res) => setTimeout(res, 250));
+  r = await atomhost('stack', 'status');
+  assert.equal(r.exitCode, 1, `an unhealthy stack exits 1: ${r.stdout}`);
+  assert.match(r.stdout, /runtime\s+flaky\s+\S+\s+restarts \d+\s+flaky\.service restarted \d+ times \(restart loop\)/);
+  assert.match(r.stdout, /^\s+\| .*flaky: lost its upstream/m, 'with its last journal lines');
+  assert.match((await atomhost('stack', 'status')).stdout, /network\s+net\s+active\/running\s+restarts 0\s+ok/, 'the other roles are unaffected');
+  for (let i = 0; i < 20 && !(await journal('f4af1a2b3c4d4e6f9071829304152637')).includes('flaky'); i++) await new Promise((res) => setTimeout(res, 250));
+  assert.match(await journal('f4af1a2b3c4d4e6f9071829304152637'), /flaky\.service is in a restart loop \(\d+ restarts\)/, 'the daemon saw it through PropertiesChanged');
+
+  upstreamUp = true;
+  const restart = await atomhost('stack', 'restart', 'runtime');
+  assert.equal(restart.exitCode, 0, restart.stderr);
+  assert.match(restart.stdout, /Restarted flaky\.service \(role runtime\)/);
+  const s = await json<StackStatus>('stack', 'status');
+  assert.equal(s.healthy, true, JSON.stringify(s.roles));
+  const bad = await atomhost('stack', 'restart', 'engine');
+  assert.equal(bad.exitCode, 1);
+  assert.match(bad.stderr, /no container has the role engine \(roles of this stack: /);
+  r = await atomhost('container', 'uninstall', 'flaky');
+  assert.equal(r.exitCode, 0, r.stderr);
+});
+
+test('after a reboot the containers of the revision the boot entry names are the ones running', async (t) => {
+  if (!requireRoot(t)) return;
+  // A whole-host change: OS 2.0, then kubelet removed on it; then `atomhost rollback`.
+  await publish('2.0');
+  let r = await atomhost('upgrade');
+  assert.equal(r.exitCode, 0, r.stderr);
+  r = await atomhost('container', 'uninstall', 'kubelet');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(await get(ports.kubelet), '(no answer)');
+  r = await atomhost('rollback');
+  assert.equal(r.exitCode, 0, r.stderr);
+  const status = await json<{ status: { deployments: { revision: { id: string } | null; version: string | null }[] } }>('status');
+  const target = status.status.deployments[0];
+  assert.equal(target.version, '2.0');
+
+  th = await th.reboot();
+  assert.equal((await th.exec('systemctl', ['is-active', 'kubelet.service'])).stdout.trim(), 'active', 'the reconcile unit put kubelet back before the stack started');
+  assert.equal(await get(ports.kubelet), 'kubelet v1\n');
+  const s = await json<StackStatus>('stack', 'status');
+  assert.equal(s.revision, target.revision?.id);
+  const order = await th.exec('systemctl', ['show', '-p', 'After', 'kubelet.service']);
+  assert.match(order.stdout, /atomhost-reconcile\.service/);
+
+  // Choosing the other boot entry by hand (the one without kubelet): its stack comes back.
+  const other = status.status.deployments[1];
+  const entries = join(scratch.dir, 'disk', 'sysroot', 'boot', 'loader', 'entries');
+  const texts = await Promise.all((await readdir(entries)).map((f) => readFile(join(entries, f), 'utf8')));
+  const entry = texts.find((x) => /^title .*\(ostree:1\)$/m.test(x));
+  assert.ok(entry, texts.join('\n---\n'));
+  th = await th.reboot({ cmdline: /^options (.*)$/m.exec(entry)![1] });
+  const s1 = await json<StackStatus>('stack', 'status');
+  assert.equal(s1.revision, other.revision?.id, 'the revision of the chosen entry');
+  assert.deepEqual(s1.roles.map((x) => x.role), ['network']);
+  assert.equal(await get(ports.kubelet), '(no answer)', 'kubelet is not started: it is not in that revision');
+  assert.equal(await get(ports.net), 'net v1\n');
+  assert.equal((await th.exec('systemctl', ['is-enabled', 'kubelet.service'])).stdout.trim() === 'enabled', false);
+});
