@@ -211,7 +211,7 @@ export class AgentService {
         log('info', 'healthPassed', `${title}: ${out.message}`, { ATOMHOST_REVISION: result.revision ?? undefined });
       } catch (err) {
         const d = (err as AtomhostError).details ?? {};
-        log('err', 'autoRollback', (err as Error).message, { PRIORITY: 3, ATOMHOST_REVISION: result.revision ?? undefined, ATOMHOST_FALLBACK: d.fallback ? String(d.fallback) : undefined, ATOMHOST_REASON: (err as Error).message.split('\n')[0] });
+        log('err', 'autoRollback', (err as Error).message, { PRIORITY: 3, ATOMHOST_REVISION: result.revision ?? undefined, ATOMHOST_FALLBACK: d.fallback ? String(d.fallback) : undefined, ATOMHOST_REASON: (err as Error).message.split('\n')[0], ATOMHOST_FALLBACK_MS: d.fallbackMs != null ? Number(d.fallbackMs) : undefined });
         throw err;
       } finally {
         tx.progress?.({ type: 'task-end', task: 'Checking the health of the stack' });

@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   containers: async () => (await import('./containers.js')).benchContainers(),
   daemon: async () => (await import('./daemon.js')).benchDaemon(),
   kickstart: async () => (await import('./kickstart.js')).benchKickstart(),
+  health: async () => (await import('./health.js')).benchHealth(),
 };
 
 const only = process.env.BENCH_ONLY?.split(',');

@@ -141,6 +141,7 @@ export class StackSupervisor {
         revision: rev.id,
         fallback: d.action === 'fall-back' ? d.to : null,
         reboot: out.reboot,
+        fallbackMs: out.fallbackMs ?? null,
         checks: out.report.results,
         journal,
       });

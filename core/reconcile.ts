@@ -18,6 +18,8 @@ export interface ReconcileOutcome {
   decision: GateDecision | null;
   /** The host must reboot (an OS fallback cannot be applied live). */
   reboot: boolean;
+  /** From the failed check to the previous revision running again (a live fallback), in ms. */
+  fallbackMs?: number;
   message: string;
 }
 
@@ -73,6 +75,7 @@ export async function gate(
 ): Promise<ReconcileOutcome & { report: HealthReport }> {
   const before = await currentRevision(host);
   const report = await runHealthChecks(checks, units, opts);
+  const failedAt = performance.now();
   const decision = await judge(host, report);
   if (decision?.action !== 'fall-back') {
     return { revision: before?.rev.id ?? null, decision, reboot: false, report, message: decision?.action === 'healthy' ? `revision ${shortId(decision.revision)} is healthy` : (decision as { reason?: string })?.reason ?? 'no revision' };
@@ -82,7 +85,7 @@ export async function gate(
   const live = before !== null && target.os.checksum === before.rev.os.checksum && target.os.kargs.join(' ') === before.rev.os.kargs.join(' ');
   if (live && port && units) {
     await apply(host, port, units, target);
-    return { revision: target.id, decision, reboot: false, report, message: `${message}; applied live` };
+    return { revision: target.id, decision, reboot: false, report, message: `${message}; applied live`, fallbackMs: Math.round(performance.now() - failedAt) };
   }
   return { revision: target.id, decision, reboot: true, report, message: `${message}; reboot to finish` };
 }

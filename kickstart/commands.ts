@@ -111,6 +111,20 @@ function fstypeFor(c: Cmd, mnt: string, given: string | null): FsType {
 
 const XFS_MIN_MIB = 300;
 
+/** What part and logvol share: size, growth and the file system on the volume. */
+const volumeOptions = (): OptSpec[] => [
+  int('--size'),
+  flag('--grow'),
+  int('--maxsize'),
+  str('--fstype', 'fstype', FSTYPES),
+  str('--label'),
+  str('--fsoptions'),
+  str('--mkfsoptions'),
+  flag('--recommended'),
+  flag('--encrypted'),
+  str('--passphrase'),
+];
+
 export const COMMANDS: Record<string, CommandDef> = {
   text: { options: [flag('--non-interactive')], positionals: [0, 0], once: false, handle: (c, ks) => mode(c, ks, 'text') },
   cmdline: { options: [], positionals: [0, 0], once: false, handle: (c, ks) => mode(c, ks, 'cmdline') },
@@ -463,22 +477,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   },
 
   part: {
-    options: [
-      int('--size'),
-      flag('--grow'),
-      int('--maxsize'),
-      str('--fstype', 'fstype', FSTYPES),
-      str(['--ondisk', '--ondrive'], 'ondisk'),
-      flag('--asprimary'),
-      str('--label'),
-      str('--fsoptions'),
-      str('--mkfsoptions'),
-      flag('--noformat'),
-      str(['--onpart', '--usepart'], 'onpart'),
-      flag('--recommended'),
-      flag('--encrypted'),
-      str('--passphrase'),
-    ],
+    options: [...volumeOptions(), str(['--ondisk', '--ondrive'], 'ondisk'), flag('--asprimary'), flag('--noformat'), str(['--onpart', '--usepart'], 'onpart')],
     positionals: [1, 1],
     positionalName: 'mount point',
     once: false,
@@ -532,24 +531,15 @@ export const COMMANDS: Record<string, CommandDef> = {
 
   logvol: {
     options: [
+      ...volumeOptions(),
       str('--vgname'),
       str('--name'),
-      int('--size'),
-      flag('--grow'),
-      int('--maxsize'),
       int('--percent'),
-      str('--fstype', 'fstype', FSTYPES),
-      str('--label'),
-      str('--fsoptions'),
-      str('--mkfsoptions'),
-      flag('--recommended'),
       flag('--useexisting'),
       flag('--noformat', 'useexisting'),
       flag('--thin'),
       flag('--thinpool'),
       str('--poolname'),
-      flag('--encrypted'),
-      str('--passphrase'),
     ],
     positionals: [1, 1],
     positionalName: 'mount point',

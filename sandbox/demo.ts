@@ -123,6 +123,8 @@ async function main() {
       const revs = JSON.parse((await execa(process.execPath, [cli, '--sysroot', sysroot, '--json', 'revisions'])).stdout) as { id: string; os: { version: string } }[];
       const [a, b] = [revs.find((r) => r.os.version === '2.1')!, revs[revs.length - 1]];
       await run(['--sysroot', sysroot, 'diff', b.id.slice(0, 12), a.id.slice(0, 12)]);
+
+      if (!process.argv.includes('--no-host')) await agentPart(repo, registry.host);
     } finally {
       await registry.stop();
     }
@@ -145,6 +147,60 @@ async function main() {
   console.log(`  atomhost --sysroot ${sysroot} kargs --append quiet`);
   console.log(`  atomhost --sysroot ${sysroot} deploy 1.0`);
   console.log(`Remove it with: npm run demo -- clean`);
+}
+
+/**
+ * The same host under a real systemd (a test host: systemd as PID 1 in private
+ * namespaces over an overlay of this machine, never on its real root), where atomhostd
+ * answers the CLI over the system bus, supervises the stack and rolls back by itself.
+ */
+async function agentPart(repo: string, registry: string) {
+  const { TestHost } = await import('../test/testhost/testhost.js');
+  const disk = join(SANDBOX, 'host');
+  const inside = '/var/lib/atomhost-demo';
+  const sysroot = join(disk, 'sysroot');
+  await mkdir(sysroot, { recursive: true });
+  await execa('ostree', ['admin', 'init-fs', sysroot]);
+  await execa('ostree', ['admin', 'os-init', `--sysroot=${sysroot}`, OS]);
+  await execa('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sysroot}/ostree/repo`, 'demo', `file://${repo}`]);
+  await execa(process.execPath, [cli, '--sysroot', sysroot, 'rebase', `demo:${REF}`, '--os', OS]);
+  const kport = await freePort();
+  const kubelet = (v: string, works: boolean) => ({
+    layers: [{ busybox: true }, { files: { 'www/index.html': `kubelet-demo ${v}\n` } }],
+    cmd: works ? ['/bin/httpd', '-f', '-p', `127.0.0.1:${kport}`, '-h', '/www'] : ['/bin/sh', '-c', `sleep 1; echo "kubelet-demo ${v}: cannot reach the API server" >&2; exit 1`],
+  });
+  await buildAndPush(registry, 'kubelet-demo:stable', kubelet('1.31', true));
+
+  say('Boot a test host (systemd as PID 1, a system bus, journald) whose disk is this sysroot');
+  const th = await TestHost.boot({
+    binds: [[disk, inside]],
+    enable: ['atomhost-reconcile.service', 'atomhost-health.service'],
+    agentEnv: { ATOMHOST_SYSROOT: `${inside}/sysroot`, ATOMHOST_INSECURE_REGISTRIES: registry, ATOMHOST_HEALTH_DEADLINE_MS: '20000' },
+  });
+  const inHost = async (args: string[], show = 'atomhost') => {
+    process.stdout.write(`${bold('[testhost]$')} ${show} ${args.join(' ')}\n`);
+    const r = show === 'atomhost' ? await th.exec('atomhost', args) : await th.exec(show, args);
+    if (r.stdout) process.stdout.write(`${r.stdout}\n`);
+    if (r.stderr) process.stdout.write(`${r.stderr}\n`);
+    return r.exitCode;
+  };
+  try {
+    say('atomhostd answers the CLI (no --sysroot): the host, its containers, its stack');
+    await inHost(['status']);
+    await inHost(['container', 'install', '--role', 'network', `${registry}/etcd-demo:3.6`]);
+    await inHost(['container', 'install', '--role', 'kubelet', '--probe-http', `http://127.0.0.1:${kport}/index.html`, `${registry}/kubelet-demo:stable`]);
+    await inHost(['stack', 'status']);
+
+    say('A broken kubelet image is published; the update is rolled back by the health gate');
+    await buildAndPush(registry, 'kubelet-demo:stable', kubelet('1.32', false));
+    await inHost(['container', 'update', 'kubelet-demo']);
+    await inHost(['container', 'list']);
+    await inHost(['stack', 'status']);
+    say('Why, in the journal (MESSAGE_ID of the automatic rollback)');
+    await inHost(['MESSAGE_ID=c17c8d9e0f1a4b3c8d4e5f6071829304', '-o', 'cat', '--no-pager'], 'journalctl');
+  } finally {
+    await th.shutdown();
+  }
 }
 
 main().catch((err) => {

@@ -20,41 +20,40 @@ export const registerStack: Registrar = (program: Command, ctx: CliContext) => {
     .action(action(ctx, (source: string) => follow(source)()));
   cmd.command('unfollow').description('follow the OS refspec alone again').action(action(ctx, follow(null)));
 
-  const daemon = async () => {
+  const withDaemon = async <T>(fn: (d: Awaited<ReturnType<typeof import('../dbus-backend.js').connectDaemon>>) => Promise<T>): Promise<T> => {
     if (ctx.globals().sysroot) throw new InvalidArgumentError('stack status and stack restart ask atomhostd about the running stack; they take no --sysroot', { field: 'sysroot' });
-    return (await import('../dbus-backend.js')).connectDaemon();
+    const d = await (await import('../dbus-backend.js')).connectDaemon();
+    try {
+      return await fn(d);
+    } finally {
+      await d.close();
+    }
   };
   cmd
     .command('status')
     .description("each role's containers: unit state, restarts, probe, and the last journal lines of what is unhealthy (exit 1 when unhealthy)")
     .action(
-      action(ctx, async () => {
-        const d = await daemon();
-        try {
+      action(ctx, () =>
+        withDaemon(async (d) => {
           const s = await d.stackStatus();
           if (ctx.globals().json) printJson(s);
           else process.stdout.write(renderStackStatus(s));
           return s.healthy ? 0 : 1;
-        } finally {
-          await d.close();
-        }
-      }),
+        }),
+      ),
     );
   cmd
     .command('restart')
     .argument('<role>', 'network, runtime, engine, kubelet or other')
     .description('restart every container of a role through systemd and wait for it')
     .action(
-      action(ctx, async (role: string) => {
-        const d = await daemon();
-        try {
+      action(ctx, (role: string) =>
+        withDaemon(async (d) => {
           const r = await d.restartRole(role);
           if (ctx.globals().json) printJson(r);
           else process.stdout.write(`${r.message}\n`);
-        } finally {
-          await d.close();
-        }
-      }),
+        }),
+      ),
     );
 
   cmd
