@@ -3,16 +3,14 @@
 // cannot do without: from "health check failed" to "stack running the previous revision"
 // for a container-only change (goal < 1 s) against `systemctl restart` of the unit, and
 // `atomhostd --reconcile` at boot against `systemctl daemon-reload`.
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { TestHost } from '../test/testhost/testhost.js';
 import { buildAndPush, freePort, startRegistry } from '../sandbox/registry.js';
 import { buildOsTree, commitTree, initArchiveRepo } from '../sandbox/os-tree.js';
 import { makeScratch } from '../sandbox/scratch.js';
+import { makeHostDisk } from '../sandbox/host-disk.js';
 import { compare, median, type BenchResult } from './report.js';
 
-const CLI = new URL('../cli/main.js', import.meta.url).pathname;
 const AUTO_ROLLBACK = 'c17c8d9e0f1a4b3c8d4e5f6071829304';
 
 export async function benchHealth(): Promise<BenchResult> {
@@ -25,12 +23,7 @@ export async function benchHealth(): Promise<BenchResult> {
     await buildOsTree(join(scratch.dir, 'tree'), { osname: 'benchos', version: '1.0' });
     await commitTree(repo, 'benchos/stable', join(scratch.dir, 'tree'), '1.0');
     const disk = join(scratch.dir, 'disk');
-    const sysroot = join(disk, 'sysroot');
-    await mkdir(sysroot, { recursive: true });
-    await execa('ostree', ['admin', 'init-fs', sysroot]);
-    await execa('ostree', ['admin', 'os-init', `--sysroot=${sysroot}`, 'benchos']);
-    await execa('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sysroot}/ostree/repo`, 'origin', `file://${repo}`]);
-    await execa(process.execPath, [CLI, '--sysroot', sysroot, 'rebase', 'origin:benchos/stable', '--os', 'benchos']);
+    await makeHostDisk(disk, { osname: 'benchos', ref: 'benchos/stable', repoUrl: `file://${repo}` });
     const port = await freePort();
     const good = { layers: [{ busybox: true, files: { 'www/index.html': 'ok\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] };
     const bad = { layers: [{ busybox: true }], cmd: ['/bin/sh', '-c', 'sleep 1; echo broken >&2; exit 1'] };

@@ -10,6 +10,7 @@ import { buildOsTree, commitTree, initArchiveRepo } from './os-tree.js';
 import { serveDirectory } from './http-server.js';
 import { unimmutable } from './scratch.js';
 import { buildAndPush, freePort, startRegistry } from './registry.js';
+import { makeHostDisk } from './host-disk.js';
 
 const SANDBOX = process.env.ATOMHOST_SANDBOX ?? '/tmp/atomhost-sandbox';
 const OS = 'atomic-demo';
@@ -158,12 +159,7 @@ async function agentPart(repo: string, registry: string) {
   const { TestHost } = await import('../test/testhost/testhost.js');
   const disk = join(SANDBOX, 'host');
   const inside = '/var/lib/atomhost-demo';
-  const sysroot = join(disk, 'sysroot');
-  await mkdir(sysroot, { recursive: true });
-  await execa('ostree', ['admin', 'init-fs', sysroot]);
-  await execa('ostree', ['admin', 'os-init', `--sysroot=${sysroot}`, OS]);
-  await execa('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sysroot}/ostree/repo`, 'demo', `file://${repo}`]);
-  await execa(process.execPath, [cli, '--sysroot', sysroot, 'rebase', `demo:${REF}`, '--os', OS]);
+  await makeHostDisk(disk, { osname: OS, ref: REF, remote: 'demo', repoUrl: `file://${repo}` });
   const kport = await freePort();
   const kubelet = (v: string, works: boolean) => ({
     layers: [{ busybox: true }, { files: { 'www/index.html': `kubelet-demo ${v}\n` } }],

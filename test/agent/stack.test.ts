@@ -6,18 +6,17 @@
 // reconcile unit puts back the containers of the revision the boot entry names.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { execa } from 'execa';
 import { requireRoot } from '../helpers/capability.js';
 import { TestHost } from '../testhost/testhost.js';
 import { buildAndPush, freePort, startRegistry, type Registry } from '../containers/fixtures.js';
 import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
 import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
 import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
-import { CLI } from '../helpers/os-fixture.js';
+import { makeHostDisk } from '../../sandbox/host-disk.js';
 import type { StackStatus } from '../../containers/supervisor.js';
 
 const INSIDE = '/var/lib/atomhost-test';
@@ -60,12 +59,7 @@ before(async () => {
 
   // The host's disk (its sysroot) lives on the machine, bound into every boot of the test host.
   const disk = join(scratch.dir, 'disk');
-  const sysroot = join(disk, 'sysroot');
-  await mkdir(sysroot, { recursive: true });
-  await execa('ostree', ['admin', 'init-fs', sysroot]);
-  await execa('ostree', ['admin', 'os-init', `--sysroot=${sysroot}`, 'testos']);
-  await execa('ostree', ['remote', 'add', '--no-gpg-verify', `--repo=${sysroot}/ostree/repo`, 'origin', server.url]);
-  await execa(process.execPath, [CLI, '--sysroot', sysroot, 'rebase', 'origin:testos/stable', '--os', 'testos']);
+  await makeHostDisk(disk, { osname: 'testos', ref: 'testos/stable', repoUrl: server.url });
   th = await TestHost.boot({
     binds: [[disk, INSIDE]],
     enable: ['atomhost-reconcile.service', 'atomhost-health.service'],

@@ -8,6 +8,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 D="$(mktemp -d /tmp/atomhost-testhost.XXXXXX)"
 trap 'bash "$HERE/shutdown.sh" "$D"' EXIT
 trap 'exit 130' INT TERM
+# The host's disk: a sysroot with its first deployment, bound at /var/lib/atomhost inside,
+# where atomhostd (D-Bus activated) and the boot units find it.
+mount -t tmpfs -o mode=0755,size=4g atomhost-testhost "$D"
+node "$HERE/../../dist/sandbox/host-disk.js" "$D/disk" /var/lib/atomhost >/dev/null || { echo "testhost: cannot make the host's sysroot" >&2; exit 1; }
+echo "$D/disk /var/lib/atomhost" > "$D/binds"
+echo "ATOMHOST_SYSROOT=/var/lib/atomhost/sysroot" > "$D/atomhostd.env"
+printf 'atomhost-reconcile.service\natomhost-health.service\n' > "$D/enable"
 PID="$(bash "$HERE/boot.sh" "$D")" || exit 1
 echo "testhost: systemd is PID $PID on the machine; $(nsenter -t "$PID" -m -p -u -i systemctl is-system-running 2>/dev/null)" >&2
 if [ $# -eq 0 ]; then set -- sh -c 'systemctl is-system-running; atomhost status'; fi
