@@ -149,6 +149,8 @@ export class LocalHost implements HostApi {
 
   async checkUpdate(opts: { preview: boolean }, ctx: TxContext = {}): Promise<UpdatePreview> {
     const progress = ctx.progress ?? noProgress;
+    // A long-lived daemon must see what other writers (ostree admin, stack follow) changed.
+    await this.sysroot.reload();
     const def = this.#requireDefault();
     if (stackSourceFromOrigin(def.origin)) return (await import('./stack-upgrade.js')).stackCheck(this, opts, ctx);
     const refspec = this.#refspecOf(def);

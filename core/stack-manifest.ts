@@ -2,6 +2,7 @@
 // the system containers by reference and digest with their values and roles). A host
 // that follows a stack source upgrades to the manifest's stack as one revision.
 import YAML from 'yaml';
+import type { HealthProbe } from './revision.js';
 import { AtomhostError } from './errors.js';
 
 export const STACK_ROLES = ['network', 'runtime', 'engine', 'kubelet', 'other'] as const;
@@ -14,6 +15,8 @@ export interface StackContainer {
   digest?: string;
   role: StackRole;
   values: Record<string, string>;
+  /** What the health gate checks beyond the unit: `{ http: URL }` or `{ command: [argv] }`. */
+  probe?: HealthProbe;
 }
 
 export interface StackManifest {
@@ -97,7 +100,14 @@ export function parseStackManifest(text: string, source: string): StackManifest 
       if (typeof v === 'object' && v !== null) problems.push(`${path}.values.${k} must be a scalar`);
       else values[k] = String(v);
     }
-    if (cname && image) containers.push({ name: cname, image, digest, role, values });
+    let probe: HealthProbe | undefined;
+    if (c.probe !== undefined) {
+      const pr = obj(c.probe, `${path}.probe`);
+      if (typeof pr.http === 'string' && /^https?:\/\/\S+$/.test(pr.http)) probe = { http: pr.http };
+      else if (Array.isArray(pr.command) && pr.command.length && pr.command.every((x) => typeof x === 'string')) probe = { command: pr.command as string[] };
+      else problems.push(`${path}.probe must be { http: "http(s)://…" } or { command: [program, args…] }`);
+    }
+    if (cname && image) containers.push({ name: cname, image, digest, role, values, ...(probe ? { probe } : {}) });
   }
   if (problems.length) throw new StackManifestError(source, problems);
   return { name, version, os: osOut, containers };

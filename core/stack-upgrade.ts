@@ -7,7 +7,7 @@ import { AtomhostError, InvalidArgumentError, NoUpdateError, NotFoundError } fro
 import type { ContainerChange, TransactionResult, TxContext, UpdatePreview } from './host-api.js';
 import type { LocalHost } from './local-host.js';
 import { noProgress, pullProgress, task } from './progress.js';
-import { revisionIdFromOrigin, splitRefspec, stackSourceFromOrigin, type ContainerSpec, type RevisionContent, type UnitSpec } from './revision.js';
+import { revisionIdFromOrigin, splitRefspec, stackSourceFromOrigin, type ContainerSpec, type HealthProbe, type RevisionContent, type UnitSpec } from './revision.js';
 import { STACK_COMMIT_KEY, parseStackManifest, type StackManifest } from './stack-manifest.js';
 import type { Deployment } from '../ostree-bridge/types.js';
 
@@ -16,7 +16,7 @@ interface StackPlan {
   refspec: string;
   checksum: string;
   /** The containers the manifest names, with their resolved digests. */
-  wanted: { name: string; image: string; digest: string; values: Record<string, string>; role: string }[];
+  wanted: { name: string; image: string; digest: string; values: Record<string, string>; role: string; probe?: HealthProbe }[];
 }
 
 /** Reads the manifest from its source: `commit` (the OS commit's metadata), a file path or file:// URL, or http(s). */
@@ -72,7 +72,7 @@ async function plan(host: LocalHost, def: Deployment, ctx: TxContext, pullOs: bo
   const wanted: StackPlan['wanted'] = [];
   for (const c of manifest.containers) {
     const { digest } = await task(progress, `Pulling ${c.name} (${c.image})`, () => port.pull(c.image, { digest: c.digest, signal: ctx.signal, progress }));
-    wanted.push({ name: c.name, image: c.image, digest, values: c.values, role: c.role });
+    wanted.push({ name: c.name, image: c.image, digest, values: c.values, role: c.role, probe: c.probe });
   }
   return { manifest, refspec, checksum, wanted };
 }
@@ -123,7 +123,7 @@ export async function stackUpgrade(host: LocalHost, def: Deployment, ctx: TxCont
   }
   for (const w of p.wanted) {
     const prepared = await port.prepare(w);
-    containers[w.name] = { ...prepared.container, role: w.role };
+    containers[w.name] = { ...prepared.container, role: w.role, ...(w.probe ? { probe: w.probe } : {}) };
     Object.assign(units, prepared.units);
   }
   if (p.wanted.some((w) => !/^[a-z0-9][a-z0-9_.-]*$/.test(w.name))) throw new InvalidArgumentError('stack container names must be simple names');

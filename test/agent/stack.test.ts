@@ -6,7 +6,7 @@
 // reconcile unit puts back the containers of the revision the boot entry names.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -166,40 +166,51 @@ test('a restart loop is reported with its journal lines; stack restart brings th
   assert.equal(r.exitCode, 0, r.stderr);
 });
 
-test('after a reboot the containers of the revision the boot entry names are the ones running', async (t) => {
+test('a whole-stack upgrade boots with its containers; rolling back the OS brings the old ones back', async (t) => {
   if (!requireRoot(t)) return;
-  // A whole-host change: OS 2.0, then kubelet removed on it; then `atomhost rollback`.
+  // Release 2: OS 2.0 and kubelet v3, together in one manifest.
   await publish('2.0');
-  let r = await atomhost('upgrade');
+  digests.kubelet3 = await buildAndPush(reg.host, 'kubelet:v3', { layers: [{ busybox: true, files: { 'www/index.html': 'kubelet v3\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.kubelet}`, '-h', '/www'] });
+  await writeFile(
+    join(scratch.dir, 'disk', 'stack.yaml'),
+    `apiVersion: atomhost.io/v1alpha1\nkind: Stack\nmetadata: { name: node, version: "2" }\nos: { version: "2.0" }\ncontainers:\n` +
+      `  - { name: net, image: "${reg.host}/net:1", role: network }\n` +
+      `  - { name: kubelet, image: "${reg.host}/kubelet:v3", role: kubelet, probe: { http: "http://127.0.0.1:${ports.kubelet}/index.html" } }\n`,
+  );
+  let r = await atomhost('--sysroot', SYSROOT, 'stack', 'follow', `${INSIDE}/stack.yaml`);
   assert.equal(r.exitCode, 0, r.stderr);
-  r = await atomhost('container', 'uninstall', 'kubelet');
+  r = await atomhost('upgrade', '--preview');
   assert.equal(r.exitCode, 0, r.stderr);
-  assert.equal(await get(ports.kubelet), '(no answer)');
-  r = await atomhost('rollback');
+  assert.match(r.stdout, new RegExp(`kubelet: ${digests.kubelet1.slice(0, 19)}.* → ${digests.kubelet3.slice(0, 19)}`));
+  r = await atomhost('upgrade');
   assert.equal(r.exitCode, 0, r.stderr);
-  const status = await json<{ status: { deployments: { revision: { id: string } | null; version: string | null }[] } }>('status');
-  const target = status.status.deployments[0];
-  assert.equal(target.version, '2.0');
+  assert.equal(await get(ports.kubelet), 'kubelet v1\n', 'an OS change waits for the reboot');
+  const before = (await json<{ status: { deployments: { revision: { id: string } | null; version: string | null }[] } }>('status')).status.deployments;
+  assert.deepEqual(before.slice(0, 2).map((d) => d.version), ['2.0', '1.0']);
 
   th = await th.reboot();
-  assert.equal((await th.exec('systemctl', ['is-active', 'kubelet.service'])).stdout.trim(), 'active', 'the reconcile unit put kubelet back before the stack started');
-  assert.equal(await get(ports.kubelet), 'kubelet v1\n');
-  const s = await json<StackStatus>('stack', 'status');
-  assert.equal(s.revision, target.revision?.id);
-  const order = await th.exec('systemctl', ['show', '-p', 'After', 'kubelet.service']);
-  assert.match(order.stdout, /atomhost-reconcile\.service/);
+  assert.equal(await get(ports.kubelet), 'kubelet v3\n', 'the reconcile unit started the new release\'s kubelet');
+  let s = await json<StackStatus>('stack', 'status');
+  assert.equal(s.revision, before[0].revision?.id);
+  assert.equal(s.state, 'healthy', 'the health gate at boot kept release 2');
+  assert.match((await th.exec('systemctl', ['show', '-p', 'After', 'kubelet.service'])).stdout, /atomhost-reconcile\.service/);
 
-  // Choosing the other boot entry by hand (the one without kubelet): its stack comes back.
-  const other = status.status.deployments[1];
+  // The OS rollback takes the whole revision back: OS 1.0 with kubelet v1, after the reboot.
+  r = await atomhost('rollback');
+  assert.equal(r.exitCode, 0, r.stderr);
+  th = await th.reboot();
+  s = await json<StackStatus>('stack', 'status');
+  assert.equal(s.revision, before[1].revision?.id);
+  assert.equal(await get(ports.kubelet), 'kubelet v1\n', 'the old kubelet runs with the old OS');
+  assert.deepEqual(s.roles.flatMap((x) => x.containers.map((c) => c.digest)), [digests.net, digests.kubelet1]);
+
+  // Choosing the other boot entry by hand (release 2): its containers come with it.
   const entries = join(scratch.dir, 'disk', 'sysroot', 'boot', 'loader', 'entries');
   const texts = await Promise.all((await readdir(entries)).map((f) => readFile(join(entries, f), 'utf8')));
-  const entry = texts.find((x) => /^title .*\(ostree:1\)$/m.test(x));
+  const entry = texts.find((x) => /^title .*2\.0 \(ostree:1\)$/m.test(x));
   assert.ok(entry, texts.join('\n---\n'));
   th = await th.reboot({ cmdline: /^options (.*)$/m.exec(entry)![1] });
-  const s1 = await json<StackStatus>('stack', 'status');
-  assert.equal(s1.revision, other.revision?.id, 'the revision of the chosen entry');
-  assert.deepEqual(s1.roles.map((x) => x.role), ['network']);
-  assert.equal(await get(ports.kubelet), '(no answer)', 'kubelet is not started: it is not in that revision');
-  assert.equal(await get(ports.net), 'net v1\n');
-  assert.equal((await th.exec('systemctl', ['is-enabled', 'kubelet.service'])).stdout.trim() === 'enabled', false);
+  s = await json<StackStatus>('stack', 'status');
+  assert.equal(s.revision, before[0].revision?.id, 'the revision of the chosen entry');
+  assert.equal(await get(ports.kubelet), 'kubelet v3\n');
 });
