@@ -13,15 +13,12 @@ import { AgentService } from './service.js';
 import { log } from './journal.js';
 
 async function openStack(host: LocalHost) {
-  const [{ SystemContainers }, { StackSupervisor }, { connectSystemd }] = await Promise.all([
-    import('../containers/lifecycle.js'),
-    import('../containers/supervisor.js'),
-    import('../systemd/client.js'),
-  ]);
+  const [{ StackSupervisor }, { connectSystemd }] = await Promise.all([import('../containers/supervisor.js'), import('../systemd/client.js')]);
   const units = await connectSystemd();
-  const containers = (tx: TxContext) => new SystemContainers(host, { units, progress: tx.progress, signal: tx.signal });
-  LocalHost.portFactory = async () => containers({});
-  const supervisor = new StackSupervisor(host, containers({}), units, AgentService.logEvent);
+  // The registry client and image store load on the first container change, not at start.
+  const containers = async (tx: TxContext) => new (await import('../containers/lifecycle.js')).SystemContainers(host, { units, progress: tx.progress, signal: tx.signal });
+  LocalHost.portFactory = () => containers({});
+  const supervisor = new StackSupervisor(host, () => containers({}), units, AgentService.logEvent);
   return { units, containers, supervisor };
 }
 

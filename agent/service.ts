@@ -66,11 +66,11 @@ export class AgentService {
   #statusCache = '{}';
 
   readonly #stack: StackSupervisor | null;
-  readonly #containers: ((tx: TxContext) => SystemContainers) | null;
+  readonly #containers: ((tx: TxContext) => Promise<SystemContainers>) | null;
   /** How long the health gate waits for a changed stack to come up healthy. */
   readonly #healthDeadlineMs = Number(process.env.ATOMHOST_HEALTH_DEADLINE_MS ?? 60_000);
 
-  constructor(bus: dbus.MessageBus, host: LocalHost, stack: { supervisor: StackSupervisor; containers: (tx: TxContext) => SystemContainers } | null = null) {
+  constructor(bus: dbus.MessageBus, host: LocalHost, stack: { supervisor: StackSupervisor; containers: (tx: TxContext) => Promise<SystemContainers> } | null = null) {
     this.#bus = bus;
     this.#host = host;
     this.#stack = stack?.supervisor ?? null;
@@ -179,7 +179,7 @@ export class AgentService {
       case 'ContainerUninstall':
         return reply('s', [this.#beginGated(`container uninstall ${b[0]}`, sender, (c) => c.uninstall(String(b[0])))]);
       case 'ContainerList':
-        return reply('s', [JSON.stringify(await this.#requireStack().containers({}).list())]);
+        return reply('s', [JSON.stringify(await (await this.#requireStack().containers({})).list())]);
       case 'StackStatus':
         return reply('s', [JSON.stringify(await this.#requireStack().supervisor.status())]);
       case 'RestartRole':
@@ -191,7 +191,7 @@ export class AgentService {
     }
   }
 
-  #requireStack(): { supervisor: StackSupervisor; containers: (tx: TxContext) => SystemContainers } {
+  #requireStack(): { supervisor: StackSupervisor; containers: (tx: TxContext) => Promise<SystemContainers> } {
     if (!this.#stack || !this.#containers) throw new AtomhostError('AH_ERR_SYSTEMD', 'atomhostd has no connection to systemd: the stack cannot be supervised');
     return { supervisor: this.#stack, containers: this.#containers };
   }
@@ -204,7 +204,7 @@ export class AgentService {
   #beginGated(title: string, caller: string, fn: (c: SystemContainers) => Promise<{ revision: string | null }>): string {
     const { supervisor, containers } = this.#requireStack();
     return this.#begin(title, caller, async (tx) => {
-      const result = await fn(containers(tx));
+      const result = await fn(await containers(tx));
       tx.progress?.({ type: 'task-begin', task: 'Checking the health of the stack' });
       try {
         const out = await supervisor.gateChange(title, this.#healthDeadlineMs);

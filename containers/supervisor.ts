@@ -12,7 +12,7 @@ import { currentRevision } from '../core/health-gate.js';
 import { roleOrder } from '../core/stack-manifest.js';
 import type { UnitState } from '../core/unit-manager.js';
 import type { SystemdClient } from '../systemd/client.js';
-import type { SystemContainers } from './lifecycle.js';
+import type { ContainerPort } from '../core/container-port.js';
 
 export interface ContainerHealth {
   name: string;
@@ -61,7 +61,8 @@ export class StackSupervisor {
 
   constructor(
     readonly host: LocalHost,
-    readonly containers: SystemContainers,
+    /** Loaded on first use: the registry client and image store are not needed to watch units. */
+    readonly containers: () => Promise<ContainerPort>,
     readonly units: SystemdClient,
     readonly onEvent: (e: SupervisorEvent) => void = () => {},
   ) {}
@@ -121,7 +122,7 @@ export class StackSupervisor {
   async gateChange(title: string, deadlineMs: number): Promise<ReconcileOutcome> {
     const rev = await this.#revision();
     if (!rev) return { revision: null, decision: null, reboot: false, message: 'no revision' };
-    const out = await gate(this.host, this.containers, this.units, await stackChecks(rev), { deadlineMs });
+    const out = await gate(this.host, await this.containers(), this.units, await stackChecks(rev), { deadlineMs });
     await this.rewatch();
     const d = out.decision;
     if (d?.action === 'fall-back' || d?.action === 'give-up') {
@@ -151,7 +152,7 @@ export class StackSupervisor {
 
   /** At boot, before the stack's units: the containers and units of the booted revision. */
   async reconcileAtBoot(): Promise<ReconcileOutcome> {
-    return reconcileAtBoot(this.host, this.containers, this.units);
+    return reconcileAtBoot(this.host, await this.containers(), this.units);
   }
 
   /** Watches the current revision's units; reports failures and restart loops once each. */
