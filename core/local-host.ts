@@ -207,7 +207,7 @@ export class LocalHost implements HostApi {
       if (next.timestamp < current.timestamp) {
         throw new AtomhostError('AH_ERR_FAILED', `${refspec} points to ${latest.slice(0, 12)} (${next.version ?? 'no version'}), which is older than the deployed ${current.version ?? def.checksum.slice(0, 12)}; use \`atomhost deploy\` to go back on purpose`);
       }
-      return this.#deployRevision('upgrade', def, { checksum: latest, refspec }, ctx);
+      return this.#deployRevision('upgrade', def, { checksum: latest, refspec }, ctx, { refuseFailed: true });
     });
   }
 
@@ -348,8 +348,8 @@ export class LocalHost implements HostApi {
   }
 
   /** Deploys a whole revision's content as the new default (caller holds the lock). */
-  async deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx: TxContext = {}): Promise<TransactionResult> {
-    return this.#deployContent(title, from, content, ctx);
+  async deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx: TxContext = {}, guard: { refuseFailed?: boolean } = {}): Promise<TransactionResult> {
+    return this.#deployContent(title, from, content, ctx, guard);
   }
 
   /** Sets (or with null clears) the stack source the default deployment follows. */
@@ -374,6 +374,7 @@ export class LocalHost implements HostApi {
     from: Deployment | null,
     target: { checksum: string; refspec: string; osname?: string; kargs?: string[] },
     ctx: TxContext,
+    guard: { refuseFailed?: boolean } = {},
   ): Promise<TransactionResult> {
     const parent = from ? await this.revisions.find(revisionIdFromOrigin(from.origin)) : null;
     const commit = this.sysroot.readCommit(target.checksum);
@@ -391,13 +392,20 @@ export class LocalHost implements HostApi {
       units: structuredClone(parent?.units ?? {}),
       parent: parent?.id ?? null,
     };
-    return this.#deployContent(title, from, content, ctx);
+    return this.#deployContent(title, from, content, ctx, guard);
   }
 
-  async #deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx: TxContext): Promise<TransactionResult> {
+  async #deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx: TxContext, guard: { refuseFailed?: boolean } = {}): Promise<TransactionResult> {
     const progress = ctx.progress ?? noProgress;
     if (ctx.signal?.aborted) throw new CancelledError(title);
     const rev = newRevision(content, 'deployed');
+    if (guard.refuseFailed) {
+      // An upgrade never picks again what the health gate rejected; `deploy` by name still can.
+      const prior = await this.revisions.find(rev.id);
+      if (prior?.state === 'failed') {
+        throw new NoUpdateError(`no update available: the newest release is revision ${shortId(prior.id)}, which failed its health checks (${prior.reason ?? 'no reason recorded'}); atomhost does not pick it again`);
+      }
+    }
     // The record is written before the deployment that names it: a crash in between
     // leaves an unreferenced record (which recovery removes), never a deployment without one.
     await this.journal.begin({ kind: 'deploy', title, revision: rev.id });

@@ -134,6 +134,6 @@ export async function stackUpgrade(host: LocalHost, def: Deployment, ctx: TxCont
     units,
     parent: current.id,
   };
-  const r = await host.deployContent(`upgrade to stack ${p.manifest.version}`, def, content, ctx);
+  const r = await host.deployContent(`upgrade to stack ${p.manifest.version}`, def, content, ctx, { refuseFailed: true });
   return { ...r, message: `Deployed stack ${p.manifest.name} ${p.manifest.version} (OS ${commit.version ?? p.checksum.slice(0, 12)}, ${p.wanted.length} containers) as revision ${r.revision?.slice(0, 12)}; reboot to use it` };
 }
