@@ -12,6 +12,7 @@ import {
   originWithRefspec,
   originWithRevision,
   refspecFromOrigin,
+  revisionId,
   revisionIdFromOrigin,
   shortId,
   splitRefspec,
@@ -164,6 +165,7 @@ export class LocalHost implements HostApi {
     const latest = this.sysroot.resolveRev(refspec);
     if (!latest) throw new NotFoundError(`ref ${refspec} does not exist`, { refspec });
     const available = latest !== def.checksum;
+    if (available) await this.#refuseFailed(await this.#contentFor(def, { checksum: latest, refspec }));
     const commit = this.sysroot.readCommit(latest);
     let files: TreeDiff | null = null;
     if (available && opts.preview) {
@@ -376,10 +378,15 @@ export class LocalHost implements HostApi {
     ctx: TxContext,
     guard: { refuseFailed?: boolean } = {},
   ): Promise<TransactionResult> {
+    return this.#deployContent(title, from, await this.#contentFor(from, target), ctx, guard);
+  }
+
+  /** The revision an OS change makes: the new commit with `from`'s containers and units. */
+  async #contentFor(from: Deployment | null, target: { checksum: string; refspec: string; osname?: string; kargs?: string[] }): Promise<RevisionContent> {
     const parent = from ? await this.revisions.find(revisionIdFromOrigin(from.origin)) : null;
     const commit = this.sysroot.readCommit(target.checksum);
     const { remote } = splitRefspec(target.refspec);
-    const content: RevisionContent = {
+    return {
       os: {
         osname: target.osname ?? from!.osname,
         remote,
@@ -392,20 +399,21 @@ export class LocalHost implements HostApi {
       units: structuredClone(parent?.units ?? {}),
       parent: parent?.id ?? null,
     };
-    return this.#deployContent(title, from, content, ctx, guard);
+  }
+
+  /** An upgrade never picks again what the health gate rejected; `deploy` by name still can. */
+  async #refuseFailed(content: RevisionContent): Promise<void> {
+    const prior = await this.revisions.find(revisionId(content));
+    if (prior?.state === 'failed') {
+      throw new NoUpdateError(`no update available: the newest release is revision ${shortId(prior.id)}, which failed its health checks (${prior.reason ?? 'no reason recorded'}); atomhost does not pick it again`);
+    }
   }
 
   async #deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx: TxContext, guard: { refuseFailed?: boolean } = {}): Promise<TransactionResult> {
     const progress = ctx.progress ?? noProgress;
     if (ctx.signal?.aborted) throw new CancelledError(title);
+    if (guard.refuseFailed) await this.#refuseFailed(content);
     const rev = newRevision(content, 'deployed');
-    if (guard.refuseFailed) {
-      // An upgrade never picks again what the health gate rejected; `deploy` by name still can.
-      const prior = await this.revisions.find(rev.id);
-      if (prior?.state === 'failed') {
-        throw new NoUpdateError(`no update available: the newest release is revision ${shortId(prior.id)}, which failed its health checks (${prior.reason ?? 'no reason recorded'}); atomhost does not pick it again`);
-      }
-    }
     // The record is written before the deployment that names it: a crash in between
     // leaves an unreferenced record (which recovery removes), never a deployment without one.
     await this.journal.begin({ kind: 'deploy', title, revision: rev.id });
