@@ -1,6 +1,7 @@
-// atomhost container install|list|update|rollback|uninstall|gc. The container verbs run
-// in this process (as `atomic install --system` did) and apply live through systemd's
-// D-Bus API when a system bus is there; with --sysroot they only record the revision.
+// atomhost container install|list|update|rollback|uninstall|gc. Without --sysroot each
+// verb is a transaction in atomhostd (followed by its health gate); with --sysroot it runs
+// in this process and only records the revision, or with --live also applies it through
+// systemd's D-Bus API.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { UnitManager } from '../../core/unit-manager.js';
