@@ -252,6 +252,28 @@ test('apply writes LVM metadata and fills the logical volumes (no device-mapper 
   });
 });
 
+test('autopart lays out /boot and LVM root and swap as Anaconda does', async (t) => {
+  if (!requireRoot(t, 'loop devices, LVM tools and mount')) return;
+  const ks = join(scratch.dir, 'autopart.ks');
+  await writeFile(ks, `ostreesetup --osname=testos --remote=origin --url=${server.url} --ref=${REF} --nogpg\nzerombr\nclearpart --all\nautopart\nrootpw --lock\n`);
+  const image = join(scratch.dir, 'autopart.img');
+  const r = await cli('--json', 'kickstart', 'apply', ks, '--image', image, '--size', '2G');
+  assert.equal(r.exitCode, 0, r.stderr);
+  const result = JSON.parse(r.stdout) as { volumes: { mount: string | null; fstype: string; where: string }[]; kargs: string[] };
+  assert.deepEqual(
+    result.volumes.map((v) => [v.mount, v.fstype, v.where]),
+    [
+      [null, 'biosboot', 'partition 1'],
+      ['/boot/efi', 'efi', 'partition 2'],
+      ['/boot', 'ext4', 'partition 3'],
+      [null, 'lvmpv', 'partition 4'],
+      ['swap', 'swap', 'testos/swap'],
+      ['/', 'xfs', 'testos/root'],
+    ],
+  );
+  assert.deepEqual(result.kargs, ['root=/dev/mapper/testos-root', 'rd.lvm.lv=testos/root', 'rd.lvm.lv=testos/swap', 'rw']);
+});
+
 test('a failing %post --erroronfail leaves no image, no loop device and no mount', async (t) => {
   if (!requireRoot(t, 'loop devices and mount')) return;
   const ks = await kickstart('valid-lvm.ks', (s) => `${s}%post --erroronfail\necho about to fail\nexit 3\n%end\n`);
