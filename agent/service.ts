@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { AtomhostError } from '../core/errors.js';
 import type { HostApi, HostStatus, TxContext } from '../core/host-api.js';
 import type { LocalHost } from '../core/local-host.js';
-import type { ProgressEvent } from '../core/progress.js';
+import { noProgress, task, type ProgressEvent } from '../core/progress.js';
 import type { HealthProbe } from '../core/revision.js';
 import type { SystemContainers } from '../containers/lifecycle.js';
 import type { StackSupervisor, SupervisorEvent } from '../containers/supervisor.js';
@@ -205,16 +205,13 @@ export class AgentService {
     const { supervisor, containers } = this.#requireStack();
     return this.#begin(title, caller, async (tx) => {
       const result = await fn(await containers(tx));
-      tx.progress?.({ type: 'task-begin', task: 'Checking the health of the stack' });
       try {
-        const out = await supervisor.gateChange(title, this.#healthDeadlineMs);
+        const out = await task(tx.progress ?? noProgress, 'Checking the health of the stack', () => supervisor.gateChange(title, this.#healthDeadlineMs));
         log('info', 'healthPassed', `${title}: ${out.message}`, { ATOMHOST_REVISION: result.revision ?? undefined });
       } catch (err) {
         const d = (err as AtomhostError).details ?? {};
         log('err', 'autoRollback', (err as Error).message, { PRIORITY: 3, ATOMHOST_REVISION: result.revision ?? undefined, ATOMHOST_FALLBACK: d.fallback ? String(d.fallback) : undefined, ATOMHOST_REASON: (err as Error).message.split('\n')[0], ATOMHOST_FALLBACK_MS: d.fallbackMs != null ? Number(d.fallbackMs) : undefined });
         throw err;
-      } finally {
-        tx.progress?.({ type: 'task-end', task: 'Checking the health of the stack' });
       }
       return result;
     });

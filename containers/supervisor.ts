@@ -74,9 +74,10 @@ export class StackSupervisor {
   async status(): Promise<StackStatus> {
     const rev = await this.#revision();
     if (!rev) return { revision: null, state: null, stateReason: null, healthy: true, roles: [] };
-    const checks = await stackChecks(rev);
-    // One look at each check (no waiting): the state right now.
-    const report = await runHealthChecks(checks, this.units, { deadlineMs: 0, settleMs: 0 });
+    // One look at each probe (no waiting): the state right now. Unit states are read
+    // below, once per container; health.d is the gate's business, not this report's.
+    const probes = (await stackChecks(rev)).filter((c) => c.kind === 'http' || c.kind === 'command');
+    const report = await runHealthChecks(probes, null, { deadlineMs: 0, settleMs: 0 });
     const byName = new Map<string, CheckResult>(report.results.map((r) => [r.name, r]));
     const roles = new Map<string, ContainerHealth[]>();
     for (const c of Object.values(rev.containers)) {

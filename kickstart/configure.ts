@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { symlink, rm } from 'node:fs/promises';
 import { run } from '../core/exec.js';
 import type { Target } from './target.js';
-import type { Kickstart, NetworkSpec } from './types.js';
+import { hostnameOf, isHostnameOnly, type Kickstart, type NetworkSpec } from './types.js';
 
 export interface Mounted {
   mount: string;
@@ -71,7 +71,7 @@ export async function configureEtc(ks: Kickstart, t: Target, mounts: Mounted[]):
   await t.write('/etc/fstab', `# Created by atomhost kickstart apply\n${ordered.map(fstabLine).join('\n')}\n`);
   done.push(`fstab: ${mounts.map((m) => m.mount).join(', ')}`);
 
-  const hostname = [...ks.network].reverse().find((n) => n.hostname)?.hostname;
+  const hostname = hostnameOf(ks);
   if (hostname) {
     await t.write('/etc/hostname', `${hostname}\n`);
     done.push(`host name ${hostname}`);
@@ -119,7 +119,7 @@ export async function configureEtc(ks: Kickstart, t: Target, mounts: Mounted[]):
     done.push(`SELinux ${ks.selinux.mode}`);
   }
 
-  const configured = ks.network.filter((n) => !(n.hostname && n.device === null && n.ip === null && n.bootproto === 'dhcp' && !n.activate));
+  const configured = ks.network.filter((n) => !isHostnameOnly(n));
   for (const [i, n] of configured.entries()) {
     const id = n.device ?? `kickstart-${i + 1}`;
     await t.write(`/etc/NetworkManager/system-connections/${id.replace(/[^A-Za-z0-9_.:-]/g, '_')}.nmconnection`, nmKeyfile(n, id), { mode: 0o600 });

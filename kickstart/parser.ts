@@ -8,7 +8,7 @@ import { KickstartError, type KickstartProblem, type ProblemKind, type SourceRef
 import { continues, stripContinuation, tokenize } from './lexer.js';
 import { ALIASES, COMMANDS, OTHER_ANACONDA_COMMANDS, makeCmd } from './commands.js';
 import { parseOptions, type OptSpec } from './options.js';
-import { emptyKickstart, type Kickstart, type ScriptSpec } from './types.js';
+import { emptyKickstart, isHostnameOnly, type Kickstart, type ScriptSpec } from './types.js';
 import { editDistance } from './options.js';
 
 export interface KsFile {
@@ -366,7 +366,7 @@ function crossCheck(ks: Kickstart, errors: KickstartProblem[], problem: MakeProb
   const devices = new Map<string, SourceRef>();
   let hostnameAt: SourceRef | null = null;
   for (const n of ks.network) {
-    const onlyHostname = n.hostname !== null && n.device === null && n.ip === null && n.bootproto === 'dhcp' && !n.activate;
+    const onlyHostname = isHostnameOnly(n);
     if (n.hostname !== null) {
       if (hostnameAt) ks.warnings.push(problem('duplicate', n.at, `the host name is also set at ${hostnameAt.file}:${hostnameAt.line}; the last one wins`, 'network', '--hostname'));
       hostnameAt = n.at;

@@ -1,6 +1,6 @@
 // What `kickstart validate` says apply would do, as data (for --json) and as lines.
 import type { Layout } from './layout.js';
-import type { Kickstart } from './types.js';
+import { hostnameOf, type Kickstart } from './types.js';
 
 export interface KickstartSummary {
   os: string;
@@ -19,7 +19,7 @@ export function summarize(ks: Kickstart, layout: Layout | null): KickstartSummar
       ]
     : [];
   const etc: string[] = [];
-  const hostname = [...ks.network].reverse().find((n) => n.hostname)?.hostname;
+  const hostname = hostnameOf(ks);
   if (hostname) etc.push(`host name ${hostname}`);
   if (ks.timezone) etc.push(`time zone ${ks.timezone.timezone}`);
   if (ks.lang) etc.push(`locale ${ks.lang.lang}`);

@@ -131,6 +131,16 @@ export interface Kickstart {
   unsupported: KickstartProblem[];
 }
 
+/** A `network --hostname=…` line that configures no device (Anaconda's host-name-only form). */
+export function isHostnameOnly(n: NetworkSpec): boolean {
+  return n.hostname !== null && n.device === null && n.ip === null && n.bootproto === 'dhcp' && !n.activate;
+}
+
+/** The host name the kickstart sets: the last --hostname wins. */
+export function hostnameOf(ks: Kickstart): string | null {
+  return [...ks.network].reverse().find((n) => n.hostname)?.hostname ?? null;
+}
+
 export function emptyKickstart(): Kickstart {
   return {
     files: [],
