@@ -11,15 +11,28 @@ async function call(bus: dbus.MessageBus, destination: string, path: string, ifa
   return (reply?.body ?? []) as unknown[];
 }
 
-export async function authorize(bus: dbus.MessageBus, sender: string, method: string): Promise<void> {
+async function callerUid(bus: dbus.MessageBus, sender: string): Promise<number> {
   const [uid] = await call(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixUser', 's', [sender]);
-  if (Number(uid) === 0) return;
+  return Number(uid);
+}
+
+async function polkitAllows(bus: dbus.MessageBus, sender: string, interactive: boolean): Promise<boolean> {
   try {
     const subject = ['system-bus-name', { name: new dbus.Variant('s', sender) }];
-    const [result] = await call(bus, 'org.freedesktop.PolicyKit1', '/org/freedesktop/PolicyKit1/Authority', 'org.freedesktop.PolicyKit1.Authority', 'CheckAuthorization', '(sa{sv})sa{ss}us', [subject, POLKIT_ACTION, {}, 1, '']);
-    if ((result as unknown[])[0] === true) return;
+    const [result] = await call(bus, 'org.freedesktop.PolicyKit1', '/org/freedesktop/PolicyKit1/Authority', 'org.freedesktop.PolicyKit1.Authority', 'CheckAuthorization', '(sa{sv})sa{ss}us', [subject, POLKIT_ACTION, {}, interactive ? 1 : 0, '']);
+    return (result as unknown[])[0] === true;
   } catch {
-    // polkit is not there: fall through to the refusal
+    return false; // polkit is not there: only root
   }
+}
+
+/** May this caller see what a change can see (values, probe output, journal lines)? Root, or polkit without asking. */
+export async function isPrivileged(bus: dbus.MessageBus, sender: string): Promise<boolean> {
+  return (await callerUid(bus, sender)) === 0 || (await polkitAllows(bus, sender, false));
+}
+
+export async function authorize(bus: dbus.MessageBus, sender: string, method: string): Promise<void> {
+  const uid = await callerUid(bus, sender);
+  if (uid === 0 || (await polkitAllows(bus, sender, true))) return;
   throw new AtomhostError('AH_ERR_NOT_AUTHORIZED', `not authorized: ${method} changes the host and needs root or the polkit action ${POLKIT_ACTION} (caller uid ${uid})`, { details: { uid, method } });
 }

@@ -11,7 +11,9 @@ import { noProgress, task, type ProgressEvent } from '../core/progress.js';
 import type { HealthProbe } from '../core/revision.js';
 import type { SystemContainers } from '../containers/lifecycle.js';
 import type { StackSupervisor, SupervisorEvent } from '../containers/supervisor.js';
-import { authorize } from './authz.js';
+import { authorize, isPrivileged } from './authz.js';
+import { redactError, redactJson } from './redact.js';
+import { checkProbe } from '../core/values.js';
 import { log } from './journal.js';
 import { BUS_NAME, INTERFACE, MUTATING, OBJECT_PATH, encodeError, errorName, type FinishedResult } from './protocol.js';
 
@@ -57,6 +59,25 @@ const INTROSPECTION = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object I
     <signal name="Finished"><arg name="transaction" type="s"/><arg name="success" type="b"/><arg name="payload" type="s"/></signal>
   </interface>
 </node>`;
+
+/** Each method's in-signature, read from the introspection: a call with other types is refused before it runs. */
+const SIGNATURES: Record<string, string> = Object.fromEntries(
+  [...INTROSPECTION.matchAll(/<method name="(\w+)">(.*?)<\/method>|<method name="(\w+)"\/>/g)].map((m) => [
+    m[1] ?? m[3],
+    [...(m[2] ?? '').matchAll(/type="([^"]+)" direction="in"/g)].map((a) => a[1]).join(''),
+  ]),
+);
+/** No string argument may be larger than this (refs, names, values: all far smaller). */
+const MAX_ARG = 64 * 1024;
+
+function checkArgs(member: string, signature: string | undefined, body: unknown[]): void {
+  const want = SIGNATURES[member];
+  if (want === undefined) throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `no method ${member} on ${INTERFACE}`);
+  if ((signature ?? '') !== want) throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `${member} takes (${want}), not (${signature ?? ''})`);
+  const big = (v: unknown): boolean =>
+    typeof v === 'string' ? v.length > MAX_ARG : Array.isArray(v) ? v.some(big) : v && typeof v === 'object' ? Object.entries(v).some(([k, x]) => big(k) || big(x)) : false;
+  if (body.some(big)) throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `${member}: an argument is larger than ${MAX_ARG} bytes`);
+}
 
 export class AgentService {
   readonly #bus: dbus.MessageBus;
@@ -124,8 +145,9 @@ export class AgentService {
       return true;
     }
     if (msg.interface === 'org.freedesktop.DBus.Properties') {
-      if (msg.member === 'Get' && msg.body[1] === 'Status') reply('v', [new dbus.Variant('s', this.#statusCache)]);
-      else if (msg.member === 'GetAll') reply('a{sv}', [{ Status: new dbus.Variant('s', this.#statusCache) }]);
+      const status = async () => ((await isPrivileged(this.#bus, msg.sender ?? '')) ? this.#statusCache : redactJson(this.#statusCache));
+      if (msg.member === 'Get' && msg.body[1] === 'Status') status().then((s) => reply('v', [new dbus.Variant('s', s)]), fail);
+      else if (msg.member === 'GetAll') status().then((s) => reply('a{sv}', [{ Status: new dbus.Variant('s', s) }]), fail);
       else fail(new AtomhostError('AH_ERR_INVALID_ARGUMENT', `no property ${msg.body[1]}`));
       return true;
     }
@@ -137,18 +159,22 @@ export class AgentService {
   async #handle(msg: dbus.Message, reply: (sig: string, body: unknown[]) => void): Promise<void> {
     const member = msg.member ?? '';
     const sender = msg.sender ?? '';
-    if (MUTATING.has(member)) await authorize(this.#bus, sender, member);
-    const h = this.#host;
     const b = msg.body as unknown[];
+    checkArgs(member, msg.signature, b);
+    if (MUTATING.has(member)) await authorize(this.#bus, sender, member);
+    // Reads: a caller who may not change the host sees no values, probes or journal lines.
+    const privileged = MUTATING.has(member) || (await isPrivileged(this.#bus, sender));
+    const shown = (json: string) => (privileged ? json : redactJson(json));
+    const h = this.#host;
     switch (member) {
       case 'GetStatus':
-        return reply('s', [await this.#refreshStatus()]);
+        return reply('s', [shown(await this.#refreshStatus())]);
       case 'ListRevisions':
-        return reply('s', [JSON.stringify(await h.listRevisions())]);
+        return reply('s', [shown(JSON.stringify(await h.listRevisions()))]);
       case 'Diff':
-        return reply('s', [JSON.stringify(await h.diff(String(b[0]), String(b[1])))]);
+        return reply('s', [shown(JSON.stringify(await h.diff(String(b[0]), String(b[1]))))]);
       case 'GetLastResult':
-        return reply('sbs', this.#last ? [this.#last.transaction, this.#last.success, this.#last.payload] : ['', false, '']);
+        return reply('sbs', this.#last ? [this.#last.transaction, this.#last.success, shown(this.#last.payload)] : ['', false, '']);
       case 'Cancel':
         this.#running?.abort.abort();
         return reply('', []);
@@ -168,7 +194,19 @@ export class AgentService {
         return reply('s', [this.#begin('cleanup', sender, (tx) => h.cleanup({ rollback: Boolean(b[0]) }, tx))]);
       case 'ContainerInstall': {
         const o = b[1] as Record<string, string>;
-        const probe: HealthProbe | undefined = o.probeHttp ? { http: o.probeHttp } : o.probeCommand ? { command: JSON.parse(o.probeCommand) as string[] } : undefined;
+        const unknown = Object.keys(o).filter((k) => !['name', 'role', 'probeHttp', 'probeCommand'].includes(k));
+        if (unknown.length) throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `ContainerInstall: unknown option ${unknown.join(', ')} (name, role, probeHttp, probeCommand)`);
+        let probe: HealthProbe | undefined;
+        if (o.probeHttp) probe = checkProbe({ http: o.probeHttp }, 'probeHttp');
+        else if (o.probeCommand) {
+          let command: unknown;
+          try {
+            command = JSON.parse(o.probeCommand);
+          } catch {
+            throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', 'probeCommand must be a JSON list of strings');
+          }
+          probe = checkProbe({ command }, 'probeCommand');
+        }
         const opts = { name: o.name || undefined, role: o.role || undefined, values: b[2] as Record<string, string>, probe };
         return reply('s', [this.#beginGated(`container install ${opts.name ?? b[0]}`, sender, (c) => c.install(String(b[0]), opts))]);
       }
@@ -179,9 +217,9 @@ export class AgentService {
       case 'ContainerUninstall':
         return reply('s', [this.#beginGated(`container uninstall ${b[0]}`, sender, (c) => c.uninstall(String(b[0])))]);
       case 'ContainerList':
-        return reply('s', [JSON.stringify(await (await this.#requireStack().containers({})).list())]);
+        return reply('s', [shown(JSON.stringify(await (await this.#requireStack().containers({})).list()))]);
       case 'StackStatus':
-        return reply('s', [JSON.stringify(await this.#requireStack().supervisor.status())]);
+        return reply('s', [shown(JSON.stringify(await this.#requireStack().supervisor.status()))]);
       case 'RestartRole':
         return reply('s', [this.#begin(`restart role ${b[0]}`, sender, () => this.#requireStack().supervisor.restartRole(String(b[0])))]);
       case 'SetPinned':
@@ -206,7 +244,7 @@ export class AgentService {
     return this.#begin(title, caller, async (tx) => {
       const result = await fn(await containers(tx));
       try {
-        const out = await task(tx.progress ?? noProgress, 'Checking the health of the stack', () => supervisor.gateChange(title, this.#healthDeadlineMs));
+        const out = await task(tx.progress ?? noProgress, 'Checking the health of the stack', () => supervisor.gateChange(title, this.#healthDeadlineMs, tx.signal));
         log('info', 'healthPassed', `${title}: ${out.message}`, { ATOMHOST_REVISION: result.revision ?? undefined });
       } catch (err) {
         const d = (err as AtomhostError).details ?? {};
@@ -259,6 +297,7 @@ export class AgentService {
     if (success) log('info', 'transactionSucceeded', `${running.title} succeeded`, fields);
     else log('err', 'transactionFailed', `${running.title} failed: ${err instanceof Error ? err.message : String(err)}`, { ...fields, PRIORITY: 3, ATOMHOST_ERROR: err instanceof AtomhostError ? err.code : 'AH_ERR_FAILED' });
     await this.#refreshStatus().catch(() => {});
-    this.#bus.send(Message.newSignal(OBJECT_PATH, INTERFACE, 'Finished', 'sbs', [running.id, success, payload]));
+    // Signals go to every listener: the payload is redacted; the caller reads it whole with GetLastResult.
+    this.#bus.send(Message.newSignal(OBJECT_PATH, INTERFACE, 'Finished', 'sbs', [running.id, success, success ? redactJson(payload) : redactError(payload)]));
   }
 }

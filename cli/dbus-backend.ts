@@ -35,12 +35,19 @@ export class DaemonHost implements HostApi {
   /** Starts a transaction and follows its signals until Finished. */
   async #transaction<T>(member: string, signature: string, body: unknown[], ctx: TxContext = {}): Promise<T> {
     const match = `type='signal',sender='${BUS_NAME}',interface='${INTERFACE}',path='${OBJECT_PATH}'`;
-    await this.#bus.call(new Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [match] }));
+    // A daemon that exits mid-transaction (a crash, kill -9) ends the wait at once.
+    const owner = `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`;
+    for (const rule of [match, owner]) {
+      await this.#bus.call(new Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] }));
+    }
     let id: string | null = null;
     const early: dbus.Message[] = [];
     let settle!: { resolve: (v: T) => void; reject: (e: unknown) => void };
     const done = new Promise<T>((resolve, reject) => (settle = { resolve, reject }));
     const onSignal = (msg: dbus.Message) => {
+      if (msg.type === MessageType.SIGNAL && msg.member === 'NameOwnerChanged' && msg.body[0] === BUS_NAME && !msg.body[2]) {
+        return settle.reject(new AtomhostError('AH_ERR_DAEMON', `atomhostd exited during the transaction${id ? ` ${id}` : ''}; see journalctl -u atomhostd (an interrupted change is finished or undone when it starts again)`));
+      }
       if (msg.type !== MessageType.SIGNAL || msg.interface !== INTERFACE) return;
       const [tx, ...rest] = msg.body as unknown[];
       if (id === null) return void early.push(msg);
@@ -58,7 +65,16 @@ export class DaemonHost implements HostApi {
         case 'DownloadProgress':
           return p?.({ type: 'download', bytes: Number(rest[0]), fetched: Number(rest[1]), requested: Number(rest[2]) });
         case 'Finished':
-          return rest[0] ? settle.resolve(JSON.parse(String(rest[1])) as T) : settle.reject(decodeError(String(rest[1])));
+          // The signal is redacted for every listener; the caller reads its own result whole.
+          return void this.#call('GetLastResult').then(
+            ([lastId, ok, payload]) => {
+              const text = lastId === id ? String(payload) : String(rest[1]);
+              const success = lastId === id ? Boolean(ok) : Boolean(rest[0]);
+              if (success) settle.resolve(JSON.parse(text) as T);
+              else settle.reject(decodeError(text));
+            },
+            (err: unknown) => settle.reject(err),
+          );
       }
     };
     this.#bus.on('message', onSignal);

@@ -9,6 +9,7 @@ import { action, printJson, type CliContext, type GlobalOptions } from './contex
 import { registerContainer } from './commands/container.js';
 import { registerStack } from './commands/stack.js';
 import { registerKickstart } from './commands/kickstart.js';
+import { registerCompose } from './commands/compose.js';
 import { progressView } from './progress-view.js';
 import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
 
@@ -220,6 +221,7 @@ program
 registerContainer(program, ctx);
 registerStack(program, ctx);
 registerKickstart(program, ctx);
+registerCompose(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp().env('ATOMHOST_DEBUG'));
 await program.parseAsync(process.argv);

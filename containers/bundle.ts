@@ -4,13 +4,14 @@
 // `atomic install --system` did; other images get a runtime config from their image
 // config (runc's defaults, read-only hardlinked root, host network, tmpfs /run and /tmp).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from '../core/atomic-write.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { runOk } from '../core/exec.js';
 import type { ContainerSpec, UnitSpec } from '../core/revision.js';
 import { roleOrder, STACK_ROLES } from '../core/stack-manifest.js';
+import { checkLineValue, checkRole, renderTemplate } from '../core/values.js';
 import type { ImageStore, StoredImage } from './store.js';
 
 export const RUNC = process.env.ATOMHOST_RUNC ?? '/usr/sbin/runc';
@@ -38,22 +39,6 @@ export function checkName(name: string): void {
   if (!NAME_RE.test(name)) throw new InvalidArgumentError(`invalid container name ${JSON.stringify(name)}: letters, digits, '_', '.', '-', at most 63`, { field: 'name', value: name });
 }
 
-/** Substitutes $VAR and ${VAR} ($$ is a dollar) as Python's string.Template, which atomic used. */
-export function renderTemplate(text: string, values: Record<string, string>, file: string): string {
-  const missing = new Set<string>();
-  const out = text.replace(/\$(?:(\$)|([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})/g, (_m, dollar: string, bare: string, braced: string) => {
-    if (dollar) return '$';
-    const key = bare ?? braced;
-    if (!(key in values)) {
-      missing.add(key);
-      return '';
-    }
-    return values[key];
-  });
-  if (missing.size) throw new InvalidArgumentError(`${file}: no value for ${[...missing].map((k) => `$${k}`).join(', ')} (give it with --set ${[...missing][0]}=VALUE)`, { file, variables: [...missing] });
-  return out;
-}
-
 function hashValues(values: Record<string, string>): string {
   return createHash('sha256').update(JSON.stringify(Object.entries(values).sort())).digest('hex').slice(0, 8);
 }
@@ -66,7 +51,7 @@ export class UnitStore {
   async put(content: string): Promise<string> {
     const sha = createHash('sha256').update(content).digest('hex');
     const file = join(this.dir, sha);
-    if (!(await stat(file).catch(() => null))) await atomicWriteFile(file, content);
+    if (!(await stat(file).catch(() => null))) await atomicWriteFile(file, content, { mode: 0o600 });
     return sha;
   }
   async get(sha: string): Promise<string> {
@@ -85,6 +70,9 @@ export function stopCommand(name: string): string {
 }
 
 export function defaultUnit(name: string, image: string, bundle: string, role?: string): string {
+  checkName(name);
+  checkRole(role);
+  checkLineValue('image', image);
   // Roles start in order (network, runtime, engine, kubelet): a unit of a role comes
   // before its role's target and after the targets of the roles before it.
   const i = roleOrder(role);
@@ -136,7 +124,8 @@ async function runtimeConfigFromImage(bundle: string, img: StoredImage, name: st
   spec.hostname = name;
   spec.linux.namespaces = spec.linux.namespaces.filter((n) => n.type !== 'network');
   for (const dest of ['/run', '/tmp']) spec.mounts.push({ destination: dest, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] });
-  await writeFile(file, `${JSON.stringify(spec, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify(spec, null, 2)}\n`, { mode: 0o600 });
+  await chmod(file, 0o600); // `runc spec` made it 0644; it may hold values
 }
 
 /**
@@ -155,7 +144,8 @@ export async function prepareContainer(store: ImageStore, units: UnitStore, cont
   const work = exists ? dir : tmp;
   try {
     if (!exists) {
-      await mkdir(tmp, { recursive: true });
+      // The bundle holds the container's values and the image's files (setuid ones too): root only.
+      await mkdir(tmp, { recursive: true, mode: 0o700 });
       await store.checkout(spec.digest, join(tmp, 'rootfs'));
     }
     const exp = join(work, 'rootfs', 'exports');
@@ -184,15 +174,15 @@ export async function prepareContainer(store: ImageStore, units: UnitStore, cont
         UUID: createHash('sha256').update(spec.name).digest('hex').slice(0, 32),
       };
       if (!exists) {
-        const config = JSON.parse(renderTemplate(template, values, `${spec.image}:/exports/config.json.template`)) as { process?: { terminal?: boolean }; root?: { path?: string } };
+        const config = JSON.parse(renderTemplate(template, values, `${spec.image}:/exports/config.json.template`, 'json')) as { process?: { terminal?: boolean }; root?: { path?: string } };
         if (config.process) config.process.terminal = false;
         config.root = { ...(config.root ?? {}), path: join(dir, 'rootfs') };
-        await writeFile(join(tmp, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+        await writeFile(join(tmp, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
       }
       const service = await readFile(join(exp, 'service.template'), 'utf8').catch(() => null);
-      unitText = service !== null ? renderTemplate(service, values, `${spec.image}:/exports/service.template`) : defaultUnit(spec.name, spec.image, dir, spec.role);
+      unitText = service !== null ? renderTemplate(service, values, `${spec.image}:/exports/service.template`, 'unit') : defaultUnit(spec.name, spec.image, dir, spec.role);
       const tf = await readFile(join(exp, 'tmpfiles.template'), 'utf8').catch(() => null);
-      if (tf !== null) tmpfiles = renderTemplate(tf, values, `${spec.image}:/exports/tmpfiles.template`);
+      if (tf !== null) tmpfiles = renderTemplate(tf, values, `${spec.image}:/exports/tmpfiles.template`, 'lines');
     } else {
       if (!exists) await runtimeConfigFromImage(tmp, img, spec.name, spec.values);
       unitText = defaultUnit(spec.name, spec.image, dir, spec.role);

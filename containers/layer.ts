@@ -11,7 +11,11 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { UnsafeLayerError } from './errors.js';
 
+export type TreeEntry = [path: string, type: 'dir' | 'file' | 'symlink'];
+
 export interface LayerWhiteouts {
+  /** The layer's own entries as checked (paths and types): recorded with the stored layer. */
+  entries?: TreeEntry[];
   /** Paths (relative, no leading slash) removed from the lower layers. */
   whiteouts: string[];
   /** Directories whose lower contents are hidden (opaque). */
@@ -39,7 +43,7 @@ export function symlinkStaysInside(entry: string, target: string): boolean {
   return !(resolved === '..' || resolved.startsWith('../'));
 }
 
-async function noSymlinkParents(root: string, rel: string, layer: string): Promise<void> {
+export async function noSymlinkParents(root: string, rel: string, layer: string): Promise<void> {
   const parts = rel.split('/').slice(0, -1);
   let cur = root;
   for (const p of parts) {
@@ -68,8 +72,12 @@ export type ImageTree = Map<string, 'dir' | 'file' | 'symlink'>;
  * across layers too: an entry under a path that a lower layer made a symlink.
  */
 export async function scanLayer(blobPath: string, layer: string, tree: ImageTree): Promise<LayerWhiteouts> {
-  const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [] };
+  const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [], entries: [] };
   const extract = tar.extract();
+  const set = (rel: string, type: TreeEntry[1]) => {
+    tree.set(rel, type);
+    result.entries!.push([rel, type]);
+  };
   const underSymlink = (rel: string): string | null => {
     const parts = rel.split('/');
     for (let i = 1; i < parts.length; i++) {
@@ -100,21 +108,21 @@ export async function scanLayer(blobPath: string, layer: string, tree: ImageTree
       }
       switch (header.type) {
         case 'directory':
-          tree.set(rel, 'dir');
+          set(rel, 'dir');
           return;
         case 'file':
         case 'contiguous-file':
-          tree.set(rel, 'file');
+          set(rel, 'file');
           return;
         case 'symlink':
           if (!symlinkStaysInside(rel, header.linkname ?? '')) throw new UnsafeLayerError(layer, header.name, `is a symlink to ${header.linkname}, outside the image root`);
-          tree.set(rel, 'symlink');
+          set(rel, 'symlink');
           return;
         case 'link': {
           const target = safeEntryPath(header.linkname ?? '');
           if (target === null || target === '') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, outside the image root`);
           if (tree.get(target) !== 'file') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, which is not a file of this image`);
-          tree.set(rel, 'file');
+          set(rel, 'file');
           return;
         }
         default:
@@ -172,7 +180,9 @@ export async function unpackLayer(blobPath: string, root: string, layer: string)
       await noSymlinkParents(root, rel, layer);
       const dest = join(root, rel);
       await mkdir(dirname(dest), { recursive: true });
-      const mode = (header.mode ?? 0o644) & 0o7777;
+      // setuid/setgid bits stay out of the host: the objects and checkouts are plain files
+      // any local user could otherwise reach and run as the image's owner (root).
+      const mode = (header.mode ?? 0o644) & 0o1777;
       switch (header.type) {
         case 'directory': {
           const st = await lstat(dest).catch(() => null);

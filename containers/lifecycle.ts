@@ -11,7 +11,9 @@ import type { ContainerPort, PreparedContainer } from '../core/container-port.js
 import type { LocalHost } from '../core/local-host.js';
 import { noProgress, task, type ProgressSink } from '../core/progress.js';
 import { revisionIdFromOrigin, shortId, type ContainerSpec, type HealthProbe, type Revision, type UnitSpec } from '../core/revision.js';
+import { existsSync } from 'node:fs';
 import { roleOrder } from '../core/stack-manifest.js';
+import { checkProbe, checkRole, checkValues } from '../core/values.js';
 import type { UnitManager } from '../core/unit-manager.js';
 import { checkName, prepareContainer, UnitStore, type PrepareSpec } from './bundle.js';
 import { parseReference } from './reference.js';
@@ -78,7 +80,7 @@ export class SystemContainers implements ContainerPort {
       await units.disable?.(`${c.name}.service`).catch(() => {});
     }
     for (const [key, spec] of Object.entries(fromUnits)) if (!to.units[key]) await unlink(join(root, spec.path)).catch(() => {});
-    for (const spec of Object.values(to.units)) await atomicWriteFile(join(root, spec.path), await this.unitStore.get(spec.sha256));
+    for (const spec of Object.values(to.units)) await atomicWriteFile(join(root, spec.path), await this.unitStore.get(spec.sha256), { mode: 0o640 });
     await units.reload();
     for (const c of sortByRole(Object.values(to.containers))) {
       const unit = `${c.name}.service`;
@@ -110,11 +112,17 @@ export class SystemContainers implements ContainerPort {
     const ref = parseReference(image);
     const name = opts.name ?? ref.repository.split('/').pop()!;
     checkName(name);
+    checkRole(opts.role);
+    const osRoot = this.host.sysroot.deployments.find((d) => d.booted)?.path ?? this.host.sysroot.deployments[0]?.path ?? null;
+    // Applied live, the unit also lands beside the running system's own units.
+    refuseHostUnitName(name, [osRoot, this.#opts.units ? (this.#opts.hostRoot ?? '/') : null]);
+    const values = checkValues(opts.values ?? {});
+    if (opts.probe) opts = { ...opts, probe: checkProbe(opts.probe) };
     const current = await this.#current();
     if (current.containers[name]) throw new InvalidArgumentError(`a container named ${name} is already installed (${current.containers[name].image}); use \`atomhost container update ${name}\` or choose another --name`, { field: 'name', value: name });
     const progress = this.#opts.progress ?? noProgress;
     const { digest } = await task(progress, `Pulling ${image}`, () => this.pull(image, { signal: this.#opts.signal, progress }));
-    const prepared = await this.prepare({ name, image, digest, values: opts.values ?? {}, role: opts.role });
+    const prepared = await this.prepare({ name, image, digest, values, role: opts.role });
     if (opts.probe) prepared.container.probe = opts.probe;
     return this.#switch(`container install ${name}`, current, name, prepared);
   }
@@ -249,4 +257,18 @@ function withoutUnitsOf(units: Record<string, UnitSpec>, name: string): Record<s
 
 function sortByRole<T extends { role?: string; name: string }>(xs: T[]): T[] {
   return [...xs].sort((a, b) => roleOrder(a.role) - roleOrder(b.role) || a.name.localeCompare(b.name));
+}
+
+/**
+ * A container's unit is NAME.service in /etc/systemd/system: it must not shadow a unit the
+ * OS ships (dbus, sshd, systemd-journald…) or one of atomhost's own.
+ */
+function refuseHostUnitName(name: string, roots: (string | null)[]): void {
+  const unit = `${name}.service`;
+  // The OS the container's unit will live beside: the deployment's (and the running system's) own unit directories.
+  const dirs = roots.filter((r): r is string => r !== null).flatMap((r) => ['usr/lib/systemd/system', 'lib/systemd/system', 'usr/etc/systemd/system'].map((d) => join(r, d)));
+  const shipped = dirs.find((d) => existsSync(join(d, unit)));
+  if (name.startsWith('atomhost') || shipped) {
+    throw new InvalidArgumentError(`container name ${JSON.stringify(name)} would replace the host's ${unit}${shipped ? ` (${shipped}/${unit})` : ''}; choose another --name`, { field: 'name', value: name });
+  }
 }

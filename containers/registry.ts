@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { stat, truncate, rm } from 'node:fs/promises';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { NotFoundError } from '../core/errors.js';
 import { DigestMismatchError, RegistryError, UnsupportedMediaTypeError } from './errors.js';
 import { formatReference, type ImageReference } from './reference.js';
@@ -55,8 +55,41 @@ export interface ResolvedImage {
   configBytes: Buffer;
 }
 
-// Registries redirect blob fetches to their storage; follow up to 5 redirects.
-const dispatcher = new Agent({ connections: 8 }).compose(interceptors.redirect({ maxRedirections: 5 }));
+// Redirects (registries send blob fetches to their storage) are followed by #send itself,
+// so that none can downgrade https to http and credentials never go to another host.
+const dispatcher = new Agent({ connections: 8 });
+const MAX_REDIRECTS = 5;
+/** Manifests, indexes and configs are small JSON documents: a larger answer is refused while it streams. */
+export const MAX_MANIFEST_BYTES = Number(process.env.ATOMHOST_MAX_MANIFEST_BYTES ?? 4 * 1024 * 1024);
+export const MAX_CONFIG_BYTES = Number(process.env.ATOMHOST_MAX_CONFIG_BYTES ?? 8 * 1024 * 1024);
+
+/** The digest algorithms atomhost can verify; any other is refused rather than trusted. */
+const ALGORITHMS: Record<string, RegExp> = { sha256: /^[0-9a-f]{64}$/, sha512: /^[0-9a-f]{128}$/ };
+
+/** The algorithm of a digest string, or a RegistryError naming what is wrong with it. */
+export function digestAlgorithm(digest: string, what: string): string {
+  const [algo, hex] = digest.split(':');
+  if (!ALGORITHMS[algo]) throw new RegistryError(`${what}: digest algorithm ${JSON.stringify(algo)} cannot be verified (sha256, sha512)`, { digest });
+  if (!ALGORITHMS[algo].test(hex ?? '')) throw new RegistryError(`${what}: malformed digest ${JSON.stringify(digest)}`, { digest });
+  return algo;
+}
+
+const digestOf = (algo: string, b: Buffer) => `${algo}:${createHash(algo).update(b).digest('hex')}`;
+
+/** Reads a response body, giving up (and dropping the connection) once it passes `limit` bytes. */
+async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += (c as Buffer).length;
+    if (n > limit) {
+      body.destroy();
+      throw new RegistryError(`${what} is larger than ${limit} bytes: refused`, { limit });
+    }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -73,15 +106,26 @@ export class RegistryClient {
   }
 
   async #send(method: 'GET' | 'HEAD', path: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Dispatcher.ResponseData<unknown>> {
-    const go = () =>
-      request(`${this.#base}${path}`, {
-        method,
-        headers: { ...headers, ...(this.#authorization ? { authorization: this.#authorization } : {}) },
-        signal,
-        dispatcher,
-      }).catch((err: unknown) => {
-        throw new RegistryError(`registry ${this.registry} is unreachable: ${(err as Error).message}`, { registry: this.registry }, err);
-      });
+    const base = new URL(this.#base);
+    const go = async () => {
+      let url = new URL(`${this.#base}${path}`);
+      for (let hop = 0; ; hop++) {
+        // Credentials go to the registry itself, never to a host it redirects to.
+        const auth = this.#authorization && url.host === base.host ? { authorization: this.#authorization } : {};
+        const res = await request(url, { method, headers: { ...headers, ...auth }, signal, dispatcher }).catch((err: unknown) => {
+          throw new RegistryError(`registry ${this.registry} is unreachable: ${(err as Error).message}`, { registry: this.registry }, err);
+        });
+        const location = res.headers.location;
+        if (res.statusCode < 300 || res.statusCode >= 400 || !location) return res;
+        await res.body.dump();
+        if (hop >= MAX_REDIRECTS) throw new RegistryError(`registry ${this.registry}: more than ${MAX_REDIRECTS} redirects for ${path}`, { registry: this.registry });
+        const next = new URL(String(location), url);
+        if (next.protocol !== 'https:' && (next.protocol !== 'http:' || url.protocol === 'https:')) {
+          throw new RegistryError(`registry ${this.registry} redirected ${path} from ${url.protocol}//${url.host} to ${next.protocol}//${next.host}: refused (a redirect may not leave https)`, { registry: this.registry, location: next.href });
+        }
+        url = next;
+      }
+    };
     let res = await go();
     if (res.statusCode === 401) {
       const challenge = String(res.headers['www-authenticate'] ?? '');
@@ -107,7 +151,16 @@ export class RegistryClient {
     if (!/^bearer/i.test(challenge)) throw new RegistryError(`registry ${this.registry} asks for an unsupported authentication: ${challenge.split(' ')[0] || '(none)'}`);
     const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     if (!params.realm) throw new RegistryError(`registry ${this.registry} sent a Bearer challenge without a realm`);
-    const url = new URL(params.realm);
+    let url: URL;
+    try {
+      url = new URL(params.realm);
+    } catch {
+      throw new RegistryError(`registry ${this.registry} sent a Bearer realm that is not a URL: ${JSON.stringify(params.realm)}`);
+    }
+    // A token (and the credentials sent for it) never travels in clear for an https registry.
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.#settings.insecure)) {
+      throw new RegistryError(`registry ${this.registry} sent the token realm ${url.protocol}//${url.host}: refused (the realm of an https registry must be https)`, { registry: this.registry, realm: url.href });
+    }
     if (params.service) url.searchParams.set('service', params.service);
     if (params.scope) url.searchParams.set('scope', params.scope);
     const res = await request(url, { headers: basic ? { authorization: basic } : {}, signal, dispatcher }).catch((err: unknown) => {
@@ -117,7 +170,12 @@ export class RegistryClient {
       await res.body.dump();
       throw new RegistryError(`token service ${url.host} refused a token for ${this.registry} (HTTP ${res.statusCode})`);
     }
-    const body = (await res.body.json()) as { token?: string; access_token?: string };
+    let body: { token?: string; access_token?: string };
+    try {
+      body = JSON.parse((await readCapped(res.body, MAX_MANIFEST_BYTES, `the token from ${url.host}`)).toString('utf8')) as typeof body;
+    } catch (err) {
+      throw err instanceof RegistryError ? err : new RegistryError(`token service ${url.host} answered with something that is not JSON`);
+    }
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`token service ${url.host} returned no token`);
     this.#authorization = `Bearer ${token}`;
@@ -136,9 +194,14 @@ export class RegistryClient {
       await res.body.dump();
       throw new RegistryError(`fetching the manifest of ${name}: HTTP ${res.statusCode}`, { image: name });
     }
-    const bytes = Buffer.from(await res.body.arrayBuffer());
+    const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, `the manifest of ${name}`);
     const digest = sha256(bytes);
-    if (reference.startsWith('sha256:') && reference !== digest) throw new DigestMismatchError(`manifest of ${name}`, reference, digest);
+    // Asked by digest (an index entry, a pinned image): verified with that digest's own algorithm.
+    if (reference.includes(':')) {
+      const algo = digestAlgorithm(reference, `manifest of ${name}`);
+      const got = digestOf(algo, bytes);
+      if (got !== reference) throw new DigestMismatchError(`manifest of ${name}`, reference, got);
+    }
     let mediaType = String(res.headers['content-type'] ?? '').split(';')[0];
     try {
       mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? mediaType;
@@ -154,12 +217,17 @@ export class RegistryClient {
     let m = await this.manifest(ref.repository, ref.digest ?? ref.tag!, signal);
     if (m.mediaType === MEDIA.ociIndex || m.mediaType === MEDIA.dockerList) {
       const index = JSON.parse(m.bytes.toString('utf8')) as { manifests: Descriptor[] };
+      if (!Array.isArray(index.manifests) || index.manifests.some((d) => !d || typeof d.digest !== 'string')) throw new RegistryError(`the index of ${name} is malformed (manifests must be a list of descriptors)`, { image: name });
       const pick = index.manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
       if (!pick) throw new NotFoundError(`${name} has no image for ${platform.os}/${platform.architecture} (it has: ${index.manifests.map((d) => `${d.platform?.os}/${d.platform?.architecture}`).join(', ')})`, { image: name });
       m = await this.manifest(ref.repository, pick.digest, signal);
     }
     if (m.mediaType !== MEDIA.ociManifest && m.mediaType !== MEDIA.dockerManifest) throw new UnsupportedMediaTypeError(name, m.mediaType || '(none)');
     const manifest = JSON.parse(m.bytes.toString('utf8')) as ImageManifest;
+    const badDescriptor = (d: Descriptor | undefined) => !d || typeof d.digest !== 'string' || !Number.isSafeInteger(d.size) || d.size < 0;
+    if (!Array.isArray(manifest.layers) || badDescriptor(manifest.config) || manifest.layers.some(badDescriptor)) {
+      throw new RegistryError(`the manifest of ${name} is malformed (config and layers must be descriptors with a digest and a size)`, { image: name });
+    }
     for (const l of manifest.layers) if (!LAYER_TYPES.has(l.mediaType)) throw new UnsupportedMediaTypeError(`${name} layer ${l.digest}`, l.mediaType);
     const configBytes = await this.blobBuffer(ref.repository, manifest.config, signal);
     return { reference: ref, digest: m.digest, manifest, manifestBytes: m.bytes, config: JSON.parse(configBytes.toString('utf8')) as ImageConfig, configBytes };
@@ -171,8 +239,9 @@ export class RegistryClient {
       await res.body.dump();
       throw new RegistryError(`fetching blob ${d.digest} of ${this.registry}/${repository}: HTTP ${res.statusCode}`, { blob: d.digest });
     }
-    const bytes = Buffer.from(await res.body.arrayBuffer());
-    const got = sha256(bytes);
+    const algo = digestAlgorithm(d.digest, `blob of ${this.registry}/${repository}`);
+    const bytes = await readCapped(res.body, Math.min(MAX_CONFIG_BYTES, Math.max(0, d.size ?? MAX_CONFIG_BYTES)), `blob ${d.digest} of ${this.registry}/${repository}`);
+    const got = digestOf(algo, bytes);
     if (got !== d.digest) throw new DigestMismatchError(`blob ${d.digest} of ${this.registry}/${repository}`, d.digest, got);
     return bytes;
   }
@@ -183,7 +252,9 @@ export class RegistryClient {
    */
   async blobToFile(repository: string, d: Descriptor, dest: string, onBytes?: (n: number) => void, signal?: AbortSignal): Promise<void> {
     const what = `layer ${d.digest} of ${this.registry}/${repository}`;
-    const hash = createHash('sha256');
+    const algo = digestAlgorithm(d.digest, what);
+    if (!Number.isSafeInteger(d.size) || d.size < 0) throw new RegistryError(`${what}: the manifest gives no valid size`, { blob: d.digest });
+    const hash = createHash(algo);
     let written = 0;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -230,7 +301,7 @@ export class RegistryClient {
       await rm(dest, { force: true });
       throw new DigestMismatchError(`${what} (truncated)`, `${d.size} bytes`, `${written} bytes`);
     }
-    const got = `sha256:${hash.digest('hex')}`;
+    const got = `${algo}:${hash.digest('hex')}`;
     if (got !== d.digest) {
       await rm(dest, { force: true });
       throw new DigestMismatchError(what, d.digest, got);

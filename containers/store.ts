@@ -8,7 +8,7 @@ import { run, runOk } from '../core/exec.js';
 import { AtomhostError } from '../core/errors.js';
 import { noProgress, type ProgressSink } from '../core/progress.js';
 import type { Sysroot } from '../ostree-bridge/sysroot.js';
-import { scanLayer, unpackLayer, type ImageTree, type LayerWhiteouts } from './layer.js';
+import { noSymlinkParents, scanLayer, unpackLayer, type ImageTree, type LayerWhiteouts, type TreeEntry } from './layer.js';
 import { formatReference, parseReference } from './reference.js';
 import { RegistryClient, type ImageConfig, type ImageManifest } from './registry.js';
 
@@ -25,6 +25,8 @@ const hex = (digest: string) => digest.replace(/^sha256:/, '');
 export const layerRef = (digest: string) => `atomhost/layer/${hex(digest)}`;
 export const imageRef = (digest: string) => `atomhost/image/${hex(digest)}`;
 const PARALLEL_LAYERS = 3;
+/** Commit metadata: the layer's entries as they were checked (JSON [path, type][]). */
+const TREE_KEY = 'atomhost.tree';
 
 /** Runs fns with at most `limit` at once; the first failure rejects (the others finish first). */
 async function bounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -75,7 +77,7 @@ export class ImageStore {
     await mkdir(this.#tmpRoot(), { recursive: true });
     const work = await mkdtemp(join(this.#tmpRoot(), 'pull-'));
     try {
-      const missing = resolved.manifest.layers.filter((l) => !this.has(layerRef(l.digest)));
+      const missing = resolved.manifest.layers.filter((l) => !this.#layerStored(l.digest));
       const total = missing.reduce((n, l) => n + l.size, 0);
       let done = 0;
       await bounded(missing, PARALLEL_LAYERS, (l) =>
@@ -90,7 +92,7 @@ export class ImageStore {
       const checked = new Map<string, LayerWhiteouts>();
       for (const l of resolved.manifest.layers) {
         const blob = join(work, `${hex(l.digest)}.blob`);
-        const stored = this.has(layerRef(l.digest));
+        const stored = this.#layerStored(l.digest);
         const wh = stored ? await this.#storedLayerTree(l.digest, tree) : await scanLayer(blob, `${l.digest} of ${name}`, tree);
         if (!stored) checked.set(l.digest, wh);
       }
@@ -108,20 +110,28 @@ export class ImageStore {
   }
 
   /**
-   * Imports a checked layer: OSTree reads the tar itself (libarchive). A layer it cannot
-   * take (device nodes) is unpacked by the checked JS reader and committed as a tree.
+   * Imports a checked layer. The same tar reader that checked it unpacks it into a private
+   * directory, which is what OSTree commits: the raw tar is never read by another parser
+   * (libarchive and tar-stream disagree on pax global headers, so the checked name would
+   * not be the stored one). The checked entries are recorded with the commit, so layers
+   * above it are checked against that record, never against `ostree ls` text.
    */
   async #commitLayer(digest: string, blob: string, wh: LayerWhiteouts, work: string, image: string): Promise<void> {
-    const common = [`--repo=${this.repo}`, `--branch=${layerRef(digest)}`, `--subject=layer ${digest}`, `--add-metadata-string=atomhost.layer=${digest}`, `--add-metadata-string=atomhost.whiteouts=${JSON.stringify(wh)}`];
-    if (wh.skipped.length === 0) {
-      const r = await run('ostree', ['commit', ...common, `--tree=tar=${blob}`, '--tar-autocreate-parents']);
-      if (r.exitCode === 0) return;
-    }
     const dir = join(work, `${hex(digest)}.tree`);
-    await mkdir(dir);
+    await mkdir(dir, { mode: 0o700 });
     const unpacked = await unpackLayer(blob, dir, `${digest} of ${image}`);
-    const meta = [...common.slice(0, 4), `--add-metadata-string=atomhost.whiteouts=${JSON.stringify(unpacked)}`];
+    const meta = [
+      `--repo=${this.repo}`, `--branch=${layerRef(digest)}`, `--subject=layer ${digest}`, `--add-metadata-string=atomhost.layer=${digest}`,
+      `--add-metadata-string=atomhost.whiteouts=${JSON.stringify({ whiteouts: unpacked.whiteouts, opaque: unpacked.opaque, skipped: unpacked.skipped })}`,
+      `--add-metadata-string=${TREE_KEY}=${JSON.stringify(wh.entries ?? [])}`,
+    ];
     await runOk('ostree', ['commit', ...meta, `--tree=dir=${dir}`, '--consume', '--link-checkout-speedup']);
+  }
+
+  /** A layer stored with its checked entries (layers stored before they were recorded are imported again). */
+  #layerStored(digest: string): boolean {
+    const commit = this.sysroot.resolveRev(layerRef(digest));
+    return commit !== null && this.sysroot.readCommit(commit).metadata[TREE_KEY] !== undefined;
   }
 
   /** Replays a stored layer's entries into the image tree (for the cross-layer checks of the layers above it). */
@@ -130,14 +140,7 @@ export class ImageStore {
     const wh = JSON.parse(this.sysroot.readCommit(commit).metadata['atomhost.whiteouts'] ?? '{"whiteouts":[],"opaque":[],"skipped":[]}') as LayerWhiteouts;
     for (const d of wh.opaque) for (const k of [...tree.keys()]) if (d === '' || k.startsWith(`${d}/`)) tree.delete(k);
     for (const g of wh.whiteouts) for (const k of [...tree.keys()]) if (k === g || k.startsWith(`${g}/`)) tree.delete(k);
-    const ls = await runOk('ostree', ['ls', `--repo=${this.repo}`, '-R', commit]);
-    for (const line of ls.split('\n')) {
-      const m = /^([dl-])\S*\s+\d+\s+\d+\s+\d+\s+\/(\S.*?)(?: -> .*)?$/.exec(line);
-      if (!m) continue;
-      const path = m[2];
-      if (posixBase(path).startsWith('.wh.')) continue;
-      tree.set(path, m[1] === 'd' ? 'dir' : m[1] === 'l' ? 'symlink' : 'file');
-    }
+    for (const [path, type] of JSON.parse(this.sysroot.readCommit(commit).metadata[TREE_KEY] ?? '[]') as TreeEntry[]) tree.set(path, type);
     return wh;
   }
 
@@ -162,6 +165,8 @@ export class ImageStore {
       const commit = this.sysroot.resolveRev(layerRef(l.digest));
       if (!commit) throw new AtomhostError('AH_ERR_CORRUPT', `layer ${l.digest} of ${img.reference} is missing from the store; pull the image again`);
       const wh = JSON.parse(this.sysroot.readCommit(commit).metadata['atomhost.whiteouts'] ?? '{"whiteouts":[],"opaque":[]}') as LayerWhiteouts;
+      // Never through a symlink of a lower layer: the path must resolve beneath rootfs.
+      for (const p of [...wh.opaque.map((d) => `${d}/.wh..wh..opq`), ...wh.whiteouts]) await noSymlinkParents(rootfs, p, `${l.digest} of ${img.reference}`);
       for (const dir of wh.opaque) {
         const full = join(rootfs, dir);
         for (const e of await readdir(full).catch(() => [] as string[])) await rm(join(full, e), { recursive: true, force: true });

@@ -120,10 +120,10 @@ export class StackSupervisor {
    * fallback). Not: the last healthy revision is put back (live when only containers and
    * units differ) and an UnhealthyError says why, with the failing check's output.
    */
-  async gateChange(title: string, deadlineMs: number): Promise<ReconcileOutcome> {
+  async gateChange(title: string, deadlineMs: number, signal?: AbortSignal): Promise<ReconcileOutcome> {
     const rev = await this.#revision();
     if (!rev) return { revision: null, decision: null, reboot: false, message: 'no revision' };
-    const out = await gate(this.host, await this.containers(), this.units, await stackChecks(rev), { deadlineMs });
+    const out = await gate(this.host, await this.containers(), this.units, await stackChecks(rev), { deadlineMs, signal });
     await this.rewatch();
     const d = out.decision;
     if (d?.action === 'fall-back' || d?.action === 'give-up') {

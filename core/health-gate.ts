@@ -9,6 +9,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import type { Deployment } from '../ostree-bridge/types.js';
 import { join } from 'node:path';
 import { atomicWriteFile } from './atomic-write.js';
+import { bootLoaderFellBack, clearBootCounter } from './boot-counter.js';
 import type { HealthReport } from './health.js';
 import type { LocalHost } from './local-host.js';
 import { revisionIdFromOrigin, shortId, type Revision } from './revision.js';
@@ -107,6 +108,7 @@ export async function judge(host: LocalHost, report: HealthReport): Promise<Gate
   if (report.ok) {
     await host.revisions.setState(cur.rev.id, 'healthy');
     await writeAttempts(host, null);
+    await clearBootCounter(host.sysroot.path);
     return { action: 'healthy', revision: cur.rev.id };
   }
   return decideFailure(host, cur.rev, report.reason ?? 'health checks failed');
@@ -127,3 +129,30 @@ export async function applyFallback(host: LocalHost, d: Extract<GateDecision, { 
   });
   return `revision ${shortId(d.from)} failed its health checks (${d.reason}); fell back to revision ${shortId(d.to)}`;
 }
+
+/**
+ * The boot loader used up the default entry's tries and booted the previous one: that
+ * default never reached userspace (or never passed the gate). Mark its revision failed,
+ * make the running deployment the default again, and stop counting, so the host does
+ * not loop and never picks that revision again. Null when nothing fell back.
+ */
+export async function acceptBootLoaderFallback(host: LocalHost): Promise<string | null> {
+  if (!(await bootLoaderFellBack(host.sysroot.path))) return null;
+  const deps = await host.sysroot.reload();
+  const booted = deps.find((x) => x.booted) ?? bootedByCmdline(host.sysroot.path, deps);
+  const failed = deps[0];
+  let message = 'the boot loader fell back to the previous entry';
+  if (booted && failed && booted.index !== failed.index) {
+    const id = revisionIdFromOrigin(failed.origin);
+    const reason = `never reached its health gate: the boot loader fell back after its boot tries ran out`;
+    if (id) await host.revisions.setState(id, 'failed', reason);
+    await host.sysroot.withLock(async () => {
+      await host.sysroot.writeDeployments([booted.index, ...deps.map((x) => x.index).filter((i) => i !== booted.index)]);
+    });
+    message = `revision ${id ? shortId(id) : failed.checksum.slice(0, 12)} ${reason}; deployment ${booted.index} is the default again`;
+  }
+  await clearBootCounter(host.sysroot.path);
+  return message;
+}
+
+

@@ -4,7 +4,7 @@
 // its last output so the rollback can say why.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './exec.js';
+import { runBounded } from './exec.js';
 import type { UnitManager } from './unit-manager.js';
 import type { Revision } from './revision.js';
 
@@ -46,7 +46,10 @@ export async function scriptChecks(dir = HEALTH_D): Promise<HealthCheck[]> {
   return out;
 }
 
-async function once(check: HealthCheck, units: UnitManager | null, baseRestarts: Map<string, number>): Promise<CheckResult> {
+/** How long one probe or health.d script may run before it is killed with its process group. */
+export const PROBE_TIMEOUT_MS = Number(process.env.ATOMHOST_PROBE_TIMEOUT_MS ?? 10_000);
+
+async function once(check: HealthCheck, units: UnitManager | null, baseRestarts: Map<string, number>, signal?: AbortSignal): Promise<CheckResult> {
   try {
     switch (check.kind) {
       case 'unit': {
@@ -61,15 +64,16 @@ async function once(check: HealthCheck, units: UnitManager | null, baseRestarts:
         return { name: check.name, ok, output: `${check.unit} ${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}` };
       }
       case 'http': {
-        const res = await fetch(check.url, { signal: AbortSignal.timeout(2000) });
+        const res = await fetch(check.url, { signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(2000)]) : AbortSignal.timeout(2000), redirect: 'manual' });
         const body = (await res.text()).slice(0, 200);
         return { name: check.name, ok: res.ok, output: `HTTP ${res.status} ${body.trim()}`.trim() };
       }
       case 'command':
       case 'script': {
         const [cmd, ...args] = check.kind === 'script' ? [check.path] : check.command;
-        const r = await run(cmd, args);
+        const r = await runBounded(cmd, args, { timeoutMs: PROBE_TIMEOUT_MS, signal });
         const output = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-5).join('\n');
+        if (r.timedOut) return { name: check.name, ok: false, output: `timed out after ${PROBE_TIMEOUT_MS / 1000} s (killed with its process group)` };
         return { name: check.name, ok: r.exitCode === 0, output: `exit ${r.exitCode}${output ? `: ${output}` : ''}` };
       }
     }
@@ -95,7 +99,7 @@ export async function runHealthChecks(
   let results: CheckResult[] = [];
   for (;;) {
     opts.signal?.throwIfAborted();
-    results = await Promise.all(checks.map((c) => once(c, units, baseRestarts)));
+    results = await Promise.all(checks.map((c) => once(c, units, baseRestarts, opts.signal)));
     const allOk = results.every((r) => r.ok);
     const hasUnits = checks.some((c) => c.kind === 'unit');
     if (allOk) {

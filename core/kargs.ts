@@ -3,11 +3,13 @@
 // --replace KEY=OLD=NEW or KEY=NEW changes a value.
 import { InvalidArgumentError } from './errors.js';
 import type { KargsEdit } from './host-api.js';
+import { checkKarg } from './values.js';
 
 const keyOf = (arg: string) => arg.split('=')[0];
 
 export function editKargs(current: string[], edit: KargsEdit): string[] {
   let out = [...current];
+  for (const [field, list] of [['append', edit.append], ['delete', edit.delete], ['replace', edit.replace]] as const) for (const a of list ?? []) checkKarg(field, a);
   for (const d of edit.delete ?? []) {
     const matches = d.includes('=') ? out.filter((a) => a === d) : out.filter((a) => keyOf(a) === d);
     if (matches.length === 0) throw new InvalidArgumentError(`kernel argument ${d} is not set`, { field: 'delete', value: d });

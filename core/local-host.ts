@@ -23,6 +23,8 @@ import {
   type RevisionState,
 } from './revision.js';
 import { editKargs } from './kargs.js';
+import { armBootCounter, DEFAULT_BOOT_TRIES } from './boot-counter.js';
+import { checkStackSource } from './stack-manifest.js';
 import { faultPoint } from './faults.js';
 import { TransactionJournal } from './tx-journal.js';
 import type { ContainerPort } from './container-port.js';
@@ -288,7 +290,8 @@ export class LocalHost implements HostApi {
       faultPoint('rollback:written');
       if (from) await this.revisions.setState(from, 'rolled-back', `rolled back to ${to ? shortId(to) : deps[r].checksum.slice(0, 12)}`);
       await this.journal.end();
-      return { title: 'rollback', changed: true, revision: to, message: `Moved ${this.#label(deps[r], to)} to be the default; reboot to use it` };
+      const counting = await this.#armBootCounter();
+      return { title: 'rollback', changed: true, revision: to, message: `Moved ${this.#label(deps[r], to)} to be the default; reboot to use it${counting}` };
     });
   }
 
@@ -359,6 +362,7 @@ export class LocalHost implements HostApi {
     return this.sysroot.withLock(async () => {
       await this.#adopt();
       const def = this.#requireDefault();
+      if (source) checkStackSource(source);
       await this.sysroot.writeOrigin(def.index, originWithStackSource(def.origin ?? '', source));
       return { title: 'stack follow', changed: true, revision: revisionIdFromOrigin(def.origin), message: source ? `The next upgrade follows the stack manifest at ${source}` : 'The host follows its OS refspec only' };
     });
@@ -402,6 +406,20 @@ export class LocalHost implements HostApi {
   }
 
   /** An upgrade never picks again what the health gate rejected; `deploy` by name still can. */
+  /**
+   * On a booted host with GRUB boot counting, the new default gets a bounded number of
+   * boots to reach the health gate (core/boot-counter.ts). The deployment is already
+   * written: a counter that cannot be armed is reported, not thrown.
+   */
+  async #armBootCounter(): Promise<string> {
+    if (!this.sysroot.deployments.some((d) => d.booted)) return '';
+    try {
+      return (await armBootCounter(this.sysroot.path)) ? ` (boot counting armed: ${DEFAULT_BOOT_TRIES} tries)` : '';
+    } catch (err) {
+      return `; warning: boot counting not armed: ${(err as Error).message}`;
+    }
+  }
+
   async #refuseFailed(content: RevisionContent): Promise<void> {
     const prior = await this.revisions.find(revisionId(content));
     if (prior?.state === 'failed') {
@@ -440,11 +458,12 @@ export class LocalHost implements HostApi {
     }
     faultPoint('deploy:deployed');
     await this.journal.end();
+    const counting = await this.#armBootCounter();
     return {
       title,
       changed: true,
       revision: rev.id,
-      message: `Deployed ${content.os.version ?? content.os.checksum.slice(0, 12)} as revision ${shortId(rev.id)}; reboot to use it`,
+      message: `Deployed ${content.os.version ?? content.os.checksum.slice(0, 12)} as revision ${shortId(rev.id)}; reboot to use it${counting}`,
     };
   }
 

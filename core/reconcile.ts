@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from './atomic-write.js';
 import type { ContainerPort } from './container-port.js';
-import { applyFallback, countBoot, currentRevision, judge, type GateDecision } from './health-gate.js';
+import { acceptBootLoaderFallback, applyFallback, countBoot, currentRevision, judge, type GateDecision } from './health-gate.js';
 import { runHealthChecks, type HealthCheck, type HealthReport } from './health.js';
 import type { LocalHost } from './local-host.js';
 import { shortId, type Revision } from './revision.js';
@@ -50,6 +50,7 @@ async function apply(host: LocalHost, port: ContainerPort, units: UnitManager, t
  */
 export async function reconcileAtBoot(host: LocalHost, port: ContainerPort, units: UnitManager, maxBootAttempts?: number): Promise<ReconcileOutcome> {
   await host.recover();
+  const fellBack = await acceptBootLoaderFallback(host);
   const decision = await countBoot(host, maxBootAttempts);
   if (decision?.action === 'fall-back') {
     const message = await applyFallback(host, decision);
@@ -58,7 +59,7 @@ export async function reconcileAtBoot(host: LocalHost, port: ContainerPort, unit
   const cur = await currentRevision(host);
   if (!cur) return { revision: null, decision, reboot: false, message: 'no deployment with a revision: nothing to reconcile' };
   await apply(host, port, units, cur.rev, { atBoot: true });
-  return { revision: cur.rev.id, decision, reboot: false, message: `stack reconciled to revision ${shortId(cur.rev.id)}` };
+  return { revision: cur.rev.id, decision, reboot: false, message: `${fellBack ? `${fellBack}; ` : ''}stack reconciled to revision ${shortId(cur.rev.id)}` };
 }
 
 /**

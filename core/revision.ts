@@ -144,7 +144,7 @@ export class RevisionStore {
   async save(rev: Revision): Promise<void> {
     const expected = revisionId(rev);
     if (expected !== rev.id) throw new AtomhostError('AH_ERR_CORRUPT', `revision ${shortId(rev.id)} does not match its content (${shortId(expected)})`);
-    await atomicWriteFile(this.#file(rev.id), YAML.stringify(rev));
+    await atomicWriteFile(this.#file(rev.id), YAML.stringify(rev), { mode: 0o600 });
   }
 
   async get(id: string): Promise<Revision> {

@@ -113,6 +113,13 @@ export function parseStackManifest(text: string, source: string): StackManifest 
   return { name, version, os: osOut, containers };
 }
 
+/** Refuses a stack source that could be changed on the way (plain http). */
+export function checkStackSource(source: string): void {
+  if (/^http:\/\//i.test(source)) {
+    throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `stack source ${source}: plain http is refused (a manifest chooses what runs as root); serve it over https, or ship it in the OS commit's metadata and follow "commit"`, { details: { field: 'source', source } });
+  }
+}
+
 /** Roles start in this order and stop in reverse: network → runtime → engine → kubelet. */
 export function roleOrder(role: StackRole | string | undefined): number {
   const i = STACK_ROLES.indexOf((role ?? 'other') as StackRole);

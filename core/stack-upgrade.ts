@@ -8,7 +8,7 @@ import type { ContainerChange, TransactionResult, TxContext, UpdatePreview } fro
 import type { LocalHost } from './local-host.js';
 import { noProgress, pullProgress, task } from './progress.js';
 import { revisionIdFromOrigin, splitRefspec, stackSourceFromOrigin, type ContainerSpec, type HealthProbe, type RevisionContent, type UnitSpec } from './revision.js';
-import { STACK_COMMIT_KEY, parseStackManifest, type StackManifest } from './stack-manifest.js';
+import { checkStackSource, STACK_COMMIT_KEY, parseStackManifest, type StackManifest } from './stack-manifest.js';
 import type { Deployment } from '../ostree-bridge/types.js';
 
 interface StackPlan {
@@ -17,6 +17,36 @@ interface StackPlan {
   checksum: string;
   /** The containers the manifest names, with their resolved digests. */
   wanted: { name: string; image: string; digest: string; values: Record<string, string>; role: string; probe?: HealthProbe }[];
+}
+
+/** A manifest chooses images and probe commands that run as root: at most this big, and only over https. */
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+async function fetchManifest(source: string, signal?: AbortSignal): Promise<string> {
+  checkStackSource(source);
+  let url = new URL(source);
+  for (let hop = 0; ; hop++) {
+    const res = await fetch(url, { signal: signal ?? AbortSignal.timeout(30_000), redirect: 'manual' }).catch((err: unknown) => {
+      throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: ${(err as Error).message}`, { cause: err });
+    });
+    const location = res.headers.get('location');
+    if (res.status >= 300 && res.status < 400 && location) {
+      const next = new URL(location, url);
+      if (next.protocol !== 'https:') throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: redirected to ${next.protocol}//${next.host}, refused (a redirect may not leave https)`);
+      if (hop >= 5) throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: too many redirects`);
+      url = next;
+      continue;
+    }
+    if (!res.ok || !res.body) throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: HTTP ${res.status}`);
+    const chunks: Uint8Array[] = [];
+    let n = 0;
+    for await (const c of res.body) {
+      n += c.length;
+      if (n > MAX_MANIFEST_BYTES) throw new AtomhostError('AH_ERR_REMOTE', `the stack manifest ${source} is larger than ${MAX_MANIFEST_BYTES} bytes: refused`);
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
 }
 
 /** Reads the manifest from its source: `commit` (the OS commit's metadata), a file path or file:// URL, or http(s). */
@@ -31,11 +61,7 @@ async function loadManifest(host: LocalHost, source: string, refspec: string, ct
     if (!meta) throw new NotFoundError(`commit ${tip.slice(0, 12)} of ${refspec} carries no ${STACK_COMMIT_KEY} metadata`, { refspec, key: STACK_COMMIT_KEY });
     text = meta;
   } else if (/^https?:\/\//.test(source)) {
-    const res = await fetch(source, { signal: ctx.signal ?? AbortSignal.timeout(30_000) }).catch((err: unknown) => {
-      throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: ${(err as Error).message}`, { cause: err });
-    });
-    if (!res.ok) throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: HTTP ${res.status}`);
-    text = await res.text();
+    text = await fetchManifest(source, ctx.signal);
   } else {
     const path = source.replace(/^file:\/\//, '');
     text = await readFile(path, 'utf8').catch((err: unknown) => {

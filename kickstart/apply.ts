@@ -18,6 +18,7 @@ import { parseKickstart } from './parser.js';
 import { planLayout, LayoutError, type Layout } from './layout.js';
 import { Teardown, attachLoop, bind, createLvm, makeFilesystem, mount, writePartitionTable } from './disk.js';
 import { Target } from './target.js';
+import { installBootloader } from './bootloader.js';
 import { configureEtc, type Mounted } from './configure.js';
 import { applyAccounts } from './accounts.js';
 import { runScript, type ScriptRun } from './scripts.js';
@@ -236,6 +237,26 @@ async function provision(
     } catch (err) {
       throw new KickstartApplyError('configuring /etc', (err as Error).message, { cause: err });
     }
+  });
+
+  await task(progress, 'Installing the boot loader', async () => {
+    const bootVol = boot ?? root;
+    if (!layout.partitions.some((p) => p.fstype === 'biosboot') && ks.bootloader?.location !== 'none' && !ks.bootloader?.disabled) {
+      // Anaconda refuses this; an explicit `bootloader` line here is refused too, a kickstart without one only warned.
+      const why = 'no BIOS boot partition for GRUB (add reqpart, or part biosboot --fstype=biosboot --size=1)';
+      if (ks.bootloader) throw new KickstartApplyError('boot loader', `${ks.bootloader.at.file}:${ks.bootloader.at.line}: ${why}`);
+      warnings.push(`${why}: no boot loader installed`);
+      return;
+    }
+    if (!bootVol.spec.startsWith('UUID=')) throw new KickstartApplyError('boot loader', `GRUB needs /boot on a partition (${bootVol.spec}); add reqpart --add-boot or part /boot`);
+    const r = await installBootloader(ks, {
+      disk,
+      sysroot,
+      boot: { uuid: bootVol.spec.slice(5), fstype: bootVol.fstype, separate: !!boot },
+      deploymentEtc: join(dep.path, 'etc'),
+    });
+    if (r.installed) configured.push(r.note);
+    else warnings.push(r.note);
   });
 
   if (ks.post.length) {

@@ -75,6 +75,18 @@ function checkField(c: Cmd, value: string | null, option: string): void {
   if (value !== null && /[:\n]/.test(value)) c.err('bad-value', 'must not contain ":" or a newline', option);
 }
 
+/**
+ * --mkfsoptions go to mkfs on the provisioning host: options that read its files (ext4's
+ * -d DIR copies a host directory in, -l FILE reads a bad-block list, xfs's -p protofile)
+ * would put host files into the image, so they and any path are refused.
+ */
+function checkMkfsOptions(c: Cmd, value: string | null, option: string): void {
+  if (value === null) return;
+  for (const w of value.split(/\s+/).filter(Boolean)) {
+    if (/^-[dlp]/.test(w) || w.includes('/') || /[\n;&|`$<>]/.test(w)) c.err('bad-value', `${JSON.stringify(w)} is not allowed: options that read files of the installing host (-d, -l, -p, paths) are refused`, option);
+  }
+}
+
 function checkMount(c: Cmd, mnt: string, allowPv: boolean): void {
   if (mnt === 'swap' || mnt === 'biosboot' || mnt === 'prepboot' || mnt === 'None' || mnt === 'none') return;
   if (allowPv && /^pv\.[A-Za-z0-9_.-]+$/.test(mnt)) return;
@@ -327,6 +339,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       for (const dest of ['homedir', 'shell'] as const) {
         const v = c.str(dest);
         if (v !== null && !v.startsWith('/')) c.err('bad-value', `must be an absolute path, got ${JSON.stringify(v)}`, c.w(dest));
+        else if (v !== null && v.split('/').includes('..')) c.err('bad-value', `must not contain .. components, got ${JSON.stringify(v)}`, c.w(dest));
       }
       for (const dest of ['uid', 'gid'] as const) {
         const v = c.int(dest);
@@ -501,7 +514,7 @@ export const COMMANDS: Record<string, CommandDef> = {
         maxsize: c.int('maxsize'),
         label,
         fsoptions: c.str('fsoptions'),
-        mkfsoptions: c.str('mkfsoptions'),
+        mkfsoptions: (checkMkfsOptions(c, c.str('mkfsoptions'), c.w('mkfsoptions')), c.str('mkfsoptions')),
         ondisk: c.str('ondisk'),
         asprimary: c.has('asprimary'),
         noformat: c.has('noformat'),
@@ -574,7 +587,7 @@ export const COMMANDS: Record<string, CommandDef> = {
         percent,
         label: c.str('label'),
         fsoptions: c.str('fsoptions'),
-        mkfsoptions: c.str('mkfsoptions'),
+        mkfsoptions: (checkMkfsOptions(c, c.str('mkfsoptions'), c.w('mkfsoptions')), c.str('mkfsoptions')),
         recommended: c.has('recommended'),
         useexisting: c.has('useexisting'),
         thin: c.has('thin') || c.has('thinpool'),

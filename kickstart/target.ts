@@ -1,7 +1,8 @@
 // The installed system as seen from the provisioning host: the new deployment's root and
 // its stateroot's /var (an OSTree deployment's /var is empty until boot bind-mounts it).
 // Paths of the installed system resolve here, following its own symlinks (/home →
-// var/home, /root → var/roothome) inside it, never out to the provisioning host.
+// var/home, /root → var/roothome) inside it, never out to the provisioning host: every
+// `..`, of the path or of a link, stops at the installed system's root.
 import { lstatSync, readlinkSync } from 'node:fs';
 import { mkdir, chown, chmod, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -30,8 +31,9 @@ export class Target {
       try {
         st = lstatSync(here);
       } catch {
-        done.push(name, ...parts);
-        break;
+        // Not there (yet): the rest is resolved by name, `..` never climbing above the root.
+        done.push(name);
+        continue;
       }
       if (st.isSymbolicLink()) {
         if (++hops > 40) throw new Error(`too many symbolic links resolving ${path} in the installed system`);

@@ -10,7 +10,7 @@ if [ ! -f "$addon" ] || [ -n "$(find ostree-bridge/native -maxdepth 1 -newer "$a
   (cd ostree-bridge/native && ../../node_modules/.bin/node-gyp rebuild --silent >&2)
 fi
 stamp=dist/.build-stamp
-if [ ! -f "$stamp" ] || [ -n "$(find agent cli core containers systemd kickstart ostree-bridge sandbox fleet test bench tsconfig.json package.json -newer "$stamp" -name '*.ts' -o -newer "$stamp" -name '*.json' 2>/dev/null | grep -v node_modules | head -1)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find agent cli core containers systemd kickstart compose ostree-bridge sandbox fleet test bench tsconfig.json package.json -newer "$stamp" -name '*.ts' -o -newer "$stamp" -name '*.json' 2>/dev/null | grep -v node_modules | head -1)" ]; then
   echo "atomhost build: compiling TypeScript" >&2
   node_modules/.bin/tsc -p . >&2
   touch "$stamp"

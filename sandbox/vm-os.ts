@@ -1,0 +1,104 @@
+// The OS and the disk image the VM tests and `npm run vm` boot, built once and cached by a
+// hash of their inputs (treefiles, atomhost's own runtime files, the kickstart): a fresh
+// machine composes it once (about five minutes), later runs reuse it in seconds.
+//   node dist/sandbox/vm-os.js        prints the cached OS (composing it when missing)
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compose, DEFAULT_CACHE } from '../compose/compose.js';
+import { parseTreefile } from '../compose/treefile.js';
+import { applyKickstart } from '../kickstart/apply.js';
+import { noProgress, type ProgressSink } from '../core/progress.js';
+import { serveDirectory } from './http-server.js';
+import { AGENT_SCRIPT, AGENT_UNIT } from './vm.js';
+
+const PROJECT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const OS_DIR = join(PROJECT, 'test', 'vm', 'os');
+export const VM_CACHE = process.env.ATOMHOST_VM_CACHE ?? '/var/cache/atomhost/vm';
+/** The guest reaches the OS repository here (user networking forward to this machine). */
+export const GUEST_REPO_PORT = 8080;
+
+export interface VmOs {
+  key: string;
+  repo: string;
+  stable: { ref: string; v1: string; v2: string };
+  broken: { ref: string; commit: string };
+}
+
+function hashTree(h: ReturnType<typeof createHash>, dir: string): void {
+  for (const e of readdirSync(dir).sort()) {
+    const p = join(dir, e);
+    const st = statSync(p);
+    if (st.isDirectory()) hashTree(h, p);
+    else if (!p.endsWith('.map')) h.update(p.slice(PROJECT.length)).update(readFileSync(p));
+  }
+}
+
+/** A hash of everything the composed OS is made of. */
+function osKey(treefiles: string[]): string {
+  const h = createHash('sha256');
+  for (const f of treefiles) h.update(f).update(readFileSync(f));
+  for (const d of ['agent', 'cli', 'core', 'containers', 'systemd', 'ostree-bridge', 'kickstart', 'compose']) hashTree(h, join(PROJECT, 'dist', d));
+  hashTree(h, join(PROJECT, 'units'));
+  h.update(readFileSync(join(PROJECT, 'ostree-bridge/native/build/Release/ostree_bridge.node')));
+  h.update(readFileSync(join(PROJECT, 'package-lock.json')));
+  return h.digest('hex').slice(0, 16);
+}
+
+export async function ensureVmOs(progress: ProgressSink = noProgress): Promise<VmOs> {
+  const files = ['atomhost-os-1.0.yaml', 'atomhost-os-2.0.yaml', 'atomhost-os-broken.yaml'].map((f) => join(OS_DIR, f));
+  // ATOMHOST_VM_REUSE=1 (development only): boot whatever OS is cached, even if atomhost's code changed since.
+  const reuse = process.env.ATOMHOST_VM_REUSE === '1' && existsSync(VM_CACHE) ? readdirSync(VM_CACHE).find((e) => /^os-.*\.json$/.test(e)) : undefined;
+  if (reuse) return JSON.parse(await readFile(join(VM_CACHE, reuse), 'utf8')) as VmOs;
+  const key = osKey(files);
+  const state = join(VM_CACHE, `os-${key}.json`);
+  if (existsSync(state)) return JSON.parse(await readFile(state, 'utf8')) as VmOs;
+  await mkdir(VM_CACHE, { recursive: true });
+  // One composed OS is kept: older ones (other inputs) go.
+  for (const e of readdirSync(VM_CACHE)) if (/^(repo|os|disk)-/.test(e)) await rm(join(VM_CACHE, e), { recursive: true, force: true });
+  const repo = join(VM_CACHE, `repo-${key}`);
+  const [t1, t2, tb] = files.map((f) => parseTreefile(f));
+  const c1 = await compose(t1, repo, { cache: DEFAULT_CACHE, progress });
+  const c2 = await compose(t2, repo, { cache: DEFAULT_CACHE, progress });
+  const cb = await compose({ ...tb, ref: 'atomhost-os/x86_64/broken' }, repo, { cache: DEFAULT_CACHE, progress });
+  const os: VmOs = { key, repo, stable: { ref: t1.ref, v1: c1.commit, v2: c2.commit }, broken: { ref: 'atomhost-os/x86_64/broken', commit: cb.commit } };
+  await writeFile(state, JSON.stringify(os, null, 2));
+  return os;
+}
+
+/**
+ * The installed disk (raw, sparse) made by atomhost's kickstart from test/vm/host.ks,
+ * with the VM agent added by a second %post. Cached; tests boot copy-on-write overlays.
+ */
+export async function ensureVmImage(os: VmOs, progress: ProgressSink = noProgress): Promise<string> {
+  const template = await readFile(join(PROJECT, 'test', 'vm', 'host.ks'), 'utf8');
+  const key = createHash('sha256').update(os.key).update(template).update(AGENT_SCRIPT).update(AGENT_UNIT).digest('hex').slice(0, 16);
+  const image = join(VM_CACHE, `disk-${key}.img`);
+  if (existsSync(image)) return image;
+  const reuse = process.env.ATOMHOST_VM_REUSE === '1' ? readdirSync(VM_CACHE).find((e) => /^disk-.*\.img$/.test(e)) : undefined;
+  if (reuse) return join(VM_CACHE, reuse);
+  const server = await serveDirectory(os.repo);
+  const work = join(VM_CACHE, `ks-${key}`);
+  try {
+    await mkdir(work, { recursive: true });
+    const ks = template.replaceAll('@REPO_URL@', server.url).replaceAll('@GUEST_REPO_URL@', `http://10.0.2.100:${GUEST_REPO_PORT}`) +
+      `\n%post --erroronfail\n# The VM test agent: commands over virtio-serial (sandbox/vm.ts).\nmkdir -p /etc/atomhost-vm\ncat > /etc/atomhost-vm/agent.sh <<'AGENT'\n${AGENT_SCRIPT}AGENT\nchmod 0700 /etc/atomhost-vm/agent.sh\ncat > /etc/systemd/system/atomhost-vm-agent.service <<'UNIT'\n${AGENT_UNIT}UNIT\nsystemctl enable atomhost-vm-agent.service\n%end\n`;
+    await writeFile(join(work, 'host.ks'), ks);
+    await applyKickstart(join(work, 'host.ks'), { image, sizeBytes: 6 * 1024 ** 3, progress });
+  } finally {
+    await server.close();
+    await rm(work, { recursive: true, force: true });
+  }
+  return image;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { progressView } = await import('../cli/progress-view.js');
+  const view = progressView({ json: false, jsonLines: false });
+  const os = await ensureVmOs(view.sink);
+  const image = process.argv.includes('--image') ? await ensureVmImage(os, view.sink) : null;
+  view.done();
+  process.stdout.write(`${JSON.stringify({ ...os, image }, null, 2)}\n`);
+}

@@ -1,0 +1,136 @@
+// Hostile callers and values through atomhostd in a test host (real systemd, system bus,
+// journald, runc, Debian's docker-registry): an unprivileged uid (65534 on the real bus)
+// sees no container values, probe commands or journal lines; values that would inject
+// lines into unit files, templates or kernel arguments are refused; a call with the wrong
+// D-Bus types is refused and the daemon stays up; a probe that hangs is killed with its
+// process group and the gate answers.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { requireRoot } from '../helpers/capability.js';
+import { TestHost } from '../testhost/testhost.js';
+import { buildAndPush, freePort, startRegistry, type Registry } from '../containers/fixtures.js';
+import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
+import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
+import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
+import { makeHostDisk } from '../../sandbox/host-disk.js';
+
+const INSIDE = '/var/lib/atomhost-test';
+const SYSROOT = `${INSIDE}/sysroot`;
+const SECRET = 'tok-3f9a1c-do-not-show';
+let th: TestHost;
+let scratch: Scratch;
+let reg: Registry;
+let server: StaticServer;
+let port = 0;
+
+const atomhost = (...args: string[]) => th.exec('atomhost', args);
+const nobody = (...args: string[]) => th.exec('atomhost', args, { user: '65534' });
+
+before(async () => {
+  if (process.getuid?.() !== 0) return;
+  scratch = await makeScratch('atomhost-security-', 3072);
+  reg = await startRegistry(join(scratch.dir, 'registry'));
+  const repo = join(scratch.dir, 'repo');
+  await initArchiveRepo(repo);
+  const tree = join(scratch.dir, 'tree');
+  await buildOsTree(tree, { osname: 'testos', version: '1.0' });
+  await commitTree(repo, 'testos/stable', tree, '1.0');
+  server = await serveDirectory(repo);
+  port = await freePort();
+  await buildAndPush(reg.host, 'web:1', { layers: [{ busybox: true, files: { 'www/index.html': 'web\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] });
+  const disk = join(scratch.dir, 'disk');
+  await makeHostDisk(disk, { osname: 'testos', ref: 'testos/stable', repoUrl: server.url });
+  th = await TestHost.boot({
+    binds: [[disk, INSIDE]],
+    agentEnv: { ATOMHOST_SYSROOT: SYSROOT, ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_HEALTH_DEADLINE_MS: '15000', ATOMHOST_PROBE_TIMEOUT_MS: '2000' },
+  });
+});
+
+after(async () => {
+  // The daemon's journal, for a failure to be read after the host is gone.
+  if (th) process.stderr.write(`# atomhostd journal (last 40 lines):\n${(await th.exec('journalctl', ['-u', 'atomhostd', '--no-pager', '-o', 'cat', '-n', '40'])).stdout.replace(/^/gm, '#   ')}\n`);
+  await th?.shutdown();
+  await server?.close();
+  await reg?.stop();
+  await scratch?.dispose();
+});
+
+test('a caller who may not change the host sees no container values, probe commands or failure details', async (t) => {
+  if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;
+  const r = await atomhost('container', 'install', '--name', 'web', '--set', `TOKEN=${SECRET}`, '--probe-cmd', `/bin/echo ${SECRET}`, `${reg.host}/web:1`);
+  assert.equal(r.exitCode, 0, r.stderr);
+  // Root sees its own values.
+  assert.match((await atomhost('--json', 'container', 'list')).stdout, new RegExp(SECRET));
+  for (const args of [['--json', 'status'], ['--json', 'container', 'list'], ['--json', 'revisions'], ['--json', 'stack', 'status']]) {
+    const out = await nobody(...args);
+    assert.doesNotMatch(`${out.stdout}${out.stderr}`, new RegExp(SECRET), `uid 65534: atomhost ${args.join(' ')} shows the value`);
+  }
+  // The raw D-Bus surface too: the Status property and the last result.
+  for (const call of [
+    ['get-property', 'io.atomhost.Agent1', '/io/atomhost/Agent1', 'io.atomhost.Agent1', 'Status'],
+    ['call', 'io.atomhost.Agent1', '/io/atomhost/Agent1', 'io.atomhost.Agent1', 'GetLastResult'],
+    ['call', 'io.atomhost.Agent1', '/io/atomhost/Agent1', 'io.atomhost.Agent1', 'ListRevisions'],
+  ]) {
+    const out = await th.exec('busctl', ['--system', ...call], { user: '65534' });
+    assert.equal(out.exitCode, 0, out.stderr);
+    assert.doesNotMatch(out.stdout, new RegExp(SECRET), `uid 65534: busctl ${call.join(' ')}`);
+  }
+  // Files that hold values are root's only.
+  const modes = await th.sh(`find ${SYSROOT}/ostree/atomhost/revisions -type f -newer ${SYSROOT}/ostree/repo/config -printf '%m %p\\n'; find ${SYSROOT}/ostree/deploy -path '*containers/web/*' -maxdepth 9 -name config.json -printf '%m %p\\n'; stat -c '%a %n' /etc/systemd/system/web.service`);
+  for (const line of modes.stdout.trim().split('\n')) assert.match(line, /^6[04]0 /, `readable by others: ${line}`);
+  const read = await th.exec('cat', ['/etc/systemd/system/web.service'], { user: '65534' });
+  assert.notEqual(read.exitCode, 0, 'uid 65534 cannot read the unit file');
+});
+
+test('values that would add lines to a unit, a template or the kernel command line are refused, naming the field', async (t) => {
+  if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;
+  const role = await atomhost('container', 'install', '--name', 'web2', '--role', 'network\nExecStartPre=/bin/touch /tmp/pwned', `${reg.host}/web:1`);
+  assert.notEqual(role.exitCode, 0);
+  assert.match(role.stderr, /role/);
+  const host = await atomhost('container', 'install', '--name', 'dbus', `${reg.host}/web:1`);
+  assert.notEqual(host.exitCode, 0, 'a container may not take the name of a host unit');
+  assert.match(host.stderr, /dbus\.service/);
+  const kargs = await atomhost('kargs', '--append', 'quiet\ninit=/bin/sh');
+  assert.equal(kargs.exitCode, 2, kargs.stderr);
+  assert.match(kargs.stderr, /not a kernel argument/);
+  const replace = await atomhost('kargs', '--append', 'console=tty0', '--replace', 'console=tty0 init=/bin/sh');
+  assert.equal(replace.exitCode, 2, replace.stderr);
+  assert.equal((await th.exec('test', ['-e', '/tmp/pwned'])).exitCode, 1, 'nothing ran');
+  const probe = await atomhost('container', 'install', '--name', 'web3', '--probe-http', 'file:///etc/shadow', `${reg.host}/web:1`);
+  assert.notEqual(probe.exitCode, 0);
+  assert.match(probe.stderr, /http/);
+});
+
+test('wrong D-Bus types and huge strings are refused; the daemon stays up', async (t) => {
+  if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;
+  const before = (await th.exec('systemctl', ['show', '-p', 'MainPID', 'atomhostd.service'])).stdout.trim();
+  const calls: string[][] = [
+    ['Deploy', 'i', '7'],
+    ['ContainerInstall', 's', 'x'],
+    ['ContainerInstall', 'sa{ss}a{ss}', 'img', '1', 'probeCommand', 'not json', '0'],
+    ['ContainerInstall', 'sa{ss}a{ss}', 'img', '1', 'nonsense', 'x', '0'],
+    ['Rebase', 'ss', 'x'.repeat(100_000), ''],
+    ['SetPinned', 'ss', 'a', 'b'],
+  ];
+  for (const [method, sig, ...args] of calls) {
+    const r = await th.exec('busctl', ['--system', 'call', 'io.atomhost.Agent1', '/io/atomhost/Agent1', 'io.atomhost.Agent1', method, sig, ...args]);
+    assert.notEqual(r.exitCode, 0, `${method}(${sig}) was accepted`);
+    assert.match(r.stderr, /InvalidArgument|takes|larger|probeCommand|unknown option/, `${method}: ${r.stderr}`);
+  }
+  const status = await atomhost('status');
+  assert.equal(status.exitCode, 0, status.stderr);
+  assert.equal((await th.exec('systemctl', ['show', '-p', 'MainPID', 'atomhostd.service'])).stdout.trim(), before, 'the same daemon answers');
+});
+
+test('a probe that hangs (with a grandchild) is killed with its process group and the change is undone', async (t) => {
+  if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;
+  assert.equal((await atomhost('container', 'uninstall', 'web')).exitCode, 0, 'the port is free for the next container');
+  const r = await atomhost('container', 'install', '--name', 'hang', '--probe-cmd', '/bin/sh -c "sleep 1000 & sleep 1001"', `${reg.host}/web:1`);
+  assert.equal(r.exitCode, 1, r.stderr);
+  assert.match(r.stderr, /timed out after 2 s/);
+  assert.equal((await th.exec('pgrep', ['-f', 'sleep 100[01]'])).exitCode, 1, 'no probe process is left');
+  const list = await atomhost('--json', 'container', 'list');
+  assert.doesNotMatch(list.stdout, /"hang"/, 'the unhealthy container was rolled back');
+  assert.equal((await atomhost('status')).exitCode, 0, 'the daemon is not wedged');
+});
