@@ -32,3 +32,21 @@ export function editKargs(current: string[], edit: KargsEdit): string[] {
   }
   return out;
 }
+
+/**
+ * A stack manifest's kernel arguments edit the deployment's, never replace them: each of
+ * `kargs` is made present (a KEY=VALUE replaces the value of the same key, a bare KEY is
+ * added once), each of `kargsDelete` removed. What the installer or the admin set —
+ * root=, rd.*, console=, rw — stays unless the manifest deletes it by name.
+ */
+export function stackKargs(current: string[], os: { kargs?: string[]; kargsDelete?: string[] }): string[] {
+  let out = [...current];
+  for (const d of os.kargsDelete ?? []) out = out.filter((a) => a !== d && keyOf(a) !== d);
+  for (const a of os.kargs ?? []) {
+    const i = out.findIndex((x) => keyOf(x) === keyOf(a));
+    if (out.includes(a)) continue;
+    if (i >= 0 && a.includes('=')) out[i] = a;
+    else out.push(a);
+  }
+  return out;
+}

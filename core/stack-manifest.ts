@@ -22,7 +22,8 @@ export interface StackContainer {
 export interface StackManifest {
   name: string;
   version: string;
-  os: { refspec?: string; version?: string; checksum?: string; kargs?: string[] };
+  /** kargs: made present (KEY=VALUE replaces the key's value); kargsDelete: removed. Never a replacement of the whole line. */
+  os: { refspec?: string; version?: string; checksum?: string; kargs?: string[]; kargsDelete?: string[] };
   containers: StackContainer[];
 }
 
@@ -79,6 +80,11 @@ export function parseStackManifest(text: string, source: string): StackManifest 
   if (os.kargs !== undefined) {
     if (!Array.isArray(os.kargs) || os.kargs.some((k) => typeof k !== 'string' || /\s/.test(k))) problems.push('os.kargs must be a list of kernel arguments without spaces');
     else osOut.kargs = os.kargs as string[];
+  }
+  if (os.kargsDelete !== undefined) {
+    if (!Array.isArray(os.kargsDelete) || os.kargsDelete.some((k) => typeof k !== 'string' || !k || /\s/.test(k))) problems.push('os.kargsDelete must be a list of kernel arguments (KEY or KEY=VALUE) without spaces');
+    else if (os.kargsDelete.some((k) => /^(root|ostree)(=|$)/.test(k as string))) problems.push('os.kargsDelete may not remove root= or ostree=: the host would not boot');
+    else osOut.kargsDelete = os.kargsDelete as string[];
   }
   const containers: StackContainer[] = [];
   if (root.containers !== undefined && !Array.isArray(root.containers)) problems.push('containers must be a list');

@@ -2,6 +2,7 @@
 // upgrades the OS and its system containers as one revision. Everything is pulled and
 // verified first; only then is one new deployment written. A piece that fails to pull
 // or verify changes nothing.
+import { stackKargs } from './kargs.js';
 import { readFile } from 'node:fs/promises';
 import { AtomhostError, InvalidArgumentError, NoUpdateError, NotFoundError } from './errors.js';
 import type { ContainerChange, TransactionResult, TxContext, UpdatePreview } from './host-api.js';
@@ -115,7 +116,7 @@ export async function stackCheck(host: LocalHost, opts: { preview: boolean }, ct
   const p = await plan(host, def, ctx, opts.preview);
   const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
   const containers = changes(current.containers, p.wanted);
-  const kargs = p.manifest.os.kargs ?? current.os.kargs;
+  const kargs = stackKargs(current.os.kargs, p.manifest.os);
   const osChanged = p.checksum !== def.checksum;
   const commit = host.sysroot.readCommit(p.checksum);
   return {
@@ -134,7 +135,7 @@ export async function stackUpgrade(host: LocalHost, def: Deployment, ctx: TxCont
   const p = await plan(host, def, ctx, true);
   const port = (await host.port())!;
   const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
-  const kargs = p.manifest.os.kargs ?? current.os.kargs;
+  const kargs = stackKargs(current.os.kargs, p.manifest.os);
   if (p.checksum === def.checksum && changes(current.containers, p.wanted).length === 0 && kargs.join(' ') === current.os.kargs.join(' ')) {
     throw new NoUpdateError(`no update available: the host already runs stack ${p.manifest.name} ${p.manifest.version}`);
   }

@@ -12,6 +12,7 @@ import { parseTreefile } from '../compose/treefile.js';
 import { applyKickstart } from '../kickstart/apply.js';
 import { noProgress, type ProgressSink } from '../core/progress.js';
 import { serveDirectory } from './http-server.js';
+import { atomicWriteFile } from '../core/atomic-write.js';
 import { AGENT_SCRIPT, AGENT_UNIT } from './vm.js';
 
 const PROJECT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -64,8 +65,17 @@ export async function ensureVmOs(progress: ProgressSink = noProgress): Promise<V
   const c2 = await compose(t2, repo, { cache: DEFAULT_CACHE, progress });
   const cb = await compose({ ...tb, ref: 'atomhost-os/x86_64/broken' }, repo, { cache: DEFAULT_CACHE, progress });
   const os: VmOs = { key, repo, stable: { ref: t1.ref, v1: c1.commit, v2: c2.commit }, broken: { ref: 'atomhost-os/x86_64/broken', commit: cb.commit } };
+  // 2.0 is composed but not released yet: the installed image gets 1.0, a test releases 2.0.
+  await publish(os, 'v1');
   await writeFile(state, JSON.stringify(os, null, 2));
   return os;
+}
+
+/** Points the stable ref at 1.0 or 2.0 (what a release engineer does when publishing), and updates the summary. */
+export async function publish(os: VmOs, version: 'v1' | 'v2'): Promise<void> {
+  await atomicWriteFile(join(os.repo, 'refs', 'heads', os.stable.ref), `${os.stable[version]}\n`);
+  const { runOk } = await import('../core/exec.js');
+  await runOk('ostree', [`--repo=${os.repo}`, 'summary', '-u']);
 }
 
 /**
@@ -79,6 +89,7 @@ export async function ensureVmImage(os: VmOs, progress: ProgressSink = noProgres
   if (existsSync(image)) return image;
   const reuse = process.env.ATOMHOST_VM_REUSE === '1' ? readdirSync(VM_CACHE).find((e) => /^disk-.*\.img$/.test(e)) : undefined;
   if (reuse) return join(VM_CACHE, reuse);
+  await publish(os, 'v1');
   const server = await serveDirectory(os.repo);
   const work = join(VM_CACHE, `ks-${key}`);
   try {

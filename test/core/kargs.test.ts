@@ -17,3 +17,13 @@ test('refuses ambiguous and missing arguments with the field named', () => {
   assert.throws(() => editKargs([], { replace: ['a'] }), /--replace wants/);
   assert.throws(() => editKargs([], { append: ['a b'] }), /not a kernel argument/);
 });
+
+test('a stack manifest edits kernel arguments: root=, rd.* and the console of a kickstart-installed host stay', async () => {
+  const { stackKargs } = await import('../../core/kargs.js');
+  const installed = ['root=UUID=5d1c', 'rd.lvm.lv=vg/root', 'rw', 'console=ttyS0,115200'];
+  assert.deepEqual(stackKargs(installed, { kargs: ['quiet', 'console=tty1'] }), ['root=UUID=5d1c', 'rd.lvm.lv=vg/root', 'rw', 'console=tty1', 'quiet']);
+  assert.deepEqual(stackKargs(installed, { kargs: ['quiet'], kargsDelete: ['rw'] }), ['root=UUID=5d1c', 'rd.lvm.lv=vg/root', 'console=ttyS0,115200', 'quiet']);
+  assert.deepEqual(stackKargs(installed, {}), installed, 'no kargs in the manifest: unchanged');
+  const { parseStackManifest } = await import('../../core/stack-manifest.js');
+  assert.throws(() => parseStackManifest('metadata: {version: "1"}\nos: {kargsDelete: [root]}\n', 'm.yaml'), /may not remove root=/);
+});

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ensureVmImage, ensureVmOs, GUEST_REPO_PORT, type VmOs } from '../../sandbox/vm-os.js';
+import { ensureVmImage, ensureVmOs, GUEST_REPO_PORT, publish, type VmOs } from '../../sandbox/vm-os.js';
 import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
 import { Vm } from '../../sandbox/vm.js';
 import { requireCommand, requireRoot } from '../helpers/capability.js';
@@ -49,6 +49,7 @@ test('a: the kickstart-installed image boots; atomhostd answers for the booted d
   const image = await ensureVmImage(os);
   const disk = join(dir, 'disk.qcow2');
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', 'raw', disk]);
+  await publish(os, 'v1');
   server = await serveDirectory(os.repo);
   vm = new Vm({ disk, dir, forwards: [{ guest: GUEST_REPO_PORT, host: server.port }] });
   await vm.start();
@@ -71,6 +72,7 @@ test('a: the kickstart-installed image boots; atomhostd answers for the booted d
 
 test('c: upgrade → reboot runs 2.0 and the gate clears the boot counter; rollback → reboot runs 1.0', { timeout: 1_800_000 }, async (t) => {
   if (!vm) return t.skip('the image did not boot');
+  await publish(os, 'v2');
   const up = await vm.run('atomhost upgrade');
   assert.equal(up.exitCode, 0, up.stdout);
   assert.match(up.stdout, /boot counting armed/);
