@@ -11,6 +11,7 @@ import type { ContainerPort, PreparedContainer } from '../core/container-port.js
 import type { LocalHost } from '../core/local-host.js';
 import { noProgress, task, type ProgressSink } from '../core/progress.js';
 import { revisionIdFromOrigin, shortId, type ContainerSpec, type HealthProbe, type Revision, type UnitSpec } from '../core/revision.js';
+import { bootedByCmdline } from '../core/health-gate.js';
 import { existsSync } from 'node:fs';
 import { roleOrder } from '../core/stack-manifest.js';
 import { checkProbe, checkRole, checkValues } from '../core/values.js';
@@ -118,7 +119,7 @@ export class SystemContainers implements ContainerPort {
     refuseHostUnitName(name, [osRoot, this.#opts.units ? (this.#opts.hostRoot ?? '/') : null]);
     const values = checkValues(opts.values ?? {});
     if (opts.probe) opts = { ...opts, probe: checkProbe(opts.probe) };
-    const current = await this.#current();
+    const current = await this.#base();
     if (current.containers[name]) throw new InvalidArgumentError(`a container named ${name} is already installed (${current.containers[name].image}); use \`atomhost container update ${name}\` or choose another --name`, { field: 'name', value: name });
     const progress = this.#opts.progress ?? noProgress;
     const { digest } = await task(progress, `Pulling ${image}`, () => this.pull(image, { signal: this.#opts.signal, progress }));
@@ -128,7 +129,7 @@ export class SystemContainers implements ContainerPort {
   }
 
   async update(name: string): Promise<ContainerResult> {
-    const current = await this.#current();
+    const current = await this.#base();
     const c = this.#get(current, name);
     const progress = this.#opts.progress ?? noProgress;
     const { digest } = await task(progress, `Pulling ${c.image}`, () => this.pull(c.image, { signal: this.#opts.signal, progress }));
@@ -140,7 +141,7 @@ export class SystemContainers implements ContainerPort {
 
   /** Goes back to the digest this container had before its current one (in the revision history). */
   async rollback(name: string): Promise<ContainerResult> {
-    const current = await this.#current();
+    const current = await this.#base();
     const c = this.#get(current, name);
     let rev: Revision | null = current;
     let previous: ContainerSpec | null = null;
@@ -160,7 +161,7 @@ export class SystemContainers implements ContainerPort {
   }
 
   async uninstall(name: string): Promise<ContainerResult> {
-    const current = await this.#current();
+    const current = await this.#base();
     const c = this.#get(current, name);
     const units = this.#opts.units;
     if (units) await units.stop(`${name}.service`).catch(() => {});
@@ -202,6 +203,28 @@ export class SystemContainers implements ContainerPort {
   }
 
   // ---- internals ----
+
+  /**
+   * The revision a container change builds on. On a booted host that is the booted
+   * deployment's revision: the change is applied live to the running stack and gated
+   * against it. When an OS change is already deployed but not booted (the default is not
+   * the booted deployment), a container change is refused: building on the default would
+   * gate the running stack against a revision it does not run, and building on the
+   * booted one would drop the pending OS change.
+   */
+  async #base(): Promise<Revision> {
+    const deps = await this.host.sysroot.reload();
+    const booted = deps.find((d) => d.booted) ?? bootedByCmdline(this.host.sysroot.path, deps);
+    if (booted && deps[0] && booted.index !== deps[0].index) {
+      const pending = revisionIdFromOrigin(deps[0].origin);
+      throw new AtomhostError(
+        'AH_ERR_BUSY',
+        `an OS change is pending: revision ${pending ? shortId(pending) : deps[0].checksum.slice(0, 12)} is the default but the host runs deployment ${booted.index}; reboot into it first, or \`atomhost rollback\` to drop it, then change containers`,
+        { details: { pending, booted: booted.index } },
+      );
+    }
+    return this.#current();
+  }
 
   async #current(): Promise<Revision> {
     const rev = await this.host.defaultRevision();

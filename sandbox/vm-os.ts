@@ -43,7 +43,8 @@ function osKey(treefiles: string[]): string {
   for (const f of treefiles) h.update(f).update(readFileSync(f));
   for (const d of ['agent', 'cli', 'core', 'containers', 'systemd', 'ostree-bridge', 'kickstart', 'compose']) hashTree(h, join(PROJECT, 'dist', d));
   hashTree(h, join(PROJECT, 'units'));
-  h.update(readFileSync(join(PROJECT, 'ostree-bridge/native/build/Release/ostree_bridge.node')));
+  // The addon by its sources (its binary embeds the build path, which differs between clones).
+  for (const f of ['binding.gyp', 'ostree_bridge.cc']) h.update(readFileSync(join(PROJECT, 'ostree-bridge/native', f)));
   h.update(readFileSync(join(PROJECT, 'package-lock.json')));
   return h.digest('hex').slice(0, 16);
 }

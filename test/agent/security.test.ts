@@ -134,3 +134,36 @@ test('a probe that hangs (with a grandchild) is killed with its process group an
   assert.doesNotMatch(list.stdout, /"hang"/, 'the unhealthy container was rolled back');
   assert.equal((await atomhost('status')).exitCode, 0, 'the daemon is not wedged');
 });
+
+test('fuzz: random methods, signatures and values from an unprivileged and a root caller leave the daemon up and the host unchanged', async (t) => {
+  if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+  console.log(`# D-Bus fuzz: FUZZ_SEED=${seed}`);
+  let s = seed >>> 0;
+  const r = () => ((s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x6d2b79f5) >>> 0) / 4294967296);
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+  // Mutating methods are left out for root: a well-typed random Deploy could really deploy.
+  const reads = ['GetStatus', 'ListRevisions', 'Diff', 'GetLastResult', 'ContainerList', 'StackStatus'];
+  const writes = ['Upgrade', 'Deploy', 'Rebase', 'Rollback', 'KernelArgs', 'Cleanup', 'SetPinned', 'ContainerInstall', 'ContainerUpdate', 'RestartRole', 'Cancel'];
+  const values: Record<string, () => string[]> = {
+    s: () => [pick(['', 'x', '../../etc', 'a\nb', '%n%s', '💥', 'y'.repeat(Math.floor(r() * 70_000))])],
+    u: () => [String(Math.floor(r() * 2 ** 32))],
+    i: () => [String(Math.floor(r() * 2 ** 31) * (r() < 0.5 ? -1 : 1))],
+    b: () => [pick(['true', 'false'])],
+    as: () => ['2', pick(['a', 'quiet\ninit=/bin/sh']), pick(['', 'b c'])],
+    'a{ss}': () => ['1', pick(['name', 'role', 'probeCommand', 'x']), pick(['["/bin/sh"]', 'network\nX=1', '{'])],
+    'a{sv}': () => ['1', 'k', 's', 'v'],
+  };
+  const before = (await atomhost('--json', 'revisions')).stdout;
+  const pid = (await th.exec('systemctl', ['show', '-p', 'MainPID', 'atomhostd.service'])).stdout.trim();
+  for (let i = 0; i < 60; i++) {
+    const asRoot = r() < 0.5;
+    const method = asRoot ? pick(reads) : pick([...reads, ...writes]);
+    const types = Array.from({ length: Math.floor(r() * 4) }, () => pick(Object.keys(values)));
+    const args = types.flatMap((ty) => values[ty]());
+    await th.exec('busctl', ['--system', '--timeout=20', 'call', 'io.atomhost.Agent1', '/io/atomhost/Agent1', 'io.atomhost.Agent1', method, types.join(''), ...args], asRoot ? {} : { user: '65534' });
+  }
+  assert.equal((await th.exec('systemctl', ['show', '-p', 'MainPID', 'atomhostd.service'])).stdout.trim(), pid, `the daemon restarted (FUZZ_SEED=${seed})`);
+  assert.equal((await atomhost('status')).exitCode, 0);
+  assert.equal((await atomhost('--json', 'revisions')).stdout, before, `the host changed (FUZZ_SEED=${seed})`);
+});

@@ -213,4 +213,11 @@ test('a whole-stack upgrade boots with its containers; rolling back the OS bring
   s = await json<StackStatus>('stack', 'status');
   assert.equal(s.revision, before[0].revision?.id, 'the revision of the chosen entry');
   assert.equal(await get(ports.kubelet), 'kubelet v3\n');
+
+  // The booted revision is the reference: the default (release 1) is not what runs, so a
+  // container change is refused instead of being built on one revision and gated on another.
+  r = await atomhost('container', 'update', 'kubelet');
+  assert.equal(r.exitCode, 5, r.stderr);
+  assert.match(r.stderr, /an OS change is pending: revision [0-9a-f]{12} is the default but the host runs deployment 1/);
+  assert.equal((await json<StackStatus>('stack', 'status')).revision, before[0].revision?.id, 'nothing changed');
 });
