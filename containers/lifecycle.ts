@@ -210,12 +210,16 @@ export class SystemContainers implements ContainerPort {
    * against it. When an OS change is already deployed but not booted (the default is not
    * the booted deployment), a container change is refused: building on the default would
    * gate the running stack against a revision it does not run, and building on the
-   * booted one would drop the pending OS change.
+   * booted one would drop the pending OS change. Container changes made one after the
+   * other (each a deployment of the booted OS commit) build on each other.
    */
   async #base(): Promise<Revision> {
     const deps = await this.host.sysroot.reload();
     const booted = deps.find((d) => d.booted) ?? bootedByCmdline(this.host.sysroot.path, deps);
-    if (booted && deps[0] && booted.index !== deps[0].index) {
+    // Container-only changes deploy the same OS again: only another commit or other kernel
+    // arguments in the default make an OS change pending.
+    const def = deps[0];
+    if (booted && def && booted.index !== def.index && (def.checksum !== booted.checksum || def.osname !== booted.osname || def.kargs.join(' ') !== booted.kargs.join(' '))) {
       const pending = revisionIdFromOrigin(deps[0].origin);
       throw new AtomhostError(
         'AH_ERR_BUSY',

@@ -441,14 +441,21 @@ export class LocalHost implements HostApi {
     // Keep what else the previous origin says (the stack source, other tools' keys).
     const base = from && from.osname === content.os.osname && from.origin ? from.origin : '';
     const origin = originWithRevision(originWithRefspec(base, content.os.refspec), rev.id);
+    // On a booted host an OS change is staged, as rpm-ostree does: /etc edits made before the
+    // reboot are carried over, because ostree-finalize-staged merges /etc at shutdown. The
+    // deployment itself (checkout, kernel in /boot) is written and checked now, so what
+    // finalization could fail on fails here. Container-only changes are written directly.
+    const booted = this.sysroot.deployments.find((d) => d.booted);
+    const stage = !!booted && booted.osname === content.os.osname && booted.checksum !== content.os.checksum && process.env.ATOMHOST_NO_STAGE !== '1';
     try {
-      await task(progress, `Deploying ${content.os.version ?? content.os.checksum.slice(0, 12)}`, () =>
+      await task(progress, `${stage ? 'Staging' : 'Deploying'} ${content.os.version ?? content.os.checksum.slice(0, 12)}`, () =>
         this.sysroot.deploy({
           osname: content.os.osname,
           checksum: content.os.checksum,
           origin,
           kargs: content.os.kargs,
-          mergeIndex: from && from.osname === content.os.osname ? from.index : undefined,
+          mergeIndex: stage ? booted!.index : from && from.osname === content.os.osname ? from.index : undefined,
+          stage,
         }),
       );
     } catch (err) {
@@ -463,7 +470,7 @@ export class LocalHost implements HostApi {
       title,
       changed: true,
       revision: rev.id,
-      message: `Deployed ${content.os.version ?? content.os.checksum.slice(0, 12)} as revision ${shortId(rev.id)}; reboot to use it${counting}`,
+      message: `${stage ? 'Staged' : 'Deployed'} ${content.os.version ?? content.os.checksum.slice(0, 12)} as revision ${shortId(rev.id)}; reboot to use it${stage ? ' (finalized at shutdown)' : ''}${counting}`,
     };
   }
 

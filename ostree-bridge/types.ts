@@ -61,6 +61,8 @@ export interface DeployOptions {
   kargs: string[];
   /** Index of the deployment whose /etc is merged; defaults to ostree's merge deployment. */
   mergeIndex?: number;
+  /** Stage it (booted hosts only): written now, finalized at shutdown with the /etc of that moment. */
+  stage?: boolean;
   /**
    * Keep every existing deployment (true), or let libostree drop the non-booted,
    * non-merge deployments of this osname as `ostree admin deploy` does (false).

@@ -283,9 +283,9 @@ class PullWorker : public Napi::AsyncProgressQueueWorker<ProgressData> {
 class DeployWorker : public GWorker {
  public:
   DeployWorker(Napi::Env env, OstreeSysroot* s, std::string osname, std::string checksum, std::string origin,
-               std::vector<std::string> kargs, int mergeIndex, bool retain)
+               std::vector<std::string> kargs, int mergeIndex, bool retain, bool stage)
       : GWorker(env, s), osname_(std::move(osname)), checksum_(std::move(checksum)), origin_(std::move(origin)),
-        kargs_(std::move(kargs)), mergeIndex_(mergeIndex), retain_(retain) {}
+        kargs_(std::move(kargs)), mergeIndex_(mergeIndex), retain_(retain), stage_(stage) {}
  protected:
   bool Run(GError** error) override {
     if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
@@ -304,6 +304,16 @@ class DeployWorker : public GWorker {
     OstreeSysrootDeployTreeOpts opts = {};
     opts.override_kernel_argv = argv.data();
     g_autoptr(OstreeDeployment) nd = nullptr;
+    if (stage_) {
+      // Staged: the deployment is written now and finalized at shutdown by
+      // ostree-finalize-staged.service, which merges /etc as it is then.
+      if (!ostree_sysroot_stage_tree_with_options(sysroot_, osname_.c_str(), checksum_.c_str(), origin, merge, &opts, &nd,
+                                                  nullptr, error))
+        return false;
+      if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
+      deps_ = CollectDeployments(sysroot_);
+      return true;
+    }
     if (!ostree_sysroot_deploy_tree_with_options(sysroot_, osname_.c_str(), checksum_.c_str(), origin, merge, &opts, &nd,
                                                  nullptr, error))
       return false;
@@ -319,6 +329,7 @@ class DeployWorker : public GWorker {
   std::vector<std::string> kargs_;
   int mergeIndex_;
   bool retain_;
+  bool stage_;
   std::vector<DeploymentData> deps_;
 };
 
@@ -579,7 +590,8 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
                                o.Get("checksum").ToString().Utf8Value(), o.Get("origin").ToString().Utf8Value(),
                                StringArray(o.Get("kargs")),
                                o.Has("mergeIndex") && o.Get("mergeIndex").IsNumber() ? o.Get("mergeIndex").ToNumber().Int32Value() : -1,
-                               o.Has("retain") && o.Get("retain").ToBoolean().Value());
+                               o.Has("retain") && o.Get("retain").ToBoolean().Value(),
+                               o.Has("stage") && o.Get("stage").ToBoolean().Value());
     w->Queue();
     return w->Promise();
   }

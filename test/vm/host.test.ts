@@ -75,12 +75,17 @@ test('c: upgrade → reboot runs 2.0 and the gate clears the boot counter; rollb
   await publish(os, 'v2');
   const up = await vm.run('atomhost upgrade');
   assert.equal(up.exitCode, 0, up.stdout);
-  assert.match(up.stdout, /boot counting armed/);
+  assert.match(up.stdout, /Staged 2\.0 .*boot counting armed/);
   assert.match(await grubenv(), /^boot_counter=3$/m, 'the new default has 3 tries');
+  // Staged, as rpm-ostree does: finalized at shutdown, so an /etc edit made now is kept.
+  assert.match(await vm.ok('ostree admin status'), /\(staged\)/);
+  assert.equal((await status()).status.deployments.filter((d) => (d as { staged?: boolean }).staged).length, 1, 'status shows the staged deployment');
+  await vm.ok('echo edited-after-staging > /etc/atomhost-vm-note');
 
   await vm.reboot();
   await settled();
   assert.equal(await release(), '2.0', 'the new /usr runs');
+  assert.equal((await vm.ok('cat /etc/atomhost-vm-note')).trim(), 'edited-after-staging', 'the /etc edit made after staging was carried over');
   const s = await status();
   assert.equal(s.status.deployments.find((d) => d.booted)?.version, '2.0');
   const env = await grubenv();
