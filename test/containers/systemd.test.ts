@@ -20,7 +20,7 @@ let reg: Registry;
 let server: StaticServer;
 let env: Record<string, string>;
 const SYSROOT = '/var/lib/atomhost-test/sysroot';
-const ports = { etcd: 0, kubelet: 0 };
+const ports = { netd: 0, kubelet: 0 };
 
 const cli = (...args: string[]) => th.exec('atomhost', ['--sysroot', SYSROOT, ...args], { env });
 
@@ -33,7 +33,7 @@ before(async () => {
   await buildOsTree(join(scratch.dir, 'tree'), { osname: 'testos', version: '1.0' });
   await commitTree(repo, 'testos/stable', join(scratch.dir, 'tree'), '1.0');
   server = await serveDirectory(repo);
-  ports.etcd = await freePort();
+  ports.netd = await freePort();
   ports.kubelet = await freePort();
   for (const [name, port] of Object.entries(ports)) {
     await buildAndPush(reg.host, `${name}:1`, { layers: [{ busybox: true, files: { 'www/index.html': `${name} v1\n` } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] });
@@ -63,7 +63,7 @@ test('installed containers run as systemd units, started in role order', async (
   // Installed kubelet first: the role, not the order of commands, orders the units.
   let r = await cli('container', 'install', '--role', 'kubelet', `${reg.host}/kubelet:1`);
   assert.equal(r.exitCode, 0, r.stderr);
-  r = await cli('container', 'install', '--role', 'network', `${reg.host}/etcd:1`);
+  r = await cli('container', 'install', '--role', 'network', `${reg.host}/netd:1`);
   assert.equal(r.exitCode, 0, r.stderr);
   for (const [name, port] of Object.entries(ports)) {
     const active = await th.exec('systemctl', ['is-active', `${name}.service`]);
@@ -73,7 +73,7 @@ test('installed containers run as systemd units, started in role order', async (
   const after = await th.exec('systemctl', ['show', '-p', 'After', 'kubelet.service']);
   assert.match(after.stdout, /atomhost-role-network\.target/, 'kubelet is ordered after the network role');
   const list = JSON.parse((await cli('--json', 'container', 'list')).stdout) as { name: string; activeState: string }[];
-  assert.deepEqual(list.map((c) => [c.name, c.activeState]), [['etcd', 'active'], ['kubelet', 'active']], 'listed in role order with their unit states');
+  assert.deepEqual(list.map((c) => [c.name, c.activeState]), [['netd', 'active'], ['kubelet', 'active']], 'listed in role order with their unit states');
 });
 
 test('a container that fails to start is refused with its log; nothing is recorded', async (t) => {
@@ -86,24 +86,24 @@ test('a container that fails to start is refused with its log; nothing is record
   assert.equal((await th.sh(`ls ${SYSROOT}/ostree/atomhost/revisions | wc -l`)).stdout, revs, 'the revision list is unchanged');
   assert.notEqual((await th.exec('systemctl', ['is-active', 'crashes.service'])).stdout.trim(), 'active');
   assert.equal((await th.exec('test', ['-e', '/etc/systemd/system/crashes.service'])).exitCode, 1, 'its unit file is gone');
-  assert.equal((await th.exec('systemctl', ['is-active', 'etcd.service'])).stdout.trim(), 'active', 'the others keep running');
+  assert.equal((await th.exec('systemctl', ['is-active', 'netd.service'])).stdout.trim(), 'active', 'the others keep running');
 });
 
 test('update restarts the unit on the new image; uninstall stops it and removes the unit', async (t) => {
   if (!requireRoot(t)) return;
-  await buildAndPush(reg.host, 'etcd:1', { layers: [{ busybox: true, files: { 'www/index.html': 'etcd v2\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.etcd}`, '-h', '/www'] });
-  let r = await cli('container', 'update', 'etcd');
+  await buildAndPush(reg.host, 'netd:1', { layers: [{ busybox: true, files: { 'www/index.html': 'netd v2\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.netd}`, '-h', '/www'] });
+  let r = await cli('container', 'update', 'netd');
   assert.equal(r.exitCode, 0, r.stderr);
-  assert.equal(await fetch(`http://127.0.0.1:${ports.etcd}/index.html`).then((x) => x.text()), 'etcd v2\n');
-  r = await cli('container', 'rollback', 'etcd');
+  assert.equal(await fetch(`http://127.0.0.1:${ports.netd}/index.html`).then((x) => x.text()), 'netd v2\n');
+  r = await cli('container', 'rollback', 'netd');
   assert.equal(r.exitCode, 0, r.stderr);
-  assert.equal(await fetch(`http://127.0.0.1:${ports.etcd}/index.html`).then((x) => x.text()), 'etcd v1\n');
+  assert.equal(await fetch(`http://127.0.0.1:${ports.netd}/index.html`).then((x) => x.text()), 'netd v1\n');
   r = await cli('container', 'uninstall', 'kubelet');
   assert.equal(r.exitCode, 0, r.stderr);
   assert.equal((await th.exec('systemctl', ['is-active', 'kubelet.service'])).stdout.trim(), 'inactive');
   assert.equal((await th.exec('test', ['-e', '/etc/systemd/system/kubelet.service'])).exitCode, 1);
   const s = JSON.parse((await cli('--json', 'status')).stdout) as HostStatus;
-  assert.deepEqual(Object.keys(s.status.deployments[0].revision!.containers), ['etcd']);
+  assert.deepEqual(Object.keys(s.status.deployments[0].revision!.containers), ['netd']);
   void inCI;
   void execa;
 });
