@@ -97,7 +97,10 @@ export class Vm {
 
   /** Waits for qemu to end by itself (a guest that panics or powers off); null on timeout. */
   async waitExit(timeoutMs: number): Promise<number | null | 'timeout'> {
-    const r = await Promise.race([this.#exited, new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), timeoutMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([this.#exited, new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), timeoutMs)))]);
+    // A pending timer would keep the test process alive for minutes after the last boot.
+    clearTimeout(timer);
     if (r !== 'timeout') this.#reset();
     return r;
   }
