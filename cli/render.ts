@@ -40,6 +40,7 @@ export function renderPreview(p: UpdatePreview): string {
   ];
   if (p.kargs.from.join(' ') !== p.kargs.to.join(' ')) lines.push(`  Kernel args: ${p.kargs.from.join(' ') || '(none)'} → ${p.kargs.to.join(' ') || '(none)'}`);
   for (const c of p.containers) lines.push(`  Container ${c.name}: ${c.from?.slice(0, 19) ?? '(new)'} → ${c.to?.slice(0, 19) ?? '(removed)'}`);
+  for (const u of p.units ?? []) lines.push(`  Host unit ${u.name}: ${u.from ? `role ${u.from}` : '(not in the stack)'} → ${u.to ? `role ${u.to}` : '(left to the OS)'}`);
   if (p.files) {
     lines.push(`  Files (${p.files.added.length} added, ${p.files.removed.length} removed, ${p.files.modified.length} modified):`);
     lines.push(...renderTreeDiff(p.files, '    '));

@@ -17,6 +17,7 @@ import { roleOrder } from '../core/stack-manifest.js';
 import { checkProbe, checkRole, checkValues } from '../core/values.js';
 import type { UnitManager } from '../core/unit-manager.js';
 import { checkName, prepareContainer, UnitStore, type PrepareSpec } from './bundle.js';
+import { releaseHostUnit, writeHostUnitDropIns } from './host-units.js';
 import { parseReference } from './reference.js';
 import { ImageStore } from './store.js';
 
@@ -80,13 +81,27 @@ export class SystemContainers implements ContainerPort {
       await units.stop(`${c.name}.service`).catch(() => {});
       await units.disable?.(`${c.name}.service`).catch(() => {});
     }
+    const fromHost = from?.hostUnits ?? {};
+    const toHost = to.hostUnits ?? {};
+    for (const unit of Object.keys(fromHost)) if (!toHost[unit]) await releaseHostUnit(units, unit);
     for (const [key, spec] of Object.entries(fromUnits)) if (!to.units[key]) await unlink(join(root, spec.path)).catch(() => {});
     for (const spec of Object.values(to.units)) await atomicWriteFile(join(root, spec.path), await this.unitStore.get(spec.sha256), { mode: 0o640 });
+    await writeHostUnitDropIns(root, fromHost, toHost);
     await units.reload();
-    for (const c of sortByRole(Object.values(to.containers))) {
+    // Containers and the OS's host units of the stack start together, in role order.
+    const hostUnits = Object.entries(toHost).map(([unit, spec]) => ({ name: unit, role: spec.role, host: true as const }));
+    for (const c of sortByRole<{ name: string; role?: string; host?: true }>([...Object.values(to.containers), ...hostUnits])) {
+      if (c.host) {
+        await units.enableRuntime?.(c.name);
+        const state = await units.state(c.name);
+        if (state.activeState === 'active') continue;
+        await (opts.atBoot && units.queueStart ? units.queueStart(c.name) : units.start(c.name));
+        continue;
+      }
       const unit = `${c.name}.service`;
+      const container = to.containers[c.name];
       const before = from?.containers[c.name];
-      const changed = !before || before.digest !== c.digest || before.checkout !== c.checkout || fromUnits[unit]?.sha256 !== to.units[unit]?.sha256;
+      const changed = !before || before.digest !== container.digest || before.checkout !== container.checkout || fromUnits[unit]?.sha256 !== to.units[unit]?.sha256;
       const state = await units.state(unit);
       await units.enable?.(unit);
       if (opts.atBoot && units.queueStart) {

@@ -52,6 +52,21 @@ export type SupervisorEvent =
   | { kind: 'restart-loop'; unit: string; state: UnitState; journal: string[] }
   | { kind: 'unit-recovered'; unit: string; state: UnitState };
 
+/** What the stack supervises: each container's unit and each host unit the revision names by role. */
+function members(rev: Revision | null): { name: string; unit: string; role: string; image: string; digest: string }[] {
+  if (!rev) return [];
+  return [
+    ...Object.values(rev.containers).map((c) => ({ name: c.name, unit: `${c.name}.service`, role: c.role ?? 'other', image: c.image, digest: c.digest })),
+    ...Object.entries(rev.hostUnits ?? {}).map(([unit, h]) => ({ name: unit, unit, role: h.role, image: '(host unit)', digest: '' })),
+  ];
+}
+
+/** The unit a health check named "<member> unit" is about. */
+const unitOfCheck = (check: string) => {
+  const name = check.slice(0, -' unit'.length);
+  return name.endsWith('.service') ? name : `${name}.service`;
+};
+
 /** Restarts within this window of one another make a loop. */
 const LOOP_RESTARTS = 3;
 
@@ -80,8 +95,8 @@ export class StackSupervisor {
     const report = await runHealthChecks(probes, null, { deadlineMs: 0, settleMs: 0 });
     const byName = new Map<string, CheckResult>(report.results.map((r) => [r.name, r]));
     const roles = new Map<string, ContainerHealth[]>();
-    for (const c of Object.values(rev.containers)) {
-      const unit = `${c.name}.service`;
+    for (const c of members(rev)) {
+      const unit = c.unit;
       const s = await this.units.state(unit).catch(() => ({ name: unit, activeState: 'unknown', subState: 'unknown', restarts: 0, result: undefined }) as UnitState);
       const probe = byName.get(`${c.name} probe`) ?? null;
       const looping = s.subState === 'auto-restart' || s.restarts >= LOOP_RESTARTS;
@@ -89,7 +104,7 @@ export class StackSupervisor {
       const state = `${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}`;
       const detail = looping ? `${unit} restarted ${s.restarts} times (restart loop), now ${state}` : s.activeState !== 'active' ? `${unit} is ${state}` : probe && !probe.ok ? `probe: ${probe.output}` : 'ok';
       const journal = healthy ? [] : await this.units.journal(unit, 10).catch(() => []);
-      const role = c.role ?? 'other';
+      const role = c.role;
       roles.set(role, [
         ...(roles.get(role) ?? []),
         { name: c.name, role, unit, image: c.image, digest: c.digest, activeState: s.activeState, subState: s.subState, restarts: s.restarts, result: s.result ?? null, probe: probe?.output ?? null, healthy, detail, journal },
@@ -102,10 +117,10 @@ export class StackSupervisor {
   /** Restarts every unit of a role (in the order they were installed) and waits for each job. */
   async restartRole(role: string): Promise<{ message: string; revision: string | null }> {
     const rev = await this.#revision();
-    const names = Object.values(rev?.containers ?? {}).filter((c) => (c.role ?? 'other') === role).map((c) => `${c.name}.service`);
+    const names = members(rev).filter((c) => c.role === role).map((c) => c.unit);
     if (!names.length) {
-      const roles = [...new Set(Object.values(rev?.containers ?? {}).map((c) => c.role ?? 'other'))];
-      throw new UnhealthyError(`no container has the role ${role} (roles of this stack: ${roles.join(', ') || 'none'})`, { role });
+      const roles = [...new Set(members(rev).map((c) => c.role))];
+      throw new UnhealthyError(`no container or host unit has the role ${role} (roles of this stack: ${roles.join(', ') || 'none'})`, { role });
     }
     for (const u of names) {
       // A unit that looped until its start limit refuses a restart until it is reset.
@@ -133,7 +148,7 @@ export class StackSupervisor {
           failing
             .filter((r) => r.name.endsWith(' unit'))
             .map(async (r) => {
-              const unit = `${r.name.slice(0, -' unit'.length)}.service`;
+              const unit = unitOfCheck(r.name);
               return (await this.units.journal(unit, 5).catch(() => [] as string[])).map((l) => `${unit}: ${l}`);
             }),
         )
@@ -159,7 +174,7 @@ export class StackSupervisor {
   /** Watches the current revision's units; reports failures and restart loops once each. */
   async rewatch(): Promise<void> {
     const rev = await this.#revision();
-    const wanted = new Set(Object.values(rev?.containers ?? {}).map((c) => `${c.name}.service`));
+    const wanted = new Set(members(rev).map((c) => c.unit));
     for (const [u, stop] of this.#watches) {
       if (!wanted.has(u)) {
         stop();

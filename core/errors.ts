@@ -21,7 +21,8 @@ export type AtomhostErrorCode =
   | 'AH_ERR_SYSTEMD'
   | 'AH_ERR_DAEMON'
   | 'AH_ERR_NO_UPDATE'
-  | 'AH_ERR_UNHEALTHY';
+  | 'AH_ERR_UNHEALTHY'
+  | 'AH_ERR_NO_SPACE';
 
 const kAtomhostError = Symbol.for('atomhost.error');
 

@@ -115,13 +115,18 @@ export async function runHealthChecks(
   return { ok: !failed, results, reason: failed ? `${failed.name}: ${failed.output}` : null };
 }
 
-/** The checks of a revision's stack: each container's unit, its probe, then health.d. */
+/** The checks of a revision's stack: each container's and host unit's unit and probe, then health.d. */
 export async function stackChecks(rev: Revision, healthDir = HEALTH_D): Promise<HealthCheck[]> {
   const checks: HealthCheck[] = [];
-  for (const c of Object.values(rev.containers)) {
-    checks.push({ name: `${c.name} unit`, kind: 'unit', unit: `${c.name}.service` });
-    if (c.probe && 'http' in c.probe) checks.push({ name: `${c.name} probe`, kind: 'http', url: c.probe.http });
-    else if (c.probe) checks.push({ name: `${c.name} probe`, kind: 'command', command: c.probe.command });
+  const members = [
+    ...Object.values(rev.containers).map((c) => ({ name: c.name, unit: `${c.name}.service`, probe: c.probe })),
+    // Host units are named by their unit; their checks read "containerd.service unit".
+    ...Object.entries(rev.hostUnits ?? {}).map(([unit, h]) => ({ name: unit, unit, probe: h.probe })),
+  ];
+  for (const m of members) {
+    checks.push({ name: `${m.name} unit`, kind: 'unit', unit: m.unit });
+    if (m.probe && 'http' in m.probe) checks.push({ name: `${m.name} probe`, kind: 'http', url: m.probe.http });
+    else if (m.probe) checks.push({ name: `${m.name} probe`, kind: 'command', command: m.probe.command });
   }
   return [...checks, ...(await scriptChecks(healthDir))];
 }

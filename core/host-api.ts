@@ -61,6 +61,13 @@ export interface TransactionResult {
   message: string;
 }
 
+/** A host unit the stack adds, drops or re-roles (roles; null where absent). */
+export interface HostUnitChange {
+  name: string;
+  from: string | null;
+  to: string | null;
+}
+
 export interface ContainerChange {
   name: string;
   image: string | null;
@@ -77,6 +84,8 @@ export interface UpdatePreview {
   /** File changes of the OS tree; only with preview. */
   files: TreeDiff | null;
   containers: ContainerChange[];
+  /** Host units of the stack (only when the host follows a stack). */
+  units?: HostUnitChange[];
 }
 
 export interface KargsEdit {

@@ -26,6 +26,7 @@ import { editKargs } from './kargs.js';
 import { armBootCounter, DEFAULT_BOOT_TRIES } from './boot-counter.js';
 import { checkStackSource } from './stack-manifest.js';
 import { faultPoint } from './faults.js';
+import { checkBootSpace } from './boot-space.js';
 import { TransactionJournal } from './tx-journal.js';
 import type { ContainerPort } from './container-port.js';
 import {
@@ -344,7 +345,7 @@ export class LocalHost implements HostApi {
       await this.#adopt();
       const def = this.#requireDefault();
       const parent = await this.revisions.get(revisionIdFromOrigin(def.origin)!);
-      const draft = await mutate(structuredClone({ os: parent.os, containers: parent.containers, units: parent.units, parent: parent.id }));
+      const draft = await mutate(structuredClone({ os: parent.os, containers: parent.containers, units: parent.units, ...(parent.hostUnits ? { hostUnits: parent.hostUnits } : {}), parent: parent.id }));
       draft.parent = parent.id;
       faultPoint('commit:mutated');
       const result = await this.#deployContent(title, def, draft, ctx);
@@ -401,6 +402,7 @@ export class LocalHost implements HostApi {
       },
       containers: structuredClone(parent?.containers ?? {}),
       units: structuredClone(parent?.units ?? {}),
+      ...(parent?.hostUnits ? { hostUnits: structuredClone(parent.hostUnits) } : {}),
       parent: parent?.id ?? null,
     };
   }
@@ -431,6 +433,9 @@ export class LocalHost implements HostApi {
     const progress = ctx.progress ?? noProgress;
     if (ctx.signal?.aborted) throw new CancelledError(title);
     if (guard.refuseFailed) await this.#refuseFailed(content);
+    // A kernel that does not fit in /boot would fail at shutdown (staged) or half-way: refuse now.
+    const others = this.sysroot.deployments.map((d) => d.checksum);
+    if (!others.includes(content.os.checksum)) await checkBootSpace(this.sysroot.path, this.sysroot.repoPath, content.os.checksum, others);
     const rev = newRevision(content, 'deployed');
     // The record is written before the deployment that names it: a crash in between
     // leaves an unreferenced record (which recovery removes), never a deployment without one.
@@ -443,8 +448,8 @@ export class LocalHost implements HostApi {
     const origin = originWithRevision(originWithRefspec(base, content.os.refspec), rev.id);
     // On a booted host an OS change is staged, as rpm-ostree does: /etc edits made before the
     // reboot are carried over, because ostree-finalize-staged merges /etc at shutdown. The
-    // deployment itself (checkout, kernel in /boot) is written and checked now, so what
-    // finalization could fail on fails here. Container-only changes are written directly.
+    // checkout is written now; the kernel goes to /boot at shutdown, which is why its room
+    // was checked above. Container-only changes are written directly.
     const booted = this.sysroot.deployments.find((d) => d.booted);
     const stage = !!booted && booted.osname === content.os.osname && booted.checksum !== content.os.checksum && process.env.ATOMHOST_NO_STAGE !== '1';
     try {

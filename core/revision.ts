@@ -49,11 +49,22 @@ export interface UnitSpec {
   path: string;
 }
 
+/**
+ * A unit the OS ships (containerd.service, etcd.service) that the stack names by role:
+ * atomhost orders, starts, supervises and gates it like a system container's unit.
+ */
+export interface HostUnitSpec {
+  role: string;
+  probe?: HealthProbe;
+}
+
 /** What a revision is: the part covered by its id. */
 export interface RevisionContent {
   os: OsSpec;
   containers: Record<string, ContainerSpec>;
   units: Record<string, UnitSpec>;
+  /** Host units of the stack, by unit name (absent in revisions that name none). */
+  hostUnits?: Record<string, HostUnitSpec>;
   parent: string | null;
 }
 
@@ -80,8 +91,10 @@ function canonical(value: unknown): string {
 }
 
 export function revisionId(content: RevisionContent): string {
-  const { os, containers, units, parent } = content;
-  return createHash('sha256').update(canonical({ os, containers, units, parent })).digest('hex');
+  const { os, containers, units, hostUnits, parent } = content;
+  // An empty hostUnits hashes as none: revisions made before host units keep their ids.
+  const host = hostUnits && Object.keys(hostUnits).length ? hostUnits : undefined;
+  return createHash('sha256').update(canonical({ os, containers, units, hostUnits: host, parent })).digest('hex');
 }
 
 export function shortId(id: string): string {

@@ -19,9 +19,17 @@ export interface StackContainer {
   probe?: HealthProbe;
 }
 
+/** A unit the OS ships, named by the stack (it must exist in the OS the stack deploys). */
+export interface StackHostUnit {
+  name: string;
+  role: StackRole;
+  probe?: HealthProbe;
+}
+
 export interface StackManifest {
   name: string;
   version: string;
+  units: StackHostUnit[];
   /** kargs: made present (KEY=VALUE replaces the key's value); kargsDelete: removed. Never a replacement of the whole line. */
   os: { refspec?: string; version?: string; checksum?: string; kargs?: string[]; kargsDelete?: string[] };
   containers: StackContainer[];
@@ -39,6 +47,8 @@ export class StackManifestError extends AtomhostError {
 
 const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+/** Service unit names (instances like foo@bar.service included); no escapes, no paths. */
+const HOST_UNIT_RE = /^[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service$/;
 
 /** Parses and validates a manifest; every problem is reported with its field path. */
 export function parseStackManifest(text: string, source: string): StackManifest {
@@ -89,6 +99,15 @@ export function parseStackManifest(text: string, source: string): StackManifest 
   const containers: StackContainer[] = [];
   if (root.containers !== undefined && !Array.isArray(root.containers)) problems.push('containers must be a list');
   const seen = new Set<string>();
+  const seenUnits = new Set<string>();
+  const probeOf = (v: unknown, path: string): HealthProbe | undefined => {
+    if (v === undefined) return undefined;
+    const pr = obj(v, `${path}.probe`);
+    if (typeof pr.http === 'string' && /^https?:\/\/\S+$/.test(pr.http)) return { http: pr.http };
+    if (Array.isArray(pr.command) && pr.command.length && pr.command.every((x) => typeof x === 'string')) return { command: pr.command as string[] };
+    problems.push(`${path}.probe must be { http: "http(s)://…" } or { command: [program, args…] }`);
+    return undefined;
+  };
   for (const [i, raw] of ((Array.isArray(root.containers) ? root.containers : []) as unknown[]).entries()) {
     const path = `containers[${i}]`;
     const c = obj(raw, path);
@@ -106,17 +125,27 @@ export function parseStackManifest(text: string, source: string): StackManifest 
       if (typeof v === 'object' && v !== null) problems.push(`${path}.values.${k} must be a scalar`);
       else values[k] = String(v);
     }
-    let probe: HealthProbe | undefined;
-    if (c.probe !== undefined) {
-      const pr = obj(c.probe, `${path}.probe`);
-      if (typeof pr.http === 'string' && /^https?:\/\/\S+$/.test(pr.http)) probe = { http: pr.http };
-      else if (Array.isArray(pr.command) && pr.command.length && pr.command.every((x) => typeof x === 'string')) probe = { command: pr.command as string[] };
-      else problems.push(`${path}.probe must be { http: "http(s)://…" } or { command: [program, args…] }`);
-    }
+    const probe = probeOf(c.probe, path);
     if (cname && image) containers.push({ name: cname, image, digest, role, values, ...(probe ? { probe } : {}) });
   }
+  const units: StackHostUnit[] = [];
+  if (root.units !== undefined && !Array.isArray(root.units)) problems.push('units must be a list');
+  for (const [i, raw] of ((Array.isArray(root.units) ? root.units : []) as unknown[]).entries()) {
+    const path = `units[${i}]`;
+    const u = obj(raw, path);
+    const uname = str(u.name, `${path}.name`, true);
+    if (uname && !HOST_UNIT_RE.test(uname)) problems.push(`${path}.name ${JSON.stringify(uname)} must be a service unit name (NAME.service)`);
+    else if (uname && /^atomhost/.test(uname)) problems.push(`${path}.name ${uname}: atomhost's own units are not part of a stack`);
+    else if (uname && (seenUnits.has(uname) || seen.has(uname.replace(/\.service$/, '')))) problems.push(`${path}.name ${uname} is listed twice (or is a container's unit)`);
+    if (uname) seenUnits.add(uname);
+    const role = (str(u.role, `${path}.role`, true) ?? 'other') as StackRole;
+    if (!STACK_ROLES.includes(role)) problems.push(`${path}.role must be one of ${STACK_ROLES.join(', ')}`);
+    for (const k of Object.keys(u)) if (!['name', 'role', 'probe'].includes(k)) problems.push(`${path}.${k} is not a field of a host unit (name, role, probe)`);
+    const probe = probeOf(u.probe, path);
+    if (uname && HOST_UNIT_RE.test(uname)) units.push({ name: uname, role, ...(probe ? { probe } : {}) });
+  }
   if (problems.length) throw new StackManifestError(source, problems);
-  return { name, version, os: osOut, containers };
+  return { name, version, os: osOut, containers, units };
 }
 
 /** Refuses a stack source that could be changed on the way (plain http). */

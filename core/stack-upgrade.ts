@@ -5,12 +5,13 @@
 import { stackKargs } from './kargs.js';
 import { readFile } from 'node:fs/promises';
 import { AtomhostError, InvalidArgumentError, NoUpdateError, NotFoundError } from './errors.js';
-import type { ContainerChange, TransactionResult, TxContext, UpdatePreview } from './host-api.js';
+import type { ContainerChange, HostUnitChange, TransactionResult, TxContext, UpdatePreview } from './host-api.js';
 import type { LocalHost } from './local-host.js';
 import { noProgress, pullProgress, task } from './progress.js';
-import { revisionIdFromOrigin, splitRefspec, stackSourceFromOrigin, type ContainerSpec, type HealthProbe, type RevisionContent, type UnitSpec } from './revision.js';
+import { revisionIdFromOrigin, splitRefspec, stackSourceFromOrigin, type ContainerSpec, type HealthProbe, type HostUnitSpec, type RevisionContent, type UnitSpec } from './revision.js';
 import { checkStackSource, STACK_COMMIT_KEY, parseStackManifest, type StackManifest } from './stack-manifest.js';
 import type { Deployment } from '../ostree-bridge/types.js';
+import { run } from './exec.js';
 
 interface StackPlan {
   manifest: StackManifest;
@@ -104,6 +105,38 @@ async function plan(host: LocalHost, def: Deployment, ctx: TxContext, pullOs: bo
   return { manifest, refspec, checksum, wanted };
 }
 
+/** The stack's host units as a revision records them. */
+function hostUnitsOf(manifest: StackManifest): Record<string, HostUnitSpec> {
+  return Object.fromEntries(manifest.units.map((u) => [u.name, { role: u.role, ...(u.probe ? { probe: u.probe } : {}) }]));
+}
+
+function unitChanges(from: Record<string, HostUnitSpec> = {}, to: Record<string, HostUnitSpec>): HostUnitChange[] {
+  const out: HostUnitChange[] = [];
+  for (const name of [...new Set([...Object.keys(from), ...Object.keys(to)])].sort()) {
+    if (JSON.stringify(from[name] ?? null) !== JSON.stringify(to[name] ?? null)) out.push({ name, from: from[name]?.role ?? null, to: to[name]?.role ?? null });
+  }
+  return out;
+}
+
+/**
+ * A host unit the stack names must be shipped by the OS it deploys (or be a local unit in
+ * /etc): a stack that names a unit its OS lacks is refused before anything is written.
+ */
+async function checkHostUnitsShipped(host: LocalHost, checksum: string, version: string | null, manifest: StackManifest): Promise<void> {
+  const missing: string[] = [];
+  for (const u of manifest.units) {
+    const file = u.name.replace(/@[^.]*\.service$/, '@.service');
+    let found = false;
+    for (const dir of ['/usr/lib/systemd/system', '/usr/etc/systemd/system']) {
+      if ((await run('ostree', [`--repo=${host.sysroot.repoPath}`, 'ls', checksum, `${dir}/${file}`])).exitCode === 0) found = true;
+    }
+    if (!found) missing.push(u.name);
+  }
+  if (missing.length) {
+    throw new NotFoundError(`stack ${manifest.name} ${manifest.version}: OS ${version ?? checksum.slice(0, 12)} does not ship ${missing.join(', ')} (looked in /usr/lib/systemd/system and /etc/systemd/system of the new OS)`, { units: missing });
+  }
+}
+
 function changes(from: Record<string, ContainerSpec>, wanted: StackPlan['wanted']): ContainerChange[] {
   const out: ContainerChange[] = [];
   for (const w of wanted) if (from[w.name]?.digest !== w.digest) out.push({ name: w.name, image: w.image, from: from[w.name]?.digest ?? null, to: w.digest });
@@ -119,14 +152,16 @@ export async function stackCheck(host: LocalHost, opts: { preview: boolean }, ct
   const kargs = stackKargs(current.os.kargs, p.manifest.os);
   const osChanged = p.checksum !== def.checksum;
   const commit = host.sysroot.readCommit(p.checksum);
+  const units = unitChanges(current.hostUnits, hostUnitsOf(p.manifest));
   return {
     refspec: p.refspec,
-    available: osChanged || containers.length > 0 || kargs.join(' ') !== current.os.kargs.join(' '),
+    available: osChanged || containers.length > 0 || units.length > 0 || kargs.join(' ') !== current.os.kargs.join(' '),
     from: { checksum: def.checksum, version: current.os.version, revision: current.id },
     to: { checksum: p.checksum, version: commit.version, timestamp: new Date(commit.timestamp * 1000).toISOString() },
     kargs: { from: current.os.kargs, to: kargs },
     files: opts.preview && osChanged ? await host.sysroot.diff(def.checksum, p.checksum) : opts.preview ? { added: [], removed: [], modified: [] } : null,
     containers,
+    units,
   };
 }
 
@@ -136,7 +171,8 @@ export async function stackUpgrade(host: LocalHost, def: Deployment, ctx: TxCont
   const port = (await host.port())!;
   const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
   const kargs = stackKargs(current.os.kargs, p.manifest.os);
-  if (p.checksum === def.checksum && changes(current.containers, p.wanted).length === 0 && kargs.join(' ') === current.os.kargs.join(' ')) {
+  const hostUnits = hostUnitsOf(p.manifest);
+  if (p.checksum === def.checksum && changes(current.containers, p.wanted).length === 0 && unitChanges(current.hostUnits, hostUnits).length === 0 && kargs.join(' ') === current.os.kargs.join(' ')) {
     throw new NoUpdateError(`no update available: the host already runs stack ${p.manifest.name} ${p.manifest.version}`);
   }
   // Containers that are not part of the stack (installed by hand, no role) stay as they are.
@@ -155,12 +191,14 @@ export async function stackUpgrade(host: LocalHost, def: Deployment, ctx: TxCont
   }
   if (p.wanted.some((w) => !/^[a-z0-9][a-z0-9_.-]*$/.test(w.name))) throw new InvalidArgumentError('stack container names must be simple names');
   const commit = host.sysroot.readCommit(p.checksum);
+  await checkHostUnitsShipped(host, p.checksum, commit.version, p.manifest);
   const content: RevisionContent = {
     os: { osname: def.osname, remote: splitRefspec(p.refspec).remote, refspec: p.refspec, checksum: p.checksum, version: commit.version, kargs },
     containers,
     units,
+    ...(Object.keys(hostUnits).length ? { hostUnits } : {}),
     parent: current.id,
   };
   const r = await host.deployContent(`upgrade to stack ${p.manifest.version}`, def, content, ctx, { refuseFailed: true });
-  return { ...r, message: `Deployed stack ${p.manifest.name} ${p.manifest.version} (OS ${commit.version ?? p.checksum.slice(0, 12)}, ${p.wanted.length} containers) as revision ${r.revision?.slice(0, 12)}; reboot to use it` };
+  return { ...r, message: `Deployed stack ${p.manifest.name} ${p.manifest.version} (OS ${commit.version ?? p.checksum.slice(0, 12)}, ${p.wanted.length} containers${p.manifest.units.length ? `, ${p.manifest.units.length} host units` : ''}) as revision ${r.revision?.slice(0, 12)}; reboot to use it` };
 }

@@ -21,6 +21,9 @@ export interface UnitManager {
   restart(unit: string): Promise<void>;
   enable?(unit: string): Promise<void>;
   disable?(unit: string): Promise<void>;
+  /** Enabled until the next boot only (links under /run): host units of the stack. */
+  enableRuntime?(unit: string): Promise<void>;
+  disableRuntime?(unit: string): Promise<void>;
   state(unit: string): Promise<UnitState>;
   /** The unit's last journal lines, for error reports. */
   journal?(unit: string, lines: number): Promise<string[]>;

@@ -4,7 +4,7 @@
 //   node dist/sandbox/vm-os.js        prints the cached OS (composing it when missing)
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compose, DEFAULT_CACHE } from '../compose/compose.js';
@@ -37,6 +37,40 @@ function hashTree(h: ReturnType<typeof createHash>, dir: string): void {
   }
 }
 
+/**
+ * One builder at a time: test files may run side by side (scripts/run-tests.mjs), and a
+ * second one waits for the first's OS and image rather than composing them again.
+ */
+async function withCacheLock<T>(fn: () => Promise<T>): Promise<T> {
+  await mkdir(VM_CACHE, { recursive: true });
+  const lock = join(VM_CACHE, '.build.lock');
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let empty = 0; ; ) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(await readFile(lock, 'utf8').catch(() => ''));
+      // A holder that died leaves its lock behind; an empty file is one being written.
+      if ((pid && !alive(pid)) || (!pid && ++empty > 3)) await rm(lock, { force: true });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
 /** A hash of everything the composed OS is made of. */
 function osKey(treefiles: string[]): string {
   const h = createHash('sha256');
@@ -49,7 +83,11 @@ function osKey(treefiles: string[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
-export async function ensureVmOs(progress: ProgressSink = noProgress): Promise<VmOs> {
+export function ensureVmOs(progress: ProgressSink = noProgress): Promise<VmOs> {
+  return withCacheLock(() => buildVmOs(progress));
+}
+
+async function buildVmOs(progress: ProgressSink): Promise<VmOs> {
   const files = ['atomhost-os-1.0.yaml', 'atomhost-os-2.0.yaml', 'atomhost-os-broken.yaml'].map((f) => join(OS_DIR, f));
   // ATOMHOST_VM_REUSE=1 (development only): boot whatever OS is cached, even if atomhost's code changed since.
   const reuse = process.env.ATOMHOST_VM_REUSE === '1' && existsSync(VM_CACHE) ? readdirSync(VM_CACHE).find((e) => /^os-.*\.json$/.test(e)) : undefined;
@@ -83,7 +121,11 @@ export async function publish(os: VmOs, version: 'v1' | 'v2'): Promise<void> {
  * The installed disk (raw, sparse) made by atomhost's kickstart from test/vm/host.ks,
  * with the VM agent added by a second %post. Cached; tests boot copy-on-write overlays.
  */
-export async function ensureVmImage(os: VmOs, progress: ProgressSink = noProgress): Promise<string> {
+export function ensureVmImage(os: VmOs, progress: ProgressSink = noProgress): Promise<string> {
+  return withCacheLock(() => buildVmImage(os, progress));
+}
+
+async function buildVmImage(os: VmOs, progress: ProgressSink): Promise<string> {
   const template = await readFile(join(PROJECT, 'test', 'vm', 'host.ks'), 'utf8');
   const key = createHash('sha256').update(os.key).update(template).update(AGENT_SCRIPT).update(AGENT_UNIT).digest('hex').slice(0, 16);
   const image = join(VM_CACHE, `disk-${key}.img`);
@@ -98,8 +140,11 @@ export async function ensureVmImage(os: VmOs, progress: ProgressSink = noProgres
     const ks = template.replaceAll('@REPO_URL@', server.url).replaceAll('@GUEST_REPO_URL@', `http://10.0.2.100:${GUEST_REPO_PORT}`) +
       `\n%post --erroronfail\n# The VM test agent: commands over virtio-serial (sandbox/vm.ts).\nmkdir -p /etc/atomhost-vm\ncat > /etc/atomhost-vm/agent.sh <<'AGENT'\n${AGENT_SCRIPT}AGENT\nchmod 0700 /etc/atomhost-vm/agent.sh\ncat > /etc/systemd/system/atomhost-vm-agent.service <<'UNIT'\n${AGENT_UNIT}UNIT\nsystemctl enable atomhost-vm-agent.service\n%end\n`;
     await writeFile(join(work, 'host.ks'), ks);
-    await applyKickstart(join(work, 'host.ks'), { image, sizeBytes: 6 * 1024 ** 3, progress });
+    // Installed under a temporary name: an interrupted install is never taken for a cached image.
+    await applyKickstart(join(work, 'host.ks'), { image: `${image}.partial`, sizeBytes: 6 * 1024 ** 3, progress });
+    await rename(`${image}.partial`, image);
   } finally {
+    await rm(`${image}.partial`, { force: true });
     await server.close();
     await rm(work, { recursive: true, force: true });
   }

@@ -186,6 +186,29 @@ export class Vm {
     await this.start(timeoutMs);
   }
 
+  /**
+   * Power cut during a clean shutdown: asks the guest to power off, waits until the serial
+   * console shows `pattern` (a unit being stopped, say), waits `delayMs`, and kills qemu.
+   * Returns the console lines printed from the pattern to the cut, for the test's report.
+   */
+  async cutPowerDuringShutdown(pattern: RegExp, delayMs: number, timeoutMs = 240_000): Promise<string> {
+    if (!this.#qemu) throw new Error('the VM is not running');
+    const start = (await readFile(this.serialLog, 'utf8').catch(() => '')).length;
+    this.#sock?.write(`RUN x ${Buffer.from('systemctl poweroff').toString('base64')}\n`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = (await readFile(this.serialLog, 'utf8').catch(() => '')).slice(start);
+      const m = pattern.exec(text);
+      if (m) {
+        await new Promise((r) => setTimeout(r, delayMs));
+        await this.kill();
+        return (await readFile(this.serialLog, 'utf8')).slice(start + m.index);
+      }
+      if (!this.#qemu || this.#qemu.exitCode !== null || this.#qemu.signalCode !== null || Date.now() > deadline) throw new Error(`the console never showed ${pattern} during the shutdown\n${await this.serialTail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Power cut: qemu killed, nothing flushed. */
   async kill(): Promise<void> {
     if (!this.#qemu) return;

@@ -102,6 +102,14 @@ export class SystemdClient implements UnitManager {
     await this.#manager.DisableUnitFiles([unit], false);
   }
 
+  async enableRuntime(unit: string): Promise<void> {
+    await this.#manager.EnableUnitFiles([unit], true, true);
+  }
+
+  async disableRuntime(unit: string): Promise<void> {
+    await this.#manager.DisableUnitFiles([unit], true);
+  }
+
   async state(unit: string): Promise<UnitState> {
     const path = String(await this.#manager.LoadUnit(unit));
     const obj = await this.#bus.getProxyObject(DEST, path);

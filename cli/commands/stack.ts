@@ -73,7 +73,7 @@ export const registerStack: Registrar = (program: Command, ctx: CliContext) => {
 function renderStackStatus(s: StackStatus): string {
   if (!s.revision) return 'No revision: the host has no deployment made by atomhost yet.\n';
   const lines = [`Revision ${s.revision.slice(0, 12)} (${s.state}${s.stateReason ? `: ${s.stateReason}` : ''}), stack ${s.healthy ? 'healthy' : 'UNHEALTHY'}`];
-  if (!s.roles.length) lines.push('  no system containers');
+  if (!s.roles.length) lines.push('  no system containers or host units');
   for (const r of s.roles) {
     for (const c of r.containers) {
       lines.push(`  ${r.role.padEnd(8)} ${c.name.padEnd(14)} ${`${c.activeState}/${c.subState}`.padEnd(20)} restarts ${String(c.restarts).padEnd(3)} ${c.healthy ? 'ok' : c.detail}`);

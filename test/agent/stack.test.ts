@@ -38,9 +38,9 @@ const json = async <T>(...args: string[]): Promise<T> => {
 const journal = async (id: string) => (await th.exec('journalctl', [`MESSAGE_ID=${id}`, '-o', 'cat', '--no-pager'])).stdout;
 const get = (port: number) => fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => '(no answer)');
 
-async function publish(version: string): Promise<void> {
+async function publish(version: string, files: Record<string, string> = {}): Promise<void> {
   const tree = join(scratch.dir, 'tree');
-  await buildOsTree(tree, { osname: 'testos', version, files: { 'usr/share/testos/VERSION': `${version}\n` } });
+  await buildOsTree(tree, { osname: 'testos', version, files: { 'usr/share/testos/VERSION': `${version}\n`, ...files } });
   await commitTree(repo, 'testos/stable', tree, version);
 }
 
@@ -161,27 +161,40 @@ test('a restart loop is reported with its journal lines; stack restart brings th
   assert.equal(s.healthy, true, JSON.stringify(s.roles));
   const bad = await atomhost('stack', 'restart', 'engine');
   assert.equal(bad.exitCode, 1);
-  assert.match(bad.stderr, /no container has the role engine \(roles of this stack: /);
+  assert.match(bad.stderr, /no container or host unit has the role engine \(roles of this stack: /);
   r = await atomhost('container', 'uninstall', 'flaky');
   assert.equal(r.exitCode, 0, r.stderr);
 });
 
 test('a whole-stack upgrade boots with its containers; rolling back the OS brings the old ones back', async (t) => {
   if (!requireRoot(t)) return;
-  // Release 2: OS 2.0 and kubelet v3, together in one manifest.
-  await publish('2.0');
+  // Release 2: OS 2.0 (which ships stackhost.service, a unit of the OS) and kubelet v3,
+  // together in one manifest that names the OS's unit by role.
+  const unit = '[Unit]\nDescription=a unit the OS ships\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n';
+  await publish('2.0', { 'usr/lib/systemd/system/stackhost.service': unit });
+  // The test host runs the machine's /usr, not the deployment's: the running copy goes to /etc.
+  await th.sh(`printf '${unit.replaceAll('\n', '\\n')}' > /etc/systemd/system/stackhost.service && systemctl daemon-reload`);
   digests.kubelet3 = await buildAndPush(reg.host, 'kubelet:v3', { layers: [{ busybox: true, files: { 'www/index.html': 'kubelet v3\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.kubelet}`, '-h', '/www'] });
   await writeFile(
     join(scratch.dir, 'disk', 'stack.yaml'),
     `apiVersion: atomhost.io/v1alpha1\nkind: Stack\nmetadata: { name: node, version: "2" }\nos: { version: "2.0" }\ncontainers:\n` +
       `  - { name: net, image: "${reg.host}/net:1", role: network }\n` +
-      `  - { name: kubelet, image: "${reg.host}/kubelet:v3", role: kubelet, probe: { http: "http://127.0.0.1:${ports.kubelet}/index.html" } }\n`,
+      `  - { name: kubelet, image: "${reg.host}/kubelet:v3", role: kubelet, probe: { http: "http://127.0.0.1:${ports.kubelet}/index.html" } }\n` +
+      'units:\n  - { name: nosuch.service, role: network }\n',
   );
   let r = await atomhost('--sysroot', SYSROOT, 'stack', 'follow', `${INSIDE}/stack.yaml`);
   assert.equal(r.exitCode, 0, r.stderr);
+  const untouched = (await th.exec('ls', [`${SYSROOT}/ostree/atomhost/revisions`])).stdout;
+  r = await atomhost('upgrade');
+  assert.equal(r.exitCode, 1, r.stderr);
+  assert.match(r.stderr, /stack node 2: OS 2\.0 does not ship nosuch\.service/, 'a host unit the new OS lacks is refused before anything is written');
+  assert.equal((await th.exec('ls', [`${SYSROOT}/ostree/atomhost/revisions`])).stdout, untouched);
+  const manifest = await readFile(join(scratch.dir, 'disk', 'stack.yaml'), 'utf8');
+  await writeFile(join(scratch.dir, 'disk', 'stack.yaml'), manifest.replace('nosuch.service, role: network', 'stackhost.service, role: network, probe: { command: [/bin/true] }'));
   r = await atomhost('upgrade', '--preview');
   assert.equal(r.exitCode, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`kubelet: ${digests.kubelet1.slice(0, 19)}.* → ${digests.kubelet3.slice(0, 19)}`));
+  assert.match(r.stdout, /Host unit stackhost\.service: \(not in the stack\) → role network/);
   r = await atomhost('upgrade');
   assert.equal(r.exitCode, 0, r.stderr);
   assert.equal(await get(ports.kubelet), 'kubelet v1\n', 'an OS change waits for the reboot');
@@ -194,6 +207,12 @@ test('a whole-stack upgrade boots with its containers; rolling back the OS bring
   assert.equal(s.revision, before[0].revision?.id);
   assert.equal(s.state, 'healthy', 'the health gate at boot kept release 2');
   assert.match((await th.exec('systemctl', ['show', '-p', 'After', 'kubelet.service'])).stdout, /atomhost-reconcile\.service/);
+  // The OS's unit runs as part of the stack: ordered in its role, supervised, gated.
+  assert.equal((await th.exec('systemctl', ['is-active', 'stackhost.service'])).stdout.trim(), 'active');
+  const order = (await th.exec('systemctl', ['show', '-p', 'After', '-p', 'Before', 'stackhost.service'])).stdout;
+  assert.match(order, /^After=.*atomhost-reconcile\.service/m);
+  assert.match(order, /^Before=.*atomhost-role-network\.target/m);
+  assert.deepEqual(s.roles.map((x) => [x.role, x.containers.map((c) => `${c.name}:${c.activeState}`)]), [['network', ['net:active', 'stackhost.service:active']], ['kubelet', ['kubelet:active']]]);
 
   // The OS rollback takes the whole revision back: OS 1.0 with kubelet v1, after the reboot.
   r = await atomhost('rollback');
@@ -203,6 +222,7 @@ test('a whole-stack upgrade boots with its containers; rolling back the OS bring
   assert.equal(s.revision, before[1].revision?.id);
   assert.equal(await get(ports.kubelet), 'kubelet v1\n', 'the old kubelet runs with the old OS');
   assert.deepEqual(s.roles.flatMap((x) => x.containers.map((c) => c.digest)), [digests.net, digests.kubelet1]);
+  assert.notEqual((await th.exec('systemctl', ['is-active', 'stackhost.service'])).stdout.trim(), 'active', 'the old revision does not name the host unit: it does not run');
 
   // Choosing the other boot entry by hand (release 2): its containers come with it.
   const entries = join(scratch.dir, 'disk', 'sysroot', 'boot', 'loader', 'entries');
@@ -213,6 +233,7 @@ test('a whole-stack upgrade boots with its containers; rolling back the OS bring
   s = await json<StackStatus>('stack', 'status');
   assert.equal(s.revision, before[0].revision?.id, 'the revision of the chosen entry');
   assert.equal(await get(ports.kubelet), 'kubelet v3\n');
+  assert.equal((await th.exec('systemctl', ['is-active', 'stackhost.service'])).stdout.trim(), 'active', 'and its host unit');
 
   // The booted revision is the reference: the default (release 1) is not what runs, so a
   // container change is refused instead of being built on one revision and gated on another.

@@ -46,3 +46,41 @@ containers:
 test('not YAML at all is named', () => {
   assert.throws(() => parseStackManifest('a: [', 'x.yaml'), /stack manifest x\.yaml: not YAML/);
 });
+
+test('host units the OS ships are named by role; bad ones are refused with their field path', () => {
+  const m = parseStackManifest(
+    `metadata: { version: "1" }
+units:
+  - { name: containerd.service, role: engine, probe: { command: [ctr, version] } }
+  - { name: "getty@tty1.service", role: other }
+`,
+    's.yaml',
+  );
+  assert.deepEqual(m.units, [
+    { name: 'containerd.service', role: 'engine', probe: { command: ['ctr', 'version'] } },
+    { name: 'getty@tty1.service', role: 'other' },
+  ]);
+  try {
+    parseStackManifest(
+      `metadata: { version: "1" }
+containers: [{ name: etcd, image: x }]
+units:
+  - { name: "../../etc/passwd", role: network }
+  - { name: "evil.service\\nExecStartPre=/bin/sh", role: network }
+  - { name: atomhostd.service, role: other }
+  - { name: etcd.service, role: network }
+  - { name: containerd.socket, role: engine }
+  - { name: ok.service }
+  - { name: x.service, role: engine, restart: always }
+`,
+      's.yaml',
+    );
+    assert.fail('should throw');
+  } catch (e) {
+    assert.ok(e instanceof StackManifestError);
+    const p = (e.details as { problems: string[] }).problems;
+    for (const want of ['units[0].name', 'units[1].name', "units[2].name atomhostd.service: atomhost's own units", 'units[3].name etcd.service is listed twice (or is a container', 'units[4].name', 'units[5].role is required', 'units[6].restart is not a field']) {
+      assert.ok(p.some((x) => x.includes(want)), `${want} in ${p.join(' | ')}`);
+    }
+  }
+});

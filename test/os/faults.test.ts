@@ -94,3 +94,23 @@ test('bad kargs and bad indices are usage errors (exit 2)', async (t) => {
   await assertUnchanged(() => f.cli('pin', 'x'), /^error: deployment index must be a number/, 2);
   await assertUnchanged(() => f.cli('pin', '7'), /^error: no deployment at index 7/);
 });
+
+test('a kernel that does not fit in /boot is refused before anything is written, with the numbers', async (t) => {
+  if (!requireRoot(t)) return;
+  const { randomBytes } = await import('node:crypto');
+  const { statfs, unlink } = await import('node:fs/promises');
+  await f.publish('5.0', { kernel: randomBytes(8 * 1024 * 1024) });
+  // The commit is already local (as after `upgrade --download-only`); only /boot is short.
+  await execa('ostree', ['pull', `--repo=${f.sysroot}/ostree/repo`, 'origin', 'testos/x86_64/stable']);
+  const fs = await statfs(join(f.sysroot, 'boot'));
+  const filler = join(f.sysroot, 'boot', 'filler');
+  await execa('fallocate', ['-l', String(fs.bavail * fs.bsize - 4 * 1024 * 1024), filler]);
+  try {
+    await assertUnchanged(() => f.cli('upgrade'), /^error: not enough space in .*\/boot for the new kernel, initramfs and boot entries: 9\.0 MiB needed, [0-4]\.\d MiB free\. Nothing was changed/);
+  } finally {
+    await unlink(filler);
+  }
+  const r = await f.cli('upgrade');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.match(r.stdout, /Deployed 5\.0/);
+});

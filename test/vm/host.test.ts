@@ -2,57 +2,48 @@
 // (test/vm/host.ks) boots in qemu through GRUB, its own kernel and initramfs,
 // ostree-prepare-root and systemd, and goes through real reboots. Each scenario is
 // checked with tools inside the guest that are not atomhost: ostree admin status, the
-// GRUB environment block, the journal, the files of the running /usr.
-import test, { after, before } from 'node:test';
+// GRUB environment block, the journal, the files of the running /usr, curl against the
+// running container. Order: a (first boot), e (a release that never boots), b (a whole-stack
+// upgrade), c (its rollback), d (a stack that fails its gate after the reboot).
+import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { ensureVmImage, ensureVmOs, GUEST_REPO_PORT, publish, type VmOs } from '../../sandbox/vm-os.js';
-import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
-import { Vm } from '../../sandbox/vm.js';
+import { publish } from '../../sandbox/vm-os.js';
+import { GUEST_HOST, type Vm } from '../../sandbox/vm.js';
+import { buildAndPush, startRegistry, type Registry } from '../../sandbox/registry.js';
 import { requireCommand, requireRoot } from '../helpers/capability.js';
+import { Guest } from './guest.js';
 
-let os: VmOs;
+let g: Guest;
 let vm: Vm;
-let server: StaticServer;
-let dir: string;
+let registry: Registry;
+/** The registry as the guest reaches it (a forward to the docker-registry on 127.0.0.1). */
+const GUEST_REGISTRY = `${GUEST_HOST}:5000`;
+const KUBELET_PORT = 10250;
+const kubelet: Record<string, string> = {};
 
-interface GuestStatus {
-  status: { deployments: { booted: boolean; version: string | null; revision: string | null; default?: boolean }[] };
-}
-
-const status = async (): Promise<GuestStatus> => JSON.parse(await vm.ok('atomhost status --json')) as GuestStatus;
-const release = async () => (await vm.ok('cat /usr/share/atomhost-os/release')).trim();
-const grubenv = async () => vm.ok('grub-editenv /boot/grub/grubenv list');
-/** Waits for the boot to finish (the reconcile and health units included) and prints failed units. */
-const settled = async () => {
-  const r = await vm.run('systemctl is-system-running --wait; systemctl --failed --no-legend --plain', 300_000);
-  return r.stdout;
-};
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'atomhost-vm-'));
-});
+const status = () => g.status();
+const release = () => g.release();
+const grubenv = () => g.grubenv();
+const settled = () => g.settled();
 
 after(async () => {
-  await vm?.kill();
-  await server?.close();
-  if (vm && process.exitCode) process.stderr.write(`${await vm.serialTail(80)}\n`);
-  await rm(dir, { recursive: true, force: true });
+  await g?.dispose();
+  await registry?.stop();
 });
 
 test('a: the kickstart-installed image boots; atomhostd answers for the booted deployment; /usr is read-only', { timeout: 1_800_000 }, async (t) => {
   if (!requireRoot(t, 'loop devices and mounts to install the image') || !(await requireCommand(t, 'qemu-system-x86_64')) || !(await requireCommand(t, 'mmdebstrap'))) return;
-  os = await ensureVmOs();
-  const image = await ensureVmImage(os);
-  const disk = join(dir, 'disk.qcow2');
-  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', 'raw', disk]);
-  await publish(os, 'v1');
-  server = await serveDirectory(os.repo);
-  vm = new Vm({ disk, dir, forwards: [{ guest: GUEST_REPO_PORT, host: server.port }] });
-  await vm.start();
+  g = await Guest.boot(async (dir) => {
+    registry = await startRegistry(join(dir, 'registry'));
+    // kubelet stand-ins: v1 and v2 serve their version; v3 is a release that cannot start.
+    for (const v of ['v1', 'v2']) {
+      kubelet[v] = await buildAndPush(registry.host, `kubelet:${v}`, { layers: [{ busybox: true, files: { 'www/index.html': `kubelet ${v}\n` } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${KUBELET_PORT}`, '-h', '/www'] });
+    }
+    kubelet.v3 = await buildAndPush(registry.host, 'kubelet:v3', { layers: [{ busybox: true }], cmd: ['/bin/sh', '-c', 'echo "kubelet v3: cannot read /etc/kubelet.conf" >&2; exit 3'] });
+    return [{ guest: 5000, host: Number(registry.host.split(':')[1]) }];
+  });
+  vm = g.vm;
   const state = await settled();
   assert.match(state, /^(running|degraded)/, state);
   assert.doesNotMatch(state, /atomhost/, `no atomhost unit failed:\n${state}`);
@@ -62,7 +53,7 @@ test('a: the kickstart-installed image boots; atomhostd answers for the booted d
   assert.equal(s.status.deployments[0].booted, true, 'atomhostd reports the booted deployment');
   assert.equal(s.status.deployments[0].version, '1.0');
   assert.match(await vm.ok('systemctl is-active atomhostd.service'), /^active/m, 'atomhostd was started by D-Bus activation');
-  assert.match(await vm.ok('ostree admin status'), new RegExp(`^\\* atomhost-os ${os.stable.v1}\\.0\\n\\s+Version: 1\\.0`, 'm'));
+  assert.match(await vm.ok('ostree admin status'), new RegExp(`^\\* atomhost-os ${g.os.stable.v1}\\.0\\n\\s+Version: 1\\.0`, 'm'));
   assert.match(await vm.ok('findmnt -no OPTIONS /usr'), /(^|,)ro(,|$)/, '/usr is mounted read-only');
   const touch = await vm.run('touch /usr/atomhost-write-test');
   assert.notEqual(touch.exitCode, 0, 'writing /usr fails');
@@ -70,40 +61,9 @@ test('a: the kickstart-installed image boots; atomhostd answers for the booted d
   assert.match(await vm.ok('cat /proc/cmdline'), /root=UUID=\S+ rw console=ttyS0,115200 panic=5 ostree=\/ostree\/boot\.\d\/atomhost-os\//, 'the kickstart kernel arguments');
 });
 
-test('c: upgrade → reboot runs 2.0 and the gate clears the boot counter; rollback → reboot runs 1.0', { timeout: 1_800_000 }, async (t) => {
-  if (!vm) return t.skip('the image did not boot');
-  await publish(os, 'v2');
-  const up = await vm.run('atomhost upgrade');
-  assert.equal(up.exitCode, 0, up.stdout);
-  assert.match(up.stdout, /Staged 2\.0 .*boot counting armed/);
-  assert.match(await grubenv(), /^boot_counter=3$/m, 'the new default has 3 tries');
-  // Staged, as rpm-ostree does: finalized at shutdown, so an /etc edit made now is kept.
-  assert.match(await vm.ok('ostree admin status'), /\(staged\)/);
-  assert.equal((await status()).status.deployments.filter((d) => (d as { staged?: boolean }).staged).length, 1, 'status shows the staged deployment');
-  await vm.ok('echo edited-after-staging > /etc/atomhost-vm-note');
-
-  await vm.reboot();
-  await settled();
-  assert.equal(await release(), '2.0', 'the new /usr runs');
-  assert.equal((await vm.ok('cat /etc/atomhost-vm-note')).trim(), 'edited-after-staging', 'the /etc edit made after staging was carried over');
-  const s = await status();
-  assert.equal(s.status.deployments.find((d) => d.booted)?.version, '2.0');
-  const env = await grubenv();
-  assert.doesNotMatch(env, /^boot_counter=/m, 'the health gate cleared the counter');
-  assert.match(env, /^boot_success=1$/m);
-  assert.match(await vm.ok('journalctl -b -u atomhost-health.service --no-pager -o cat'), /is healthy/);
-
-  const rb = await vm.run('atomhost rollback');
-  assert.equal(rb.exitCode, 0, rb.stdout);
-  await vm.reboot();
-  await settled();
-  assert.equal(await release(), '1.0');
-  assert.match(await vm.ok('ostree admin status'), new RegExp(`^\\* atomhost-os ${os.stable.v1}\\.\\d\\n\\s+Version: 1\\.0`, 'm'));
-});
-
 test('e: a release that never reaches userspace falls back in the boot loader by itself, once, and is never picked again', { timeout: 2_400_000 }, async (t) => {
   if (!vm) return t.skip('the image did not boot');
-  const rb = await vm.run(`atomhost rebase origin:${os.broken.ref}`);
+  const rb = await vm.run(`atomhost rebase origin:${g.os.broken.ref}`);
   assert.equal(rb.exitCode, 0, rb.stdout);
   assert.match(await grubenv(), /^boot_counter=3$/m);
   await vm.poweroff();
@@ -128,7 +88,106 @@ test('e: a release that never reaches userspace falls back in the boot loader by
   await vm.reboot();
   assert.equal(await release(), '1.0');
   const revs = JSON.parse(await vm.ok('atomhost revisions --json')) as { os: { checksum: string }; state: string; reason?: string }[];
-  const broken = revs.find((r) => r.os.checksum === os.broken.commit);
+  const broken = revs.find((r) => r.os.checksum === g.os.broken.commit);
   assert.equal(broken?.state, 'failed', 'the broken release is recorded as failed (never a fallback target)');
   assert.match(broken?.reason ?? '', /boot loader fell back/);
+});
+
+/** What the kubelet container serves right now (curl inside the guest, against the running container). */
+const kubeletServes = async () => (await vm.run(`curl -sf http://127.0.0.1:${KUBELET_PORT}/index.html`)).stdout.trim();
+// The stack: kubelet as a system container, and containerd, which the OS ships (disabled),
+// as a host unit in the engine role.
+const stack = (version: string, os: string, image: string) => `apiVersion: atomhost.io/v1alpha1
+kind: Stack
+metadata: { name: node, version: "${version}" }
+os: { version: "${os}" }
+containers:
+  - { name: kubelet, image: "${GUEST_REGISTRY}/${image}", role: kubelet, probe: { http: "http://127.0.0.1:${KUBELET_PORT}/index.html" } }
+units:
+  - { name: containerd.service, role: engine, probe: { command: [ctr, version] } }
+`;
+const writeStack = (text: string) => vm.ok(`cat > /etc/atomhost/stack.yaml <<'EOF'\n${text}EOF`);
+
+test('b: a whole-stack upgrade (OS 2.0 + kubelet v2) is staged as one revision; after the reboot both run and the gate passes', { timeout: 1_800_000 }, async (t) => {
+  if (!vm) return t.skip('the image did not boot');
+  await vm.ok(`mkdir -p /etc/atomhost && printf 'insecure: ["${GUEST_REGISTRY}"]\n' > /etc/atomhost/registries.yaml`);
+  // The running stack: kubelet v1 installed by hand, live, through the gate.
+  const inst = await vm.run(`atomhost container install --role kubelet ${GUEST_REGISTRY}/kubelet:v1`, 600_000);
+  assert.equal(inst.exitCode, 0, inst.stdout);
+  assert.equal(await kubeletServes(), 'kubelet v1');
+
+  await publish(g.os, 'v2');
+  await writeStack(stack('2026.11.2', '2.0', 'kubelet:v2'));
+  assert.equal((await vm.run('atomhost stack follow /etc/atomhost/stack.yaml')).exitCode, 0);
+  const preview = JSON.parse(await vm.ok('atomhost upgrade --preview --json', 600_000)) as { to: { version: string }; containers: { name: string; from: string | null; to: string | null }[] };
+  assert.equal(preview.to.version, '2.0');
+  assert.deepEqual(preview.containers.map((c) => [c.name, c.from, c.to]), [['kubelet', kubelet.v1, kubelet.v2]], 'the preview shows the OS and the container change together');
+  const up = await vm.run('atomhost upgrade', 600_000);
+  assert.equal(up.exitCode, 0, up.stdout);
+  assert.match(up.stdout, /Deployed stack node 2026\.11\.2 \(OS 2\.0, 1 containers, 1 host units\)/);
+  assert.match(await grubenv(), /^boot_counter=3$/m, 'the new default has 3 tries');
+  // Staged, as rpm-ostree does: finalized at shutdown, so an /etc edit made now is kept.
+  assert.match(await vm.ok('ostree admin status'), /\(staged\)/);
+  assert.equal((await status()).status.deployments.filter((d) => (d as { staged?: boolean }).staged).length, 1, 'status shows the staged deployment');
+  assert.equal(await kubeletServes(), 'kubelet v1', 'nothing of the new stack runs before the reboot');
+  assert.notEqual((await vm.run('systemctl is-active containerd.service')).stdout.trim(), 'active', 'containerd is not running yet (the OS disables it)');
+  await vm.ok('echo edited-after-staging > /etc/atomhost-vm-note');
+
+  await vm.reboot();
+  await settled();
+  assert.equal(await release(), '2.0', 'the new /usr runs');
+  assert.equal(await kubeletServes(), 'kubelet v2', 'the new container runs');
+  assert.match(await vm.ok('runc --root /run/atomhost/runc list'), /^kubelet\s+\d+\s+running/m, 'runc runs it');
+  // containerd, the OS's unit, runs as the stack's engine: before kubelet, gated with it.
+  assert.equal((await vm.run('systemctl is-active containerd.service')).stdout.trim(), 'active');
+  assert.match(await vm.ok('systemctl show -p Before containerd.service'), /atomhost-role-engine\.target/);
+  const roles = JSON.parse((await vm.run('atomhost stack status --json')).stdout) as { healthy: boolean; roles: { role: string; containers: { name: string; healthy: boolean }[] }[] };
+  assert.deepEqual(roles.roles.map((r) => [r.role, r.containers.map((c) => `${c.name}:${c.healthy}`)]), [['engine', ['containerd.service:true']], ['kubelet', ['kubelet:true']]]);
+  assert.equal((await vm.ok('cat /etc/atomhost-vm-note')).trim(), 'edited-after-staging', 'the /etc edit made after staging was carried over');
+  const s = await status();
+  assert.equal(s.status.deployments.find((d) => d.booted)?.version, '2.0');
+  const env = await grubenv();
+  assert.doesNotMatch(env, /^boot_counter=/m, 'the health gate cleared the counter');
+  assert.match(env, /^boot_success=1$/m);
+  assert.match(await vm.ok('journalctl -b -u atomhost-health.service --no-pager -o cat'), /is healthy/);
+});
+
+test('c: rollback → reboot runs OS 1.0 and kubelet v1 again', { timeout: 1_800_000 }, async (t) => {
+  if (!vm) return t.skip('the image did not boot');
+  const rb = await vm.run('atomhost rollback');
+  assert.equal(rb.exitCode, 0, rb.stdout);
+  await vm.reboot();
+  await settled();
+  assert.equal(await release(), '1.0');
+  assert.equal(await kubeletServes(), 'kubelet v1', 'the old container runs with the old OS');
+  assert.notEqual((await vm.run('systemctl is-active containerd.service')).stdout.trim(), 'active', 'the old revision does not name containerd: the OS keeps it off');
+  assert.match(await vm.ok('ostree admin status'), new RegExp(`^\\* atomhost-os ${g.os.stable.v1}\\.\\d\\n\\s+Version: 1\\.0`, 'm'));
+});
+
+test('d: a stack that fails its gate after the reboot falls back and reboots by itself; it is never picked again', { timeout: 1_800_000 }, async (t) => {
+  if (!vm) return t.skip('the image did not boot');
+  await writeStack(stack('2026.11.3', '2.0', 'kubelet:v3'));
+  const up = await vm.run('atomhost upgrade', 600_000);
+  assert.equal(up.exitCode, 0, up.stdout);
+  await vm.poweroff();
+  // Boot 1: OS 2.0 with kubelet v3, which cannot start; the gate fails and reboots to the last healthy revision.
+  const first = await vm.boot(600_000);
+  if (first === 'up') {
+    // The agent answered before the gate ended: wait for the host to reboot by itself.
+    const end = await vm.waitExit(600_000);
+    assert.notEqual(end, 'timeout', `the host did not reboot after the failed gate\n${await vm.serialTail()}`);
+  }
+  // Boot 2: the fallback.
+  await vm.start();
+  await settled();
+  assert.equal(await release(), '1.0', 'the previous OS runs');
+  assert.equal(await kubeletServes(), 'kubelet v1', 'the previous container runs');
+  const revs = JSON.parse(await vm.ok('atomhost revisions --json')) as { containers: Record<string, { digest: string }>; state: string; reason?: string }[];
+  const bad = revs.find((r) => r.containers.kubelet?.digest === kubelet.v3);
+  assert.equal(bad?.state, 'failed', 'the failed stack is recorded as failed');
+  assert.match(bad?.reason ?? '', /kubelet/);
+  assert.match(await vm.ok('journalctl -b -1 -u atomhost-health.service --no-pager -o cat'), /kubelet/, 'the journal of the previous boot says why');
+  const again = await vm.run('atomhost upgrade', 600_000);
+  assert.equal(again.exitCode, 77, again.stdout);
+  assert.match(again.stdout, /failed its health checks.*does not pick it again/s);
 });
