@@ -9,6 +9,11 @@ import { Target } from '../../kickstart/target.js';
 import { parseKickstart } from '../../kickstart/parser.js';
 import { configureEtc } from '../../kickstart/configure.js';
 import { formatProblem } from '../../kickstart/errors.js';
+import { execa } from 'execa';
+import { CLI } from '../helpers/os-fixture.js';
+import { requireRoot } from '../helpers/capability.js';
+
+const CORPUS = join(process.cwd(), 'test', 'kickstart', 'corpus');
 
 test('a symlink of the OS image cannot lead a write out of the installed system', async () => {
   const base = await mkdtemp(join(tmpdir(), 'atomhost-ks-hostile-'));
@@ -188,5 +193,31 @@ test("the time zone must be a zone of the image's own tz database, not one reach
     assert.match(x, /Option "XkbLayout" "us,cz"\n {8}Option "XkbVariant" ",qwerty"\n/);
   } finally {
     await rm(base, { recursive: true, force: true });
+  }
+});
+
+test('kickstart apply refuses hostile values before it touches a disk, naming file:line and option', async (t) => {
+  if (!requireRoot(t, 'kickstart apply makes loop devices')) return;
+  const dir = await mkdtemp(join(tmpdir(), 'atomhost-ks-apply-hostile-'));
+  try {
+    const valid = readFileSync(join(CORPUS, 'valid-all-commands.ks'), 'utf8').split('\n');
+    // Same file, three values turned hostile on the lines where they were valid.
+    const at = (prefix: string) => valid.findIndex((l) => l.startsWith(prefix));
+    const edits: [number, string, string][] = [
+      [at('firewall '), `firewall --enabled --service=ssh --trust='eth0"/><rule'`, 'firewall --trust'],
+      [at('user --name=ops'), `user --name=ops --lock --gecos='x:0:0::/:/bin/sh'`, 'user --gecos'],
+      [at('services '), 'services --enabled=--root=/,sshd', 'services --enabled'],
+    ];
+    for (const [i, line] of edits) valid[i] = line;
+    const ks = join(dir, 'hostile.ks');
+    await writeFile(ks, valid.join('\n'));
+    const image = join(dir, 'disk.img');
+    const r = await execa(process.execPath, [CLI, 'kickstart', 'apply', ks, '--image', image, '--size', '2G'], { reject: false, env: { ATOMHOST_DEBUG: '' } });
+    assert.notEqual(r.exitCode, 0, r.stdout);
+    for (const [i, , where] of edits) assert.ok(r.stderr.includes(`${ks}:${i + 1}: ${where}: `), `no "${ks}:${i + 1}: ${where}:" in:\n${r.stderr}`);
+    assert.equal(existsSync(image), false, 'no disk image was made');
+    assert.equal((await execa('losetup', ['-j', image])).stdout.trim(), '', 'no loop device');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
