@@ -247,13 +247,15 @@ export const COMMANDS: Record<string, CommandDef> = {
       oneOf(c, 'state');
       const services = [...c.list('services')];
       for (const s of ['ssh', 'http', 'smtp', 'ftp', 'telnet']) if (c.has(s)) services.push(s);
-      for (const p of c.list('ports')) checkPort(c, p);
+      // pykickstart reads a port without a protocol as PORT:tcp.
+      const ports = c.list('ports').map((p) => (p.includes(':') ? p : `${p}:tcp`));
+      for (const p of ports) checkPort(c, p);
       for (const s of c.list('services')) if (!FW_SERVICE_RE.test(s)) c.err('bad-value', `invalid service ${JSON.stringify(s)} (a firewalld service name such as ssh)`, c.w('services'));
       for (const s of c.list('remove')) if (!FW_SERVICE_RE.test(s)) c.err('bad-value', `invalid service ${JSON.stringify(s)} (a firewalld service name such as ssh)`, c.w('remove'));
       for (const d of c.list('trust')) if (!IFNAME_RE.test(d)) c.err('bad-value', `invalid interface ${JSON.stringify(d)} (an interface name such as eth0)`, c.w('trust'));
       const enabled = c.str('state') !== 'disabled';
-      if (!enabled && (services.length || c.list('ports').length)) c.err('conflict', 'cannot open services or ports on a disabled firewall', c.w('state'));
-      ks.firewall = { enabled, services, ports: c.list('ports'), trust: c.list('trust'), removeServices: c.list('remove'), useSystemDefaults: c.has('use_system_defaults'), at: c.at };
+      if (!enabled && (services.length || ports.length)) c.err('conflict', 'cannot open services or ports on a disabled firewall', c.w('state'));
+      ks.firewall = { enabled, services, ports, trust: c.list('trust'), removeServices: c.list('remove'), useSystemDefaults: c.has('use_system_defaults'), at: c.at };
     },
   },
 

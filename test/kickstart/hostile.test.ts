@@ -134,7 +134,7 @@ test('valid Anaconda values of the same options are accepted', async () => {
     await writeFile(
       ks,
       [
-        'firewall --enabled --port=22:tcp,8080:udp,6000-6010:tcp,imap:tcp --service=ssh,freeipa-ldap --trust=eth1 --remove-service=cockpit',
+        'firewall --enabled --port=22:tcp,8080:udp,6000-6010:tcp,imap:tcp,2222 --service=ssh,freeipa-ldap --trust=eth1 --remove-service=cockpit',
         'network --bootproto=static --device=eth0 --ip=192.168.1.10 --netmask=255.255.255.0 --gateway=192.168.1.1 --nameserver=192.168.1.1,2001:db8::53 --hostname=node1.example.com --ipv6=2001:db8::10/64 --ipv6gateway=2001:db8::1 --activate',
         'network --device=52:54:00:12:34:56 --bootproto=dhcp --interfacename=lan0',
         'network --device=bootif --bootproto=dhcp',
@@ -150,9 +150,10 @@ test('valid Anaconda values of the same options are accepted', async () => {
         '',
       ].join('\n'),
     );
-    const { errors } = parseKickstart(ks);
+    const { ks: parsed, errors } = parseKickstart(ks);
     const real = errors.filter((e) => e.kind !== 'missing-command');
     assert.deepEqual(real.map(formatProblem), []);
+    assert.deepEqual(parsed.firewall?.ports, ['22:tcp', '8080:udp', '6000-6010:tcp', 'imap:tcp', '2222:tcp'], 'a port without a protocol is tcp, as pykickstart reads it');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
