@@ -61,18 +61,37 @@ function destOf(name: string): string {
 export const FSTYPES: readonly FsType[] = ['xfs', 'ext4', 'ext3', 'ext2', 'vfat', 'efi', 'swap', 'biosboot', 'prepboot', 'btrfs'];
 const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const USERNAME_RE = /^[a-z_][a-z0-9_.-]{0,31}$/;
-const UNIT_RE = /^[A-Za-z0-9:_.\\@-]+$/;
+// systemd's unit name characters (unit_name_is_valid), at most one '@', no leading '-' or '.'
+// (a leading '-' would reach systemctl as an option).
+const UNIT_RE = /^(?=.{1,255}$)[A-Za-z0-9:_\\][A-Za-z0-9:_.\\-]*(@[A-Za-z0-9:_.\\-]*)?$/;
+// A network interface name as the kernel takes it (dev_valid_name): at most 15 bytes, no '/',
+// no whitespace, not '.' or '..'; here further limited to what NetworkManager keyfiles hold.
+const IFNAME_RE = /^(?!\.\.?$)[A-Za-z0-9_.:-]{1,15}$/;
+const MAC_RE = /^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/;
+// An XKB layout, optionally with its variant as Anaconda writes it: "cz (qwerty)".
+const XLAYOUT_RE = /^(?!\.\.?( |$))[A-Za-z0-9_+.-]+( ?\((?!\.\.?\))[A-Za-z0-9_+.-]+\))?$/;
+const KEYMAP_RE = /^(?!\.\.?$)[A-Za-z0-9_+.-]+$/;
+const FW_SERVICE_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 const LANG_RE = /^(C|POSIX|C\.UTF-8|C\.utf8|[a-z]{2,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]+)?(@[A-Za-z0-9]+)?)$/;
 const TZ_RE = /^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/;
 const OSNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 const REF_RE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 const SSHKEY_RE = /(^|\s)(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/]+={0,3}(\s|$)/;
-const CRYPT_RE = /^(\$(1|5|6|y|gy|2[abxy]?|7)\$[^\s:]+|!.*|\*.*)$/;
+const CRYPT_RE = /^(!?\$(1|5|6|y|gy|2[abxy]?|7)\$[^\s:]+|![^\s:]*|\*[^\s:]*)$/;
 const VG_RE = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/;
 
-/** Text that goes into passwd/shadow fields: no colon, no newline. */
+/** Text that goes into a passwd/shadow field as written: a ":" would start the next field. */
 function checkField(c: Cmd, value: string | null, option: string): void {
-  if (value !== null && /[:\n]/.test(value)) c.err('bad-value', 'must not contain ":" or a newline', option);
+  if (value !== null && /[:\n]/.test(value)) c.err('bad-value', `must not contain ":" or a newline (it would split the /etc/passwd or /etc/shadow entry), got ${JSON.stringify(value)}`, option);
+}
+
+/** A firewalld port: PORT[-PORT] (1-65535) or a service port name, then :PROTO. */
+function checkPort(c: Cmd, p: string): void {
+  const m = /^(?:([0-9]{1,5})(?:-([0-9]{1,5}))?|[a-z][a-z0-9-]*):(tcp|udp|sctp|dccp)$/.exec(p);
+  const [lo, hi] = [Number(m?.[1] ?? 1), Number(m?.[2] ?? m?.[1] ?? 1)];
+  if (!m || lo < 1 || hi > 65535 || hi < lo) c.err('bad-value', `invalid port ${JSON.stringify(p)} (expected PORT[-PORT]:PROTO with ports 1-65535, e.g. 1234:udp)`, c.w('ports'));
 }
 
 /**
@@ -85,6 +104,12 @@ function checkMkfsOptions(c: Cmd, value: string | null, option: string): void {
   for (const w of value.split(/\s+/).filter(Boolean)) {
     if (/^-[dlp]/.test(w) || w.includes('/') || /[\n;&|`$<>]/.test(w)) c.err('bad-value', `${JSON.stringify(w)} is not allowed: options that read files of the installing host (-d, -l, -p, paths) are refused`, option);
   }
+}
+
+/** --fsoptions become the fourth field of an fstab line: whitespace would add fields. */
+function checkFsOptions(c: Cmd): void {
+  const v = c.str('fsoptions');
+  if (v !== null && /\s|#/.test(v)) c.err('bad-value', `invalid mount options ${JSON.stringify(v)} (comma-separated, no spaces or #: they would change the /etc/fstab line)`, c.w('fsoptions'));
 }
 
 function checkMount(c: Cmd, mnt: string, allowPv: boolean): void {
@@ -162,10 +187,12 @@ export const COMMANDS: Record<string, CommandDef> = {
     handle(c, ks) {
       const layout = c.args[0] ?? null;
       if (!layout && !c.has('vckeymap') && !c.has('xlayouts')) c.err('missing-option', 'needs --vckeymap, --xlayouts or a layout');
-      for (const v of [layout, c.str('vckeymap'), ...c.list('xlayouts')]) {
-        if (v !== null && !/^[A-Za-z0-9_()+.-]+$/.test(v)) c.err('bad-value', `invalid keyboard layout ${JSON.stringify(v)}`);
-      }
-      ks.keyboard = { layout, vckeymap: c.str('vckeymap') ?? layout, xlayouts: c.list('xlayouts'), at: c.at };
+      if (layout !== null && !XLAYOUT_RE.test(layout)) c.err('bad-value', `invalid keyboard layout ${JSON.stringify(layout)} (e.g. us or 'cz (qwerty)')`);
+      const vc = c.str('vckeymap');
+      if (vc !== null && !KEYMAP_RE.test(vc)) c.err('bad-value', `invalid console keymap ${JSON.stringify(vc)} (a keymap name such as us or de-nodeadkeys)`, c.w('vckeymap'));
+      for (const v of c.list('xlayouts')) if (!XLAYOUT_RE.test(v)) c.err('bad-value', `invalid X layout ${JSON.stringify(v)} (e.g. us or 'cz (qwerty)')`, c.w('xlayouts'));
+      for (const v of c.list('switch')) if (!/^[A-Za-z0-9_]+:[A-Za-z0-9_]+$/.test(v)) c.err('bad-value', `invalid layout switch option ${JSON.stringify(v)} (an XKB option such as grp:alt_shift_toggle)`, c.w('switch'));
+      ks.keyboard = { layout, vckeymap: c.str('vckeymap') ?? (layout ? layout.replace(/ ?\(.*$/, '') : null), xlayouts: c.list('xlayouts'), at: c.at };
     },
   },
 
@@ -220,13 +247,15 @@ export const COMMANDS: Record<string, CommandDef> = {
       oneOf(c, 'state');
       const services = [...c.list('services')];
       for (const s of ['ssh', 'http', 'smtp', 'ftp', 'telnet']) if (c.has(s)) services.push(s);
-      for (const p of c.list('ports')) {
-        if (!/^([0-9]{1,5}(-[0-9]{1,5})?|[a-z][a-z0-9-]*):(tcp|udp|sctp|dccp)$/.test(p)) c.err('bad-value', `invalid port ${JSON.stringify(p)} (expected PORT:PROTO, e.g. 1234:udp)`, c.w('ports'));
-      }
-      for (const s of [...services, ...c.list('remove')]) if (!/^[A-Za-z0-9_.-]+$/.test(s)) c.err('bad-value', `invalid service ${JSON.stringify(s)}`, c.w('services'));
+      // pykickstart reads a port without a protocol as PORT:tcp.
+      const ports = c.list('ports').map((p) => (p.includes(':') ? p : `${p}:tcp`));
+      for (const p of ports) checkPort(c, p);
+      for (const s of c.list('services')) if (!FW_SERVICE_RE.test(s)) c.err('bad-value', `invalid service ${JSON.stringify(s)} (a firewalld service name such as ssh)`, c.w('services'));
+      for (const s of c.list('remove')) if (!FW_SERVICE_RE.test(s)) c.err('bad-value', `invalid service ${JSON.stringify(s)} (a firewalld service name such as ssh)`, c.w('remove'));
+      for (const d of c.list('trust')) if (!IFNAME_RE.test(d)) c.err('bad-value', `invalid interface ${JSON.stringify(d)} (an interface name such as eth0)`, c.w('trust'));
       const enabled = c.str('state') !== 'disabled';
-      if (!enabled && (services.length || c.list('ports').length)) c.err('conflict', 'cannot open services or ports on a disabled firewall', c.w('state'));
-      ks.firewall = { enabled, services, ports: c.list('ports'), trust: c.list('trust'), removeServices: c.list('remove'), useSystemDefaults: c.has('use_system_defaults'), at: c.at };
+      if (!enabled && (services.length || ports.length)) c.err('conflict', 'cannot open services or ports on a disabled firewall', c.w('state'));
+      ks.firewall = { enabled, services, ports, trust: c.list('trust'), removeServices: c.list('remove'), useSystemDefaults: c.has('use_system_defaults'), at: c.at };
     },
   },
 
@@ -268,9 +297,13 @@ export const COMMANDS: Record<string, CommandDef> = {
       for (const n of c.list('nameserver')) if (!isIPv4(n) && !isIPv6(n)) c.err('bad-value', `invalid name server ${JSON.stringify(n)}`, c.w('nameserver'));
       if (hostname !== null && !HOSTNAME_RE.test(hostname)) c.err('bad-value', `invalid host name ${JSON.stringify(hostname)} (letters, digits, '-' and '.', labels of 1-63 characters)`, c.w('hostname'));
       const ipv6 = c.str('ipv6');
-      if (ipv6 && ipv6 !== 'auto' && ipv6 !== 'dhcp' && !isIPv6(ipv6.split('/')[0])) c.err('bad-value', `invalid --ipv6 ${JSON.stringify(ipv6)} (auto, dhcp or ADDRESS[/PREFIX])`, c.w('ipv6'));
+      if (ipv6 && ipv6 !== 'auto' && ipv6 !== 'dhcp' && !isIPv6Prefix(ipv6)) c.err('bad-value', `invalid --ipv6 ${JSON.stringify(ipv6)} (auto, dhcp or ADDRESS[/PREFIX])`, c.w('ipv6'));
+      const gw6 = c.str('ipv6gateway');
+      if (gw6 && !isIPv6(gw6)) c.err('bad-value', `invalid IPv6 gateway ${JSON.stringify(gw6)}`, c.w('ipv6gateway'));
+      const ifname = c.str('interfacename');
+      if (ifname && !IFNAME_RE.test(ifname)) c.err('bad-value', `invalid interface name ${JSON.stringify(ifname)} (at most 15 letters, digits, _ . : -)`, c.w('interfacename'));
       const dev = c.str('device');
-      if (dev && !/^([A-Za-z0-9_.:-]{1,15}|([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}|link|bootif|ibft)$/.test(dev)) c.err('bad-value', `invalid device ${JSON.stringify(dev)} (an interface name, a MAC address, link or bootif)`, c.w('device'));
+      if (dev && !IFNAME_RE.test(dev) && !MAC_RE.test(dev)) c.err('bad-value', `invalid device ${JSON.stringify(dev)} (an interface name, a MAC address, link or bootif)`, c.w('device'));
       const mtu = c.int('mtu');
       if (mtu !== null && (mtu < 68 || mtu > 65536)) c.err('bad-value', `MTU ${mtu} is out of range (68-65536)`, c.w('mtu'));
       if (c.has('activate') && c.has('no_activate')) c.err('conflict', '--activate and --no-activate are mutually exclusive', '--no-activate');
@@ -304,7 +337,8 @@ export const COMMANDS: Record<string, CommandDef> = {
       if (password === null && !c.has('lock')) c.err('missing-value', 'needs a password (or --lock)');
       if (c.has('iscrypted') && c.has('plaintext')) c.err('conflict', '--iscrypted and --plaintext are mutually exclusive', '--plaintext');
       if (password !== null && c.has('iscrypted') && !CRYPT_RE.test(password)) c.err('bad-value', 'with --iscrypted the password must be a crypt(3) hash ($6$salt$hash, $y$..., ...)', '--iscrypted');
-      checkField(c, password, 'password');
+      // A plain-text password is hashed before it reaches /etc/shadow, so ":" is fine in it.
+      if (c.has('iscrypted')) checkField(c, password, '--iscrypted');
       ks.rootpw = { password, iscrypted: c.has('iscrypted'), lock: c.has('lock'), allowSsh: c.has('allow_ssh'), at: c.at };
     },
   },
@@ -335,11 +369,13 @@ export const COMMANDS: Record<string, CommandDef> = {
       const password = c.str('password');
       if ((c.has('iscrypted') || c.has('plaintext')) && password === null) c.err('missing-option', `${c.has('iscrypted') ? '--iscrypted' : '--plaintext'} needs --password`, '--password');
       if (password !== null && c.has('iscrypted') && !CRYPT_RE.test(password)) c.err('bad-value', 'with --iscrypted the password must be a crypt(3) hash', c.w('password'));
-      for (const [dest, label] of [['password', 'password'], ['homedir', 'homedir'], ['shell', 'shell'], ['gecos', 'gecos']] as const) checkField(c, c.str(dest), c.w(label));
+      for (const dest of ['homedir', 'shell', 'gecos'] as const) checkField(c, c.str(dest), c.w(dest));
+      if (c.has('iscrypted')) checkField(c, password, c.w('password'));
       for (const dest of ['homedir', 'shell'] as const) {
         const v = c.str(dest);
-        if (v !== null && !v.startsWith('/')) c.err('bad-value', `must be an absolute path, got ${JSON.stringify(v)}`, c.w(dest));
-        else if (v !== null && v.split('/').includes('..')) c.err('bad-value', `must not contain .. components, got ${JSON.stringify(v)}`, c.w(dest));
+        if (v === null) continue;
+        if (!v.startsWith('/')) c.err('bad-value', `must be an absolute path, got ${JSON.stringify(v)}`, c.w(dest));
+        else if (v.split('/').includes('..')) c.err('bad-value', `must not contain .. components, got ${JSON.stringify(v)}`, c.w(dest));
       }
       for (const dest of ['uid', 'gid'] as const) {
         const v = c.int(dest);
@@ -383,7 +419,7 @@ export const COMMANDS: Record<string, CommandDef> = {
     handle(c, ks) {
       if (!c.has('enabled') && !c.has('disabled')) c.err('missing-option', 'One of --disabled or --enabled must be provided');
       const norm = (s: string) => (/\.(service|socket|timer|target|path|mount|automount|swap|slice)$/.test(s) ? s : `${s}.service`);
-      for (const dest of ['enabled', 'disabled']) for (const s of c.list(dest)) if (!UNIT_RE.test(s)) c.err('bad-value', `invalid unit name ${JSON.stringify(s)}`, c.w(dest));
+      for (const dest of ['enabled', 'disabled']) for (const s of c.list(dest)) if (!UNIT_RE.test(s)) c.err('bad-value', `invalid unit name ${JSON.stringify(s)} (systemd unit name characters, not starting with - or .)`, c.w(dest));
       const enabled = c.list('enabled').map(norm);
       const disabled = c.list('disabled').map(norm);
       for (const s of enabled) if (disabled.includes(s)) c.err('conflict', `${s} is both enabled and disabled`, '--disabled');
@@ -513,7 +549,7 @@ export const COMMANDS: Record<string, CommandDef> = {
         grow: c.has('grow'),
         maxsize: c.int('maxsize'),
         label,
-        fsoptions: c.str('fsoptions'),
+        fsoptions: (checkFsOptions(c), c.str('fsoptions')),
         mkfsoptions: (checkMkfsOptions(c, c.str('mkfsoptions'), c.w('mkfsoptions')), c.str('mkfsoptions')),
         ondisk: c.str('ondisk'),
         asprimary: c.has('asprimary'),
@@ -586,7 +622,7 @@ export const COMMANDS: Record<string, CommandDef> = {
         maxsize: c.int('maxsize'),
         percent,
         label: c.str('label'),
-        fsoptions: c.str('fsoptions'),
+        fsoptions: (checkFsOptions(c), c.str('fsoptions')),
         mkfsoptions: (checkMkfsOptions(c, c.str('mkfsoptions'), c.w('mkfsoptions')), c.str('mkfsoptions')),
         recommended: c.has('recommended'),
         useexisting: c.has('useexisting'),
@@ -688,6 +724,11 @@ function sizeOpts(c: Cmd, fstype: FsType, mnt: string): number | null {
   return size;
 }
 
+function isIPv6Prefix(v: string): boolean {
+  const [addr, prefix, ...rest] = v.split('/');
+  return isIPv6(addr) && rest.length === 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= 128));
+}
+
 function isNetmask(m: string): boolean {
   if (/^\d{1,2}$/.test(m)) return Number(m) <= 32;
   if (!isIPv4(m)) return false;
@@ -709,6 +750,14 @@ export function makeCmd(
     failed = true;
     sink.err(kind, msg, option);
   };
+  // No kickstart value has a use for control characters, and in the files they reach
+  // (fstab, passwd, unit and keyfiles, BLS entries) one could end a line or a field.
+  tokens.forEach((tok, i) => {
+    if (!CONTROL_RE.test(tok)) return;
+    const option = tok.startsWith('-') ? tok.split('=')[0] : i > 0 && /^--[^=]+$/.test(tokens[i - 1]) ? tokens[i - 1] : undefined;
+    err('bad-value', `a control character is not allowed in a value: ${JSON.stringify(tok)}`, option);
+  });
+  if (failed) return null;
   const parsed = def.passthrough ? { opts: new Map<string, OptValue>(), constSeen: new Map<string, string[]>(), args: tokens } : parseOptions(tokens, def.options, err);
   const specOf = (dest: string) => def.options.find((o) => o.dest === dest);
   const get = (dest: string): OptValue | undefined => parsed.opts.get(dest);

@@ -1,7 +1,7 @@
 // The installed system's /etc, as Anaconda leaves it: host name, time zone, locale,
 // keyboard, SELinux mode, network (NetworkManager keyfiles), fstab, firewall, services.
 // Accounts live in accounts.ts. Every file is written atomically inside the new deployment.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { symlink, rm } from 'node:fs/promises';
 import { run } from '../core/exec.js';
 import type { Target } from './target.js';
@@ -53,7 +53,8 @@ function fstabLine(m: Mounted): string {
 }
 
 async function systemctl(t: Target, verb: 'enable' | 'disable' | 'mask', unit: string): Promise<void> {
-  const r = await run('systemctl', [`--root=${t.root}`, '--quiet', '--no-reload', verb, unit]);
+  // `--`: a unit name is never read as an option, whatever the parser let through.
+  const r = await run('systemctl', [`--root=${t.root}`, '--quiet', '--no-reload', verb, '--', unit]);
   if (r.exitCode !== 0) throw new Error(`services: cannot ${verb} ${unit} in the installed system: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
 }
 
@@ -79,10 +80,17 @@ export async function configureEtc(ks: Kickstart, t: Target, mounts: Mounted[]):
 
   if (ks.timezone) {
     const tz = ks.timezone;
+    // The zone must be a file of the image's own tz database (the parser already refused
+    // `..` and absolute names; resolving beneath the target keeps its symlinks inside).
+    if (tz.timezone.split('/').some((p) => p === '..' || p === '.' || p === '') || tz.timezone.startsWith('/')) throw new Error(`${tz.at.file}:${tz.at.line}: timezone: invalid time zone ${JSON.stringify(tz.timezone)}`);
+    const zoneinfo = t.resolve('/usr/share/zoneinfo');
+    if (existsSync(zoneinfo)) {
+      const zone = t.resolve(`/usr/share/zoneinfo/${tz.timezone}`);
+      if (!existsSync(zone) || !statSync(zone).isFile()) throw new Error(`${tz.at.file}:${tz.at.line}: timezone: ${JSON.stringify(tz.timezone)} is not a zone of the image's tz database (/usr/share/zoneinfo)`);
+    } else warnings.push(`timezone ${tz.timezone}: the image has no /usr/share/zoneinfo; /etc/localtime points to the zone anyway`);
     const link = t.resolve('/etc/localtime');
     await rm(link, { force: true });
     await symlink(`../usr/share/zoneinfo/${tz.timezone}`, link);
-    if (!existsSync(t.resolve(`/usr/share/zoneinfo/${tz.timezone}`))) warnings.push(`timezone ${tz.timezone}: the image has no /usr/share/zoneinfo/${tz.timezone}; /etc/localtime points to it anyway`);
     await t.write('/etc/adjtime', `0.0 0 0.0\n0\n${tz.utc ? 'UTC' : 'LOCAL'}\n`);
     if (tz.ntpservers.length) {
       await t.write('/etc/systemd/timesyncd.conf.d/50-kickstart.conf', `[Time]\nNTP=${tz.ntpservers.join(' ')}\n`);
@@ -103,11 +111,15 @@ export async function configureEtc(ks: Kickstart, t: Target, mounts: Mounted[]):
 
   if (ks.keyboard) {
     const k = ks.keyboard;
-    const keymap = k.vckeymap ?? k.layout ?? k.xlayouts[0] ?? null;
+    // A console keymap has no variant: "cz (qwerty)" gives cz.
+    const keymap = k.vckeymap ?? k.xlayouts[0]?.replace(/ ?\(.*$/, '') ?? null;
     if (keymap) await t.write('/etc/vconsole.conf', `KEYMAP=${keymap}\n`);
     const x = k.xlayouts.length ? k.xlayouts : k.layout ? [k.layout] : [];
     if (x.length) {
-      await t.write('/etc/X11/xorg.conf.d/00-keyboard.conf', `Section "InputClass"\n        Identifier "system-keyboard"\n        MatchIsKeyboard "on"\n        Option "XkbLayout" "${x.join(',')}"\nEndSection\n`);
+      // "cz (qwerty)" is layout cz with variant qwerty, as localed writes them.
+      const split = x.map((l) => /^([^ (]+) ?(?:\(([^)]+)\))?$/.exec(l) ?? [l, l, undefined]);
+      const variants = split.some((m) => m[2]) ? `        Option "XkbVariant" "${split.map((m) => m[2] ?? '').join(',')}"\n` : '';
+      await t.write('/etc/X11/xorg.conf.d/00-keyboard.conf', `Section "InputClass"\n        Identifier "system-keyboard"\n        MatchIsKeyboard "on"\n        Option "XkbLayout" "${split.map((m) => m[1]).join(',')}"\n${variants}EndSection\n`);
     }
     done.push(`keyboard ${keymap ?? x.join(',')}`);
   }

@@ -7,46 +7,16 @@ import assert from 'node:assert/strict';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import tar from 'tar-stream';
 import { OsFixture } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
-import { pushBlob, pushManifest, startRegistry, type Registry } from './fixtures.js';
+import { startRegistry, type Registry } from './fixtures.js';
+import { layerTar, pushLayers as pushTo } from './hostile-images.js';
 import type { Revision } from '../../core/revision.js';
 
 let f: OsFixture;
 let reg: Registry;
 
-type Entry = { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: string; mode?: number; pax?: Record<string, string> };
-
-/** A tar made entry by entry (pax headers included), as an attacker would. */
-async function layerTar(entries: Entry[], globalPath?: string): Promise<Buffer> {
-  const pack = tar.pack();
-  if (globalPath) pack.entry({ name: 'pax_global_header', type: 'pax-global-header', pax: { path: globalPath } } as never);
-  for (const e of entries) {
-    const header = { name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? 0o644, pax: e.pax };
-    if (!e.type || e.type === 'file') pack.entry(header, e.content ?? 'x');
-    else pack.entry(header);
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** An image of several hand-made layers, pushed under NAME:TAG. */
-async function pushLayers(tag: string, layers: Buffer[]): Promise<void> {
-  const digests = [];
-  for (const l of layers) digests.push({ digest: await pushBlob(reg.host, 'hostile', l), size: l.length });
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: digests.map((d) => d.digest) } }));
-  const configDigest = await pushBlob(reg.host, 'hostile', config);
-  await pushManifest(reg.host, 'hostile', tag, {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-    layers: digests.map((d) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...d })),
-  }, 'application/vnd.oci.image.manifest.v1+json');
-}
-
+const pushLayers = (tag: string, layers: Buffer[]) => pushTo(reg.host, tag, layers);
 const layerRefs = async () => (await execa('ostree', ['refs', `--repo=${f.sysroot}/ostree/repo`, '--list', 'atomhost/layer'])).stdout;
 
 before(async () => {
