@@ -112,7 +112,7 @@ export async function configureEtc(ks: Kickstart, t: Target, mounts: Mounted[]):
   if (ks.keyboard) {
     const k = ks.keyboard;
     // A console keymap has no variant: "cz (qwerty)" gives cz.
-    const keymap = k.vckeymap ?? k.xlayouts[0]?.replace(/ ?\(.*$/, '') ?? null;
+    const keymap = k.vckeymap ?? (k.layout ?? k.xlayouts[0])?.replace(/ ?\(.*$/, '') ?? null;
     if (keymap) await t.write('/etc/vconsole.conf', `KEYMAP=${keymap}\n`);
     const x = k.xlayouts.length ? k.xlayouts : k.layout ? [k.layout] : [];
     if (x.length) {
