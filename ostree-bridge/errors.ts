@@ -42,7 +42,10 @@ export class AtomhostError extends Error {
   }
 
   // Brand check so instanceof works across duplicate module copies (undici does the same).
+  // Only for the root class: subclasses inherit this static method, and with the brand
+  // check every AtomhostError would pass as a NotFoundError, a CancelledError, ...
   static override [Symbol.hasInstance](obj: unknown): boolean {
+    if (this !== AtomhostError) return Function.prototype[Symbol.hasInstance].call(this, obj);
     return typeof obj === 'object' && obj !== null && (obj as Record<symbol, unknown>)[kAtomhostError] === true;
   }
 
