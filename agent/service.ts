@@ -88,8 +88,6 @@ export class AgentService {
 
   readonly #stack: StackSupervisor | null;
   readonly #containers: ((tx: TxContext) => Promise<SystemContainers>) | null;
-  /** How long the health gate waits for a changed stack to come up healthy. */
-  readonly #healthDeadlineMs = Number(process.env.ATOMHOST_HEALTH_DEADLINE_MS ?? 60_000);
 
   constructor(bus: dbus.MessageBus, host: LocalHost, stack: { supervisor: StackSupervisor; containers: (tx: TxContext) => Promise<SystemContainers> } | null = null) {
     this.#bus = bus;
@@ -219,7 +217,8 @@ export class AgentService {
       case 'ContainerList':
         return reply('s', [shown(JSON.stringify(await (await this.#requireStack().containers({})).list()))]);
       case 'StackStatus':
-        return reply('s', [shown(JSON.stringify(await this.#requireStack().supervisor.status()))]);
+        // Only a caller who may change the host makes it run the probes now; the others get the last look (rate-limited).
+        return reply('s', [shown(JSON.stringify(await this.#requireStack().supervisor.status({ probes: privileged ? 'run' : 'cached' })))]);
       case 'RestartRole':
         return reply('s', [this.#begin(`restart role ${b[0]}`, sender, () => this.#requireStack().supervisor.restartRole(String(b[0])))]);
       case 'SetPinned':
@@ -244,7 +243,7 @@ export class AgentService {
     return this.#begin(title, caller, async (tx) => {
       const result = await fn(await containers(tx));
       try {
-        const out = await task(tx.progress ?? noProgress, 'Checking the health of the stack', () => supervisor.gateChange(title, this.#healthDeadlineMs, tx.signal));
+        const out = await task(tx.progress ?? noProgress, 'Checking the health of the stack', () => supervisor.gateChange(title, 'live', tx.signal));
         log('info', 'healthPassed', `${title}: ${out.message}`, { ATOMHOST_REVISION: result.revision ?? undefined });
       } catch (err) {
         const d = (err as AtomhostError).details ?? {};

@@ -2,7 +2,7 @@
 // 100 status calls; `atomhost status` through the daemon against `ostree admin status` on
 // the same sysroot, and the bare D-Bus round trip (busctl) — p50 and p99, one run.
 import { join } from 'node:path';
-import { TestHost } from '../test/testhost/testhost.js';
+import { TestHost } from '../sandbox/testhost/testhost.js';
 import { buildOsTree, commitTree, initArchiveRepo } from '../sandbox/os-tree.js';
 import { serveDirectory } from '../sandbox/http-server.js';
 import { makeScratch } from '../sandbox/scratch.js';

@@ -4,7 +4,7 @@
 // for a container-only change (goal < 1 s) against `systemctl restart` of the unit, and
 // `atomhostd --reconcile` at boot against `systemctl daemon-reload`.
 import { join } from 'node:path';
-import { TestHost } from '../test/testhost/testhost.js';
+import { TestHost } from '../sandbox/testhost/testhost.js';
 import { buildAndPush, freePort, startRegistry } from '../sandbox/registry.js';
 import { buildOsTree, commitTree, initArchiveRepo } from '../sandbox/os-tree.js';
 import { makeScratch } from '../sandbox/scratch.js';

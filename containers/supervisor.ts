@@ -4,11 +4,11 @@
 // journal lines when something is wrong; restarted by role; and, after every change,
 // the health gate that keeps the new revision or puts the last healthy one back.
 import { UnhealthyError } from '../core/errors.js';
-import { runHealthChecks, stackChecks, type CheckResult } from '../core/health.js';
-import { gate, reconcileAtBoot, type ReconcileOutcome } from '../core/reconcile.js';
+import { stackChecks, type CheckResult } from '../core/health.js';
+import { applyRevision, reconcileAtBoot, type ReconcileOutcome } from '../core/reconcile.js';
 import type { LocalHost } from '../core/local-host.js';
 import { shortId, type Revision } from '../core/revision.js';
-import { currentRevision } from '../core/health-gate.js';
+import { currentRevision, gate, gateSettings, lookOnce, type GatePhase } from '../core/health-gate.js';
 import { roleOrder } from '../core/stack-manifest.js';
 import type { UnitState } from '../core/unit-manager.js';
 import type { SystemdClient } from '../systemd/client.js';
@@ -43,7 +43,18 @@ export interface StackStatus {
   state: string | null;
   stateReason: string | null;
   healthy: boolean;
+  /** When the probe results were measured (ISO time); null when none are (yet) for this revision. */
+  probesMeasured: string | null;
   roles: RoleHealth[];
+}
+
+/** One look at a revision's probes, kept for callers who may not run them. */
+interface ProbeLook {
+  revision: string;
+  /** Date.now() and its ISO text, when the look began. */
+  at: number;
+  measured: string;
+  results: CheckResult[];
 }
 
 /** Supervision events, for the daemon's journal. */
@@ -73,6 +84,11 @@ const LOOP_RESTARTS = 3;
 export class StackSupervisor {
   readonly #watches = new Map<string, () => void>();
   readonly #last = new Map<string, UnitState>();
+  /** The last look at the probes, and the one under way for callers who may not run them. */
+  #probes: ProbeLook | null = null;
+  #probing: Promise<ProbeLook> | null = null;
+  /** When such a caller last caused a look (Date.now()). */
+  #lastUnprivilegedLook = -Infinity;
 
   constructor(
     readonly host: LocalHost,
@@ -86,14 +102,20 @@ export class StackSupervisor {
     return (await currentRevision(this.host))?.rev ?? null;
   }
 
-  async status(): Promise<StackStatus> {
+  /**
+   * The stack right now: each container's unit state and probe. `probes: 'run'` (a caller
+   * who may change the host) looks at the probes now. `probes: 'cached'` (anyone else)
+   * may not make the host run them on demand: it gets the last look at this revision's
+   * probes, and only when that is older than the gate's `statusProbeEveryMs` a new one,
+   * at most one per that interval for all such callers together (concurrent callers share
+   * it). Either way the reply says when the probes were measured. Unit states are read
+   * from systemd each time (no process runs for them).
+   */
+  async status(opts: { probes: 'run' | 'cached' } = { probes: 'run' }): Promise<StackStatus> {
     const rev = await this.#revision();
-    if (!rev) return { revision: null, state: null, stateReason: null, healthy: true, roles: [] };
-    // One look at each probe (no waiting): the state right now. Unit states are read
-    // below, once per container; health.d is the gate's business, not this report's.
-    const probes = (await stackChecks(rev)).filter((c) => c.kind === 'http' || c.kind === 'command');
-    const report = await runHealthChecks(probes, null, { deadlineMs: 0, settleMs: 0 });
-    const byName = new Map<string, CheckResult>(report.results.map((r) => [r.name, r]));
+    if (!rev) return { revision: null, state: null, stateReason: null, healthy: true, probesMeasured: null, roles: [] };
+    const look = opts.probes === 'run' ? await this.#lookAtProbes(rev) : await this.#cachedProbes(rev);
+    const byName = new Map<string, CheckResult>((look?.results ?? []).map((r) => [r.name, r]));
     const roles = new Map<string, ContainerHealth[]>();
     for (const c of members(rev)) {
       const unit = c.unit;
@@ -103,7 +125,8 @@ export class StackSupervisor {
       const healthy = s.activeState === 'active' && !looping && (probe?.ok ?? true);
       const state = `${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}`;
       const detail = looping ? `${unit} restarted ${s.restarts} times (restart loop), now ${state}` : s.activeState !== 'active' ? `${unit} is ${state}` : probe && !probe.ok ? `probe: ${probe.output}` : 'ok';
-      const journal = healthy ? [] : await this.units.journal(unit, 10).catch(() => []);
+      // Journal lines are shown to privileged callers only: do not read them for the others.
+      const journal = healthy || opts.probes === 'cached' ? [] : await this.units.journal(unit, 10).catch(() => []);
       const role = c.role;
       roles.set(role, [
         ...(roles.get(role) ?? []),
@@ -111,7 +134,27 @@ export class StackSupervisor {
       ]);
     }
     const list = [...roles.entries()].sort((a, b) => roleOrder(a[0]) - roleOrder(b[0])).map(([role, cs]) => ({ role, healthy: cs.every((c) => c.healthy), containers: cs }));
-    return { revision: rev.id, state: rev.state, stateReason: rev.reason ?? null, healthy: list.every((r) => r.healthy), roles: list };
+    return { revision: rev.id, state: rev.state, stateReason: rev.reason ?? null, healthy: list.every((r) => r.healthy), probesMeasured: look?.measured ?? null, roles: list };
+  }
+
+  /** One look at the revision's probes now (health.d is the gate's business, not this report's); kept for #cachedProbes. */
+  async #lookAtProbes(rev: Revision): Promise<ProbeLook> {
+    const at = Date.now();
+    const probes = (await stackChecks(rev)).filter((c) => c.kind === 'http' || c.kind === 'command');
+    const look = { revision: rev.id, at, measured: new Date(at).toISOString(), results: await lookOnce(probes, null) };
+    if (!this.#probes || this.#probes.at <= at) this.#probes = look;
+    return look;
+  }
+
+  async #cachedProbes(rev: Revision): Promise<ProbeLook | null> {
+    const every = gateSettings().statusProbeEveryMs;
+    const last = this.#probes?.revision === rev.id ? this.#probes : null;
+    if (last && Date.now() - last.at < every) return last;
+    if (this.#probing) return this.#probing;
+    if (Date.now() - this.#lastUnprivilegedLook < every) return last;
+    this.#lastUnprivilegedLook = Date.now();
+    this.#probing = this.#lookAtProbes(rev).finally(() => (this.#probing = null));
+    return this.#probing;
   }
 
   /** Restarts every unit of a role (in the order they were installed) and waits for each job. */
@@ -135,10 +178,12 @@ export class StackSupervisor {
    * fallback). Not: the last healthy revision is put back (live when only containers and
    * units differ) and an UnhealthyError says why, with the failing check's output.
    */
-  async gateChange(title: string, deadlineMs: number, signal?: AbortSignal): Promise<ReconcileOutcome> {
+  async gateChange(title: string, phase: GatePhase, signal?: AbortSignal): Promise<ReconcileOutcome> {
     const rev = await this.#revision();
     if (!rev) return { revision: null, decision: null, reboot: false, message: 'no revision' };
-    const out = await gate(this.host, await this.containers(), this.units, await stackChecks(rev), { deadlineMs, signal });
+    const port = await this.containers();
+    const applyLive = (to: Revision) => applyRevision(this.host, port, this.units, to);
+    const out = await gate(this.host, this.units, await stackChecks(rev), { phase, signal, applyLive });
     await this.rewatch();
     const d = out.decision;
     if (d?.action === 'fall-back' || d?.action === 'give-up') {

@@ -4,15 +4,114 @@
 // healthy revision. Bounded so that it never loops: only a healthy revision is ever a
 // fallback target, and a revision that fails to come up healthy within `maxBootAttempts`
 // boots is given up on.
+//
+// This module owns the gate whole: its timing (read from the environment here and
+// nowhere else), the polling of the checks (core/health.ts says what a check is), the
+// verdict and the fallback. The daemon, the boot units and the supervisor call it.
 import { readFile } from 'node:fs/promises';
 import { readFileSync, realpathSync } from 'node:fs';
 import type { Deployment } from '../ostree-bridge/types.js';
 import { join } from 'node:path';
 import { atomicWriteFile } from './atomic-write.js';
 import { bootLoaderFellBack, clearBootCounter } from './boot-counter.js';
-import type { HealthReport } from './health.js';
+import { InvalidArgumentError } from './errors.js';
+import { checkOnce, type CheckResult, type HealthCheck, type HealthReport } from './health.js';
 import type { LocalHost } from './local-host.js';
 import { revisionIdFromOrigin, shortId, type Revision } from './revision.js';
+import type { UnitManager } from './unit-manager.js';
+
+/** Where the gate runs: after a boot (atomhost-health.service) or after a live change (a container verb). */
+export type GatePhase = 'boot' | 'live';
+
+export interface GateSettings {
+  /**
+   * How long a changed stack has to come up healthy. A boot gets longer than a live
+   * change: after a reboot every unit starts cold (images read from disk, caches empty,
+   * the units of the whole stack starting at once), while a live change restarts a few.
+   */
+  deadlineMs: Record<GatePhase, number>;
+  /** A command probe or health.d script is killed with its process group after this. */
+  probeTimeoutMs: number;
+  /** An HTTP probe is abandoned after this. */
+  httpTimeoutMs: number;
+  /** Between two looks at the checks. */
+  intervalMs: number;
+  /** A unit must stay up this long after it first passes: a restart loop shows in that window. */
+  settleMs: number;
+  /** Callers who may not change the host get probe results at most this fresh (StackStatus). */
+  statusProbeEveryMs: number;
+}
+
+export const GATE_DEFAULTS: Readonly<GateSettings> = Object.freeze({
+  deadlineMs: Object.freeze({ boot: 120_000, live: 60_000 }),
+  probeTimeoutMs: 10_000,
+  httpTimeoutMs: 2_000,
+  intervalMs: 500,
+  settleMs: 2_000,
+  statusProbeEveryMs: 10_000,
+});
+
+function msFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name}=${JSON.stringify(v)}: not a whole number of milliseconds`, { variable: name });
+  return Number(v);
+}
+
+/**
+ * The gate's settings: the defaults above, and from the environment (atomhostd's unit
+ * or a test host's atomhostd.env) ATOMHOST_HEALTH_DEADLINE_MS (the deadline, boot and
+ * live alike) and ATOMHOST_PROBE_TIMEOUT_MS.
+ */
+export function gateSettings(env: NodeJS.ProcessEnv = process.env): GateSettings {
+  const deadline = msFromEnv(env, 'ATOMHOST_HEALTH_DEADLINE_MS');
+  return {
+    ...GATE_DEFAULTS,
+    deadlineMs: deadline === undefined ? { ...GATE_DEFAULTS.deadlineMs } : { boot: deadline, live: deadline },
+    probeTimeoutMs: msFromEnv(env, 'ATOMHOST_PROBE_TIMEOUT_MS') ?? GATE_DEFAULTS.probeTimeoutMs,
+  };
+}
+
+/**
+ * Polls every check until all pass at once, or the deadline passes. A unit must also
+ * stay up for `settleMs` after it first passes: a restart loop shows up in that window.
+ * Timing not given is the gate's settings.
+ */
+export async function runHealthChecks(
+  checks: HealthCheck[],
+  units: UnitManager | null,
+  opts: { deadlineMs: number; intervalMs?: number; settleMs?: number; signal?: AbortSignal; settings?: GateSettings },
+): Promise<HealthReport> {
+  const settings = opts.settings ?? gateSettings();
+  const interval = opts.intervalMs ?? settings.intervalMs;
+  const settle = opts.settleMs ?? settings.settleMs;
+  const deadline = Date.now() + opts.deadlineMs;
+  const baseRestarts = new Map<string, number>();
+  let firstAllOk: number | null = null;
+  let results: CheckResult[] = [];
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    results = await Promise.all(checks.map((c) => checkOnce(c, units, baseRestarts, settings, opts.signal)));
+    const allOk = results.every((r) => r.ok);
+    const hasUnits = checks.some((c) => c.kind === 'unit');
+    if (allOk) {
+      firstAllOk ??= Date.now();
+      if (!hasUnits || Date.now() - firstAllOk >= settle) break;
+    } else firstAllOk = null;
+    // A restart loop is final: no need to wait for the deadline.
+    if (results.some((r) => !r.ok && r.output.includes('restart loop'))) break;
+    if (Date.now() + interval > deadline) break;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  const failed = results.find((r) => !r.ok);
+  return { ok: !failed, results, reason: failed ? `${failed.name}: ${failed.output}` : null };
+}
+
+/** One look at each check, no waiting: the state right now (a status report, not a verdict). */
+export async function lookOnce(checks: HealthCheck[], units: UnitManager | null, signal?: AbortSignal): Promise<CheckResult[]> {
+  const settings = gateSettings();
+  return Promise.all(checks.map((c) => checkOnce(c, units, new Map(), settings, signal)));
+}
 
 export interface BootAttempts {
   revision: string;
@@ -156,3 +255,45 @@ export async function acceptBootLoaderFallback(host: LocalHost): Promise<string 
 }
 
 
+
+export interface GateOutcome {
+  /** The revision the stack now runs. */
+  revision: string | null;
+  /** What the boot counter or the health gate decided. */
+  decision: GateDecision | null;
+  /** The host must reboot (an OS fallback cannot be applied live). */
+  reboot: boolean;
+  /** From the failed check to the previous revision running again (a live fallback), in ms. */
+  fallbackMs?: number;
+  message: string;
+}
+
+/**
+ * The gate after a change: run the checks until they pass or the phase's deadline
+ * passes, then keep the revision or fall back. A container-only fallback is applied live
+ * by `applyLive` (same OS commit); an OS fallback, or one without `applyLive`, reorders
+ * the boot entries and asks for a reboot.
+ */
+export async function gate(
+  host: LocalHost,
+  units: UnitManager | null,
+  checks: HealthCheck[],
+  opts: { phase: GatePhase; signal?: AbortSignal; applyLive?: (to: Revision) => Promise<void>; settings?: GateSettings },
+): Promise<GateOutcome & { report: HealthReport }> {
+  const settings = opts.settings ?? gateSettings();
+  const before = await currentRevision(host);
+  const report = await runHealthChecks(checks, units, { deadlineMs: settings.deadlineMs[opts.phase], signal: opts.signal, settings });
+  const failedAt = performance.now();
+  const decision = await judge(host, report);
+  if (decision?.action !== 'fall-back') {
+    return { revision: before?.rev.id ?? null, decision, reboot: false, report, message: decision?.action === 'healthy' ? `revision ${shortId(decision.revision)} is healthy` : (decision as { reason?: string })?.reason ?? 'no revision' };
+  }
+  const message = await applyFallback(host, decision);
+  const target = await host.revisions.get(decision.to);
+  const live = before !== null && target.os.checksum === before.rev.os.checksum && target.os.kargs.join(' ') === before.rev.os.kargs.join(' ');
+  if (live && opts.applyLive) {
+    await opts.applyLive(target);
+    return { revision: target.id, decision, reboot: false, report, message: `${message}; applied live`, fallbackMs: Math.round(performance.now() - failedAt) };
+  }
+  return { revision: target.id, decision, reboot: true, report, message: `${message}; reboot to finish` };
+}

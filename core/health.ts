@@ -1,7 +1,9 @@
-// Health checks that decide whether a revision is kept: each stack unit active with no
-// restart loop, each probe passing (HTTP URL or command), and the executables in
-// /etc/atomhost/health.d/. All must pass within the deadline; a check that fails keeps
-// its last output so the rollback can say why.
+// The health checks that decide whether a revision is kept: each stack unit active with
+// no restart loop, each probe passing (HTTP URL or command), and the executables in
+// /etc/atomhost/health.d/; what each is and one look at it. A check that fails keeps its
+// last output so the rollback can say why. How long a look may take, how often and until
+// when they are repeated is the gate's (core/health-gate.ts): nothing here has a timing
+// of its own.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runBounded } from './exec.js';
@@ -46,10 +48,19 @@ export async function scriptChecks(dir = HEALTH_D): Promise<HealthCheck[]> {
   return out;
 }
 
-/** How long one probe or health.d script may run before it is killed with its process group. */
-export const PROBE_TIMEOUT_MS = Number(process.env.ATOMHOST_PROBE_TIMEOUT_MS ?? 10_000);
+/** How long one look at a probe may take; the gate's settings (core/health-gate.ts) say. */
+export interface ProbeLimits {
+  /** A command probe or health.d script is killed with its process group after this. */
+  probeTimeoutMs: number;
+  /** An HTTP probe is abandoned after this. */
+  httpTimeoutMs: number;
+}
 
-async function once(check: HealthCheck, units: UnitManager | null, baseRestarts: Map<string, number>, signal?: AbortSignal): Promise<CheckResult> {
+/**
+ * One look at a check. `baseRestarts` holds each unit's restart count at the first look,
+ * so later looks see the restarts since the check began (a restart loop).
+ */
+export async function checkOnce(check: HealthCheck, units: UnitManager | null, baseRestarts: Map<string, number>, limits: ProbeLimits, signal?: AbortSignal): Promise<CheckResult> {
   try {
     switch (check.kind) {
       case 'unit': {
@@ -64,55 +75,23 @@ async function once(check: HealthCheck, units: UnitManager | null, baseRestarts:
         return { name: check.name, ok, output: `${check.unit} ${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}` };
       }
       case 'http': {
-        const res = await fetch(check.url, { signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(2000)]) : AbortSignal.timeout(2000), redirect: 'manual' });
+        const timeout = AbortSignal.timeout(limits.httpTimeoutMs);
+        const res = await fetch(check.url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, redirect: 'manual' });
         const body = (await res.text()).slice(0, 200);
         return { name: check.name, ok: res.ok, output: `HTTP ${res.status} ${body.trim()}`.trim() };
       }
       case 'command':
       case 'script': {
         const [cmd, ...args] = check.kind === 'script' ? [check.path] : check.command;
-        const r = await runBounded(cmd, args, { timeoutMs: PROBE_TIMEOUT_MS, signal });
+        const r = await runBounded(cmd, args, { timeoutMs: limits.probeTimeoutMs, signal });
         const output = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-5).join('\n');
-        if (r.timedOut) return { name: check.name, ok: false, output: `timed out after ${PROBE_TIMEOUT_MS / 1000} s (killed with its process group)` };
+        if (r.timedOut) return { name: check.name, ok: false, output: `timed out after ${limits.probeTimeoutMs / 1000} s (killed with its process group)` };
         return { name: check.name, ok: r.exitCode === 0, output: `exit ${r.exitCode}${output ? `: ${output}` : ''}` };
       }
     }
   } catch (err) {
     return { name: check.name, ok: false, output: (err as Error).message };
   }
-}
-
-/**
- * Polls every check until all pass at once, or the deadline passes. A unit must also
- * stay up for `settleMs` after it first passes: a restart loop shows up in that window.
- */
-export async function runHealthChecks(
-  checks: HealthCheck[],
-  units: UnitManager | null,
-  opts: { deadlineMs: number; intervalMs?: number; settleMs?: number; signal?: AbortSignal },
-): Promise<HealthReport> {
-  const interval = opts.intervalMs ?? 500;
-  const settle = opts.settleMs ?? 2000;
-  const deadline = Date.now() + opts.deadlineMs;
-  const baseRestarts = new Map<string, number>();
-  let firstAllOk: number | null = null;
-  let results: CheckResult[] = [];
-  for (;;) {
-    opts.signal?.throwIfAborted();
-    results = await Promise.all(checks.map((c) => once(c, units, baseRestarts, opts.signal)));
-    const allOk = results.every((r) => r.ok);
-    const hasUnits = checks.some((c) => c.kind === 'unit');
-    if (allOk) {
-      firstAllOk ??= Date.now();
-      if (!hasUnits || Date.now() - firstAllOk >= settle) break;
-    } else firstAllOk = null;
-    // A restart loop is final: no need to wait for the deadline.
-    if (results.some((r) => !r.ok && r.output.includes('restart loop'))) break;
-    if (Date.now() + interval > deadline) break;
-    await new Promise((r) => setTimeout(r, interval));
-  }
-  const failed = results.find((r) => !r.ok);
-  return { ok: !failed, results, reason: failed ? `${failed.name}: ${failed.output}` : null };
 }
 
 /** The checks of a revision's stack: each container's and host unit's unit and probe, then health.d. */

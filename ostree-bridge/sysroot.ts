@@ -1,10 +1,10 @@
 // Typed access to one OSTree sysroot through libostree. Calls on one Sysroot are
 // serialized (libostree objects are not safe for concurrent use); long calls run on
 // worker threads inside the addon.
+import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runOk } from '../core/exec.js';
-import { AtomhostError, CancelledError, InvalidSysrootError, NotFoundError, SysrootLockedError } from '../core/errors.js';
+import { AtomhostError, CancelledError, InvalidSysrootError, NotFoundError, SysrootLockedError } from './errors.js';
 import { loadAddon, type NativeError, type NativeSysroot } from './native.js';
 import type { CommitInfo, DeployOptions, Deployment, PullOptions, TreeDiff } from './types.js';
 
@@ -145,13 +145,13 @@ export class Sysroot {
 
   /** Remotes of the sysroot's repo, through the ostree CLI (complete and fast for this). */
   async remotes(): Promise<string[]> {
-    const stdout = await runOk('ostree', ['remote', 'list', `--repo=${this.repoPath}`]);
+    const stdout = await ostreeCli(['remote', 'list', `--repo=${this.repoPath}`]);
     return stdout.split('\n').filter(Boolean);
   }
 
   async remoteUrl(name: string): Promise<string> {
     try {
-      const stdout = await runOk('ostree', ['remote', 'show-url', name, `--repo=${this.repoPath}`]);
+      const stdout = await ostreeCli(['remote', 'show-url', name, `--repo=${this.repoPath}`]);
       return stdout.trim();
     } catch {
       throw new NotFoundError(`remote ${name} is not configured in ${this.repoPath}`, { remote: name });
@@ -161,7 +161,7 @@ export class Sysroot {
   async addRemote(name: string, url: string, opts: { gpgVerify?: boolean } = {}): Promise<void> {
     const args = ['remote', 'add', '--if-not-exists', `--repo=${this.repoPath}`];
     if (!opts.gpgVerify) args.push('--no-gpg-verify');
-    await runOk('ostree', [...args, name, url]);
+    await ostreeCli([...args, name, url]);
   }
 
   #wrap(err: unknown, context: string): AtomhostError {
@@ -170,4 +170,16 @@ export class Sysroot {
     if (e?.cancelled) return new CancelledError(context);
     return new AtomhostError('AH_ERR_FAILED', `${context}: ${e?.message ?? String(err)}`, { cause: err, details: { sysroot: this.path } });
   }
+}
+
+/** Runs the ostree CLI and returns its stdout; a non-zero exit throws with its stderr. */
+function ostreeCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('ostree', args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return resolve(String(stdout));
+      const code = (err as NodeJS.ErrnoException).code;
+      if (typeof code !== 'number') return reject(err); // could not spawn at all
+      reject(new Error(`ostree ${args.join(' ')}: ${String(stderr).trim() || `exit ${code}`}`));
+    });
+  });
 }

@@ -156,7 +156,7 @@ async function main() {
  * answers the CLI over the system bus, supervises the stack and rolls back by itself.
  */
 async function agentPart(repo: string, registry: string) {
-  const { TestHost } = await import('../test/testhost/testhost.js');
+  const { TestHost } = await import('./testhost/testhost.js');
   const disk = join(SANDBOX, 'host');
   const inside = '/var/lib/atomhost-demo';
   await makeHostDisk(disk, { osname: OS, ref: REF, remote: 'demo', repoUrl: `file://${repo}` });

@@ -3,7 +3,8 @@
 // sees no container values, probe commands or journal lines; values that would inject
 // lines into unit files, templates or kernel arguments are refused; a call with the wrong
 // D-Bus types is refused and the daemon stays up; a probe that hangs is killed with its
-// process group and the gate answers.
+// process group and the gate answers; an unprivileged StackStatus cannot make the host
+// run probes on demand.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -39,6 +40,7 @@ before(async () => {
   server = await serveDirectory(repo);
   port = await freePort();
   await buildAndPush(reg.host, 'web:1', { layers: [{ busybox: true, files: { 'www/index.html': 'web\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] });
+  await buildAndPush(reg.host, 'idle:1', { layers: [{ busybox: true }], cmd: ['/bin/sleep', '1000000'] });
   const disk = join(scratch.dir, 'disk');
   await makeHostDisk(disk, { osname: 'testos', ref: 'testos/stable', repoUrl: server.url });
   th = await TestHost.boot({
@@ -166,4 +168,34 @@ test('fuzz: random methods, signatures and values from an unprivileged and a roo
   assert.equal((await th.exec('systemctl', ['show', '-p', 'MainPID', 'atomhostd.service'])).stdout.trim(), pid, `the daemon restarted (FUZZ_SEED=${seed})`);
   assert.equal((await atomhost('status')).exitCode, 0);
   assert.equal((await atomhost('--json', 'revisions')).stdout, before, `the host changed (FUZZ_SEED=${seed})`);
+});
+
+test('StackStatus from a caller who may not change the host does not run the probes on demand; it says when they were measured', async (t) => {
+  if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;
+  const COUNT = '/run/atomhost-probe-runs';
+  const r = await atomhost('container', 'install', '--name', 'counted', '--probe-cmd', `/bin/sh -c "echo run >> ${COUNT}"`, `${reg.host}/idle:1`);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const runs = async () => (await th.exec('cat', [COUNT])).stdout.split('\n').filter(Boolean).length;
+  const stackStatus = async (user?: string) => {
+    const out = await th.exec('busctl', ['--system', '--json=short', 'call', 'io.atomhost.Agent1', '/io/atomhost/Agent1', 'io.atomhost.Agent1', 'StackStatus'], user ? { user } : {});
+    assert.equal(out.exitCode, 0, out.stderr);
+    return JSON.parse((JSON.parse(out.stdout) as { data: string[] }).data[0]) as { probesMeasured: string | null; roles: { containers: { name: string; probe: string | null }[] }[] };
+  };
+  // The gate ran the probe; count from here.
+  const base = await runs();
+  const quick = [await stackStatus('65534'), await stackStatus('65534')];
+  assert.ok((await runs()) - base <= 1, `two unprivileged StackStatus calls ran the probe ${(await runs()) - base} times`);
+  for (const s of quick) assert.ok('probesMeasured' in s, 'the reply says when the probes were measured');
+  // Root runs the probe now (this also proves the counter counts).
+  const before = await runs();
+  const t0 = Date.now();
+  const root = await stackStatus();
+  assert.equal((await runs()) - before, 1, 'a root StackStatus runs the probe once');
+  assert.ok(root.probesMeasured && Math.abs(Date.parse(root.probesMeasured) - t0) < 30_000, `measured now: ${root.probesMeasured}`);
+  assert.match(root.roles.flatMap((x) => x.containers).find((c) => c.name === 'counted')?.probe ?? '', /^exit 0/);
+  // Right after, unprivileged callers get that look, with its time, and run nothing.
+  const after = await runs();
+  for (let i = 0; i < 3; i++) assert.equal((await stackStatus('65534')).probesMeasured, root.probesMeasured, 'an unprivileged caller gets the last look');
+  assert.equal(await runs(), after, 'unprivileged StackStatus calls ran the probe');
+  assert.equal((await atomhost('container', 'uninstall', 'counted')).exitCode, 0);
 });

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { requireRoot } from '../helpers/capability.js';
 
-const RUN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'testhost', 'run.sh');
+const RUN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'sandbox', 'testhost', 'run.sh');
 
 test('npm run testhost -- atomhost status --json prints the host object from the daemon', async (t) => {
   if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;

@@ -7,7 +7,8 @@ import { mkdtemp, writeFile, chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { runHealthChecks, scriptChecks } from '../../core/health.js';
+import { runHealthChecks } from '../../core/health-gate.js';
+import { scriptChecks } from '../../core/health.js';
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'health-'));
