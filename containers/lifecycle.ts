@@ -108,7 +108,12 @@ export class SystemContainers implements ContainerPort {
         if (state.activeState !== 'active') await units.queueStart(unit);
         continue;
       }
-      if (changed || state.activeState !== 'active') await (changed && state.activeState === 'active' ? units.restart(unit) : units.start(unit));
+      if (changed || state.activeState !== 'active') {
+        // A new image (or a fallback to the old one) starts with a clean record: restarts of
+        // what ran before are not this container's restart loop.
+        await units.resetFailed?.(unit).catch(() => {});
+        await (changed && state.activeState === 'active' ? units.restart(unit) : units.start(unit));
+      }
     }
   }
 
@@ -285,11 +290,28 @@ export class SystemContainers implements ContainerPort {
     return { message: `${title.replace('container ', '')}: ${name} ${prepared.container.image} ${prepared.container.digest.slice(0, 19)} ${how}; revision ${shortId(rev.id)}`, revision: rev.id, container: prepared.container };
   }
 
-  /** A unit counts as started when it stays active for a moment (runc run exits at once on a bad config). */
+  /**
+   * A unit counts as started when it stays active, without a restart, for a moment: runc
+   * run exits at once on a bad config or a command that fails, and on a loaded machine that
+   * can take longer than any fixed sleep, so the unit is watched until it has held.
+   */
   async #waitRunning(unit: string, units: UnitManager): Promise<void> {
-    await new Promise((r) => setTimeout(r, 700));
-    const s = await units.state(unit);
-    if (s.activeState !== 'active') throw new Error(`${unit} is ${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}`);
+    const HOLD_MS = 2000;
+    const LIMIT_MS = 15_000;
+    const start = Date.now();
+    const first = await units.state(unit);
+    let heldSince: number | null = null;
+    for (;;) {
+      const s = await units.state(unit);
+      const state = `${s.activeState}/${s.subState}${s.result && s.result !== 'success' ? ` (${s.result})` : ''}`;
+      if (s.restarts > first.restarts || s.subState === 'auto-restart') throw new Error(`${unit} exited and was restarted (${state})`);
+      if (s.activeState === 'failed' || s.activeState === 'inactive') throw new Error(`${unit} is ${state}`);
+      if (s.activeState === 'active' && s.subState === 'running') heldSince ??= Date.now();
+      else heldSince = null;
+      if (heldSince !== null && Date.now() - heldSince >= HOLD_MS) return;
+      if (Date.now() - start > LIMIT_MS) throw new Error(`${unit} did not stay running (${state})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 

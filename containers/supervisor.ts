@@ -72,9 +72,9 @@ function members(rev: Revision | null): { name: string; unit: string; role: stri
   ];
 }
 
-/** The unit a health check named "<member> unit" is about. */
+/** The unit a health check named "<member> unit" or "<member> probe" is about. */
 const unitOfCheck = (check: string) => {
-  const name = check.slice(0, -' unit'.length);
+  const name = check.replace(/ (unit|probe)$/, '');
   return name.endsWith('.service') ? name : `${name}.service`;
 };
 
@@ -190,12 +190,10 @@ export class StackSupervisor {
       const failing = out.report.results.filter((r) => !r.ok);
       const journal = (
         await Promise.all(
-          failing
-            .filter((r) => r.name.endsWith(' unit'))
-            .map(async (r) => {
-              const unit = unitOfCheck(r.name);
-              return (await this.units.journal(unit, 5).catch(() => [] as string[])).map((l) => `${unit}: ${l}`);
-            }),
+          // A failing probe's container says why in its journal just as a failing unit does.
+          [...new Set(failing.filter((r) => / (unit|probe)$/.test(r.name)).map((r) => unitOfCheck(r.name)))].map(async (unit) =>
+            (await this.units.journal(unit, 5).catch(() => [] as string[])).map((l) => `${unit}: ${l}`),
+          ),
         )
       ).flat();
       const what = d.action === 'fall-back' ? `${out.message}` : `revision ${shortId(d.revision)} failed its health checks (${d.reason})`;

@@ -436,7 +436,15 @@ export class LocalHost implements HostApi {
     // A kernel that does not fit in /boot would fail at shutdown (staged) or half-way: refuse now.
     const others = this.sysroot.deployments.map((d) => d.checksum);
     if (!others.includes(content.os.checksum)) await checkBootSpace(this.sysroot.path, this.sysroot.repoPath, content.os.checksum, others);
-    const rev = newRevision(content, 'deployed');
+    // On a booted host an OS change is staged, as rpm-ostree does: /etc edits made before the
+    // reboot are carried over, because ostree-finalize-staged merges /etc at shutdown. The
+    // checkout is written now; the kernel goes to /boot at shutdown, which is why its room
+    // was checked above. Container-only changes are written directly.
+    const booted = this.sysroot.deployments.find((d) => d.booted);
+    const stage = !!booted && booted.osname === content.os.osname && booted.checksum !== content.os.checksum && process.env.ATOMHOST_NO_STAGE !== '1';
+    // A staged revision's record says so until a boot runs it: one whose finalization never
+    // happened is recognized at the next boot (dropUnfinalized).
+    const rev = newRevision(content, stage ? 'staged' : 'deployed');
     // The record is written before the deployment that names it: a crash in between
     // leaves an unreferenced record (which recovery removes), never a deployment without one.
     await this.journal.begin({ kind: 'deploy', title, revision: rev.id });
@@ -446,12 +454,6 @@ export class LocalHost implements HostApi {
     // Keep what else the previous origin says (the stack source, other tools' keys).
     const base = from && from.osname === content.os.osname && from.origin ? from.origin : '';
     const origin = originWithRevision(originWithRefspec(base, content.os.refspec), rev.id);
-    // On a booted host an OS change is staged, as rpm-ostree does: /etc edits made before the
-    // reboot are carried over, because ostree-finalize-staged merges /etc at shutdown. The
-    // checkout is written now; the kernel goes to /boot at shutdown, which is why its room
-    // was checked above. Container-only changes are written directly.
-    const booted = this.sysroot.deployments.find((d) => d.booted);
-    const stage = !!booted && booted.osname === content.os.osname && booted.checksum !== content.os.checksum && process.env.ATOMHOST_NO_STAGE !== '1';
     try {
       await task(progress, `${stage ? 'Staging' : 'Deploying'} ${content.os.version ?? content.os.checksum.slice(0, 12)}`, () =>
         this.sysroot.deploy({
@@ -509,6 +511,25 @@ export class LocalHost implements HostApi {
       return outcome;
     };
     return this.sysroot.locked ? run() : this.sysroot.withLock(run);
+  }
+
+  /**
+   * At boot: a staged deployment that shutdown never finalized (the power went, or
+   * ostree-finalize-staged failed) is gone, but its record still says `staged`. Such
+   * records are removed (the upgrade can simply run again); returns their ids.
+   */
+  async dropUnfinalized(): Promise<string[]> {
+    return this.sysroot.withLock(async () => {
+      if (await this.journal.read()) return [];
+      const named = new Set((await this.sysroot.reload()).map((d) => revisionIdFromOrigin(d.origin)));
+      const dropped: string[] = [];
+      for (const rev of await this.revisions.list()) {
+        if (rev.state !== 'staged' || named.has(rev.id)) continue;
+        await this.revisions.remove(rev.id);
+        dropped.push(rev.id);
+      }
+      return dropped;
+    });
   }
 
   /** Gives every deployment without a revision one (deployments made by other tools). */

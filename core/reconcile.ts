@@ -41,6 +41,10 @@ export async function applyRevision(host: LocalHost, port: ContainerPort, units:
  */
 export async function reconcileAtBoot(host: LocalHost, port: ContainerPort, units: UnitManager, maxBootAttempts?: number): Promise<ReconcileOutcome> {
   await host.recover();
+  const lost = await host.dropUnfinalized();
+  const unfinalized = lost.length
+    ? `the staged revision ${lost.map(shortId).join(', ')} was never finalized (the host went down during shutdown, or ostree-finalize-staged failed): dropped; run atomhost upgrade to stage it again; `
+    : '';
   const fellBack = await acceptBootLoaderFallback(host);
   const decision = await countBoot(host, maxBootAttempts);
   if (decision?.action === 'fall-back') {
@@ -50,5 +54,5 @@ export async function reconcileAtBoot(host: LocalHost, port: ContainerPort, unit
   const cur = await currentRevision(host);
   if (!cur) return { revision: null, decision, reboot: false, message: 'no deployment with a revision: nothing to reconcile' };
   await applyRevision(host, port, units, cur.rev, { atBoot: true });
-  return { revision: cur.rev.id, decision, reboot: false, message: `${fellBack ? `${fellBack}; ` : ''}stack reconciled to revision ${shortId(cur.rev.id)}` };
+  return { revision: cur.rev.id, decision, reboot: false, message: `${unfinalized}${fellBack ? `${fellBack}; ` : ''}stack reconciled to revision ${shortId(cur.rev.id)}` };
 }

@@ -20,6 +20,8 @@ export interface UnitManager {
   queueStart?(unit: string): Promise<void>;
   restart(unit: string): Promise<void>;
   enable?(unit: string): Promise<void>;
+  /** Clears a unit's failed state and its restart counter (NRestarts). */
+  resetFailed?(unit: string): Promise<void>;
   disable?(unit: string): Promise<void>;
   /** Enabled until the next boot only (links under /run): host units of the stack. */
   enableRuntime?(unit: string): Promise<void>;

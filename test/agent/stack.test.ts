@@ -104,8 +104,8 @@ test('containers installed through atomhostd start by role and are reported heal
 test('a broken kubelet update is rolled back automatically, with the reason in the journal', async (t) => {
   if (!requireRoot(t)) return;
   const before = await json<{ revision: string }>('stack', 'status');
-  // The new kubelet image starts, then cannot work: it exits after a second, over and over.
-  digests.kubelet2 = await buildAndPush(reg.host, 'kubelet:stable', { layers: [{ busybox: true }], cmd: ['/bin/sh', '-c', 'sleep 1; echo "kubelet v2: cannot reach the API server" >&2; exit 1'] });
+  // The new kubelet image starts, then cannot work: it exits after six seconds (after the start was judged), over and over.
+  digests.kubelet2 = await buildAndPush(reg.host, 'kubelet:stable', { layers: [{ busybox: true }], cmd: ['/bin/sh', '-c', 'sleep 6; echo "kubelet v2: cannot reach the API server" >&2; exit 1'] });
   const r = await atomhost('container', 'update', 'kubelet');
   assert.equal(r.exitCode, 1);
   assert.match(r.stderr, /container update kubelet: revision [0-9a-f]{12} failed its health checks \(kubelet (unit|probe): .*\); fell back to revision [0-9a-f]{12}/);

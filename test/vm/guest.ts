@@ -22,15 +22,19 @@ export class Guest {
 
   /**
    * The cached OS and image (composed and installed once per input hash), a qcow2 overlay
-   * for this file, the OS repository served at 10.0.2.100:8080 and the servers `servers`
+   * and a linked copy of the OS repository for this file, served at 10.0.2.100:8080 and the servers `servers`
    * starts (forwarded as it says); boots once.
    */
   static async boot(servers?: (dir: string) => Promise<{ guest: number; host: number }[]>): Promise<Guest> {
     const dir = await mkdtemp(join(tmpdir(), 'atomhost-vm-'));
-    const os = await ensureVmOs();
-    const image = await ensureVmImage(os);
+    const cached = await ensureVmOs();
+    const image = await ensureVmImage(cached);
     const disk = join(dir, 'disk.qcow2');
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', 'raw', disk]);
+    // A repository of this file's own (hard links: objects never change, refs and the summary
+    // are replaced by rename): test files that run side by side publish releases independently.
+    const os = { ...cached, repo: join(dir, 'repo') };
+    await execa('cp', ['-al', cached.repo, os.repo]);
     await publish(os, 'v1');
     const server = await serveDirectory(os.repo);
     const vm = new Vm({ disk, dir, forwards: [{ guest: GUEST_REPO_PORT, host: server.port }, ...(servers ? await servers(dir) : [])] });
@@ -61,6 +65,11 @@ export class Guest {
   /** Waits for the boot to finish (the reconcile and health units included); returns the state and failed units. */
   async settled(): Promise<string> {
     return (await this.vm.run('systemctl is-system-running --wait; systemctl --failed --no-legend --plain', 300_000)).stdout;
+  }
+
+  /** What a person would look at when a unit misbehaves: its status, its journal, the stack's view. */
+  async why(unit: string): Promise<string> {
+    return (await this.vm.run(`systemctl status --no-pager -n 0 ${unit}; journalctl -b --no-pager -n 25 -u ${unit}; atomhost stack status`, 120_000)).stdout;
   }
 
   /** Stops everything; the serial console's tail goes to stderr when the file failed. */

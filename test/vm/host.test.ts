@@ -136,13 +136,13 @@ test('b: a whole-stack upgrade (OS 2.0 + kubelet v2) is staged as one revision; 
   await vm.reboot();
   await settled();
   assert.equal(await release(), '2.0', 'the new /usr runs');
-  assert.equal(await kubeletServes(), 'kubelet v2', 'the new container runs');
+  assert.equal(await kubeletServes(), 'kubelet v2', `the new container runs\n${await g.why('kubelet.service')}`);
   assert.match(await vm.ok('runc --root /run/atomhost/runc list'), /^kubelet\s+\d+\s+running/m, 'runc runs it');
   // containerd, the OS's unit, runs as the stack's engine: before kubelet, gated with it.
   assert.equal((await vm.run('systemctl is-active containerd.service')).stdout.trim(), 'active');
   assert.match(await vm.ok('systemctl show -p Before containerd.service'), /atomhost-role-engine\.target/);
-  const roles = JSON.parse((await vm.run('atomhost stack status --json')).stdout) as { healthy: boolean; roles: { role: string; containers: { name: string; healthy: boolean }[] }[] };
-  assert.deepEqual(roles.roles.map((r) => [r.role, r.containers.map((c) => `${c.name}:${c.healthy}`)]), [['engine', ['containerd.service:true']], ['kubelet', ['kubelet:true']]]);
+  const roles = JSON.parse((await vm.run('atomhost stack status --json')).stdout) as { healthy: boolean; roles: { role: string; containers: { name: string; healthy: boolean; detail: string }[] }[] };
+  assert.deepEqual(roles.roles.map((r) => [r.role, r.containers.map((c) => `${c.name}:${c.healthy}`)]), [['engine', ['containerd.service:true']], ['kubelet', ['kubelet:true']]], `${JSON.stringify(roles.roles)}\n${await g.why('kubelet.service')}`);
   assert.equal((await vm.ok('cat /etc/atomhost-vm-note')).trim(), 'edited-after-staging', 'the /etc edit made after staging was carried over');
   const s = await status();
   assert.equal(s.status.deployments.find((d) => d.booted)?.version, '2.0');
@@ -159,7 +159,7 @@ test('c: rollback → reboot runs OS 1.0 and kubelet v1 again', { timeout: 1_800
   await vm.reboot();
   await settled();
   assert.equal(await release(), '1.0');
-  assert.equal(await kubeletServes(), 'kubelet v1', 'the old container runs with the old OS');
+  assert.equal(await kubeletServes(), 'kubelet v1', `the old container runs with the old OS\n${await g.why('kubelet.service')}`);
   assert.notEqual((await vm.run('systemctl is-active containerd.service')).stdout.trim(), 'active', 'the old revision does not name containerd: the OS keeps it off');
   assert.match(await vm.ok('ostree admin status'), new RegExp(`^\\* atomhost-os ${g.os.stable.v1}\\.\\d\\n\\s+Version: 1\\.0`, 'm'));
 });
