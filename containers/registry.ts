@@ -271,7 +271,9 @@ export class RegistryClient {
     if (!Array.isArray(manifest.layers) || badDescriptor(manifest.config) || manifest.layers.some(badDescriptor)) {
       throw new RegistryError(`the manifest of ${name} is malformed (config and layers must be descriptors with a digest and a size)`, { image: name });
     }
-    for (const l of manifest.layers) if (!LAYER_TYPES.has(l.mediaType)) throw new UnsupportedMediaTypeError(`${name} layer ${l.digest}`, l.mediaType);
+    for (const l of manifest.layers) {
+      if (!LAYER_TYPES.has(l.mediaType)) throw new UnsupportedMediaTypeError(`${name} layer ${l.digest}`, typeof l.mediaType === 'string' ? l.mediaType : (JSON.stringify(l.mediaType) ?? '(none)'));
+    }
     const configBytes = await this.blobBuffer(ref.repository, manifest.config, signal);
     const config = checkConfig(parseObject(configBytes, `the config of ${name}`, name), name);
     return { reference: ref, digest: m.digest, manifest, manifestBytes: m.bytes, config, configBytes };
