@@ -84,6 +84,8 @@ async function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, 
   const body = res.body;
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
+    // Nobody reads this body: its abort error must not surface as an uncaught 'error' event.
+    body.on('error', () => {});
     body.destroy();
     throw new RegistryError(`${what} is larger than ${limit} bytes (Content-Length ${declared}): refused`, { limit });
   }
@@ -98,6 +100,13 @@ async function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, 
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** The platforms an index offers, for an error message (bounded: an index may list thousands). */
+function platformsOf(entries: Descriptor[]): string {
+  const part = (v: unknown) => (typeof v === 'string' && v ? v : '?');
+  const shown = entries.slice(0, 10).map((d) => `${part(d.platform?.os)}/${part(d.platform?.architecture)}`);
+  return `${shown.join(', ') || 'nothing'}${entries.length > 10 ? ` and ${entries.length - 10} more` : ''}`;
 }
 
 /** A JSON document that must be an object (manifests, indexes, configs), or a RegistryError naming it. */
@@ -259,7 +268,7 @@ export class RegistryClient {
       const index = JSON.parse(m.bytes.toString('utf8')) as { manifests: Descriptor[] };
       if (!Array.isArray(index.manifests) || index.manifests.some((d) => !d || typeof d.digest !== 'string')) throw new RegistryError(`the index of ${name} is malformed (manifests must be a list of descriptors)`, { image: name });
       const pick = index.manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
-      if (!pick) throw new NotFoundError(`${name} has no image for ${platform.os}/${platform.architecture} (it has: ${index.manifests.map((d) => `${d.platform?.os}/${d.platform?.architecture}`).join(', ')})`, { image: name });
+      if (!pick) throw new NotFoundError(`${name} has no image for ${platform.os}/${platform.architecture} (it has: ${platformsOf(index.manifests)})`, { image: name });
       // An entry's digest is what makes the manifest it names trustworthy: one that is not a
       // digest atomhost verifies (a tag, md5:…) is refused, never fetched.
       digestAlgorithm(pick.digest, `the index of ${name}: entry for ${platform.os}/${platform.architecture}`);
