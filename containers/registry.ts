@@ -180,7 +180,7 @@ export class RegistryClient {
     if (res.statusCode === 401) {
       const challenge = String(res.headers['www-authenticate'] ?? '');
       await res.body.dump();
-      await this.#authenticate(challenge, signal);
+      await this.#authenticate(challenge, path, signal);
       res = await go();
       if (res.statusCode === 401) {
         await res.body.dump();
@@ -190,7 +190,7 @@ export class RegistryClient {
     return res;
   }
 
-  async #authenticate(challenge: string, signal?: AbortSignal): Promise<void> {
+  async #authenticate(challenge: string, path: string, signal?: AbortSignal): Promise<void> {
     const creds = this.#settings.credentials;
     const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : null;
     if (/^basic/i.test(challenge)) {
@@ -209,7 +209,7 @@ export class RegistryClient {
     }
     // A token (and the credentials sent for it) never travels in clear for an https registry.
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.#settings.insecure)) {
-      throw new RegistryError(`registry ${this.registry} sent the token realm ${url.protocol}//${url.host}: refused (the realm of an https registry must be https)`, { registry: this.registry, realm: url.href });
+      throw new RegistryError(`registry ${this.registry} sent the token realm ${url.protocol}//${url.host} for ${path}: refused (the realm of an https registry must be https)`, { registry: this.registry, realm: url.href, path });
     }
     if (params.service) url.searchParams.set('service', params.service);
     if (params.scope) url.searchParams.set('scope', params.scope);
@@ -280,7 +280,10 @@ export class RegistryClient {
     if (!Array.isArray(manifest.layers) || badDescriptor(manifest.config) || manifest.layers.some(badDescriptor)) {
       throw new RegistryError(`the manifest of ${name} is malformed (config and layers must be descriptors with a digest and a size)`, { image: name });
     }
+    // Every digest is checked before it names a request, a file or a ref.
+    digestAlgorithm(manifest.config.digest, `the manifest of ${name}: config`);
     for (const l of manifest.layers) {
+      digestAlgorithm(l.digest, `the manifest of ${name}: layer`);
       if (!LAYER_TYPES.has(l.mediaType)) throw new UnsupportedMediaTypeError(`${name} layer ${l.digest}`, typeof l.mediaType === 'string' ? l.mediaType : (JSON.stringify(l.mediaType) ?? '(none)'));
     }
     const configBytes = await this.blobBuffer(ref.repository, manifest.config, signal);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { OsFixture } from '../helpers/os-fixture.js';
 import { requireRoot, requireCommand } from '../helpers/capability.js';
-import { HostileRegistry, blob, bytesOf, json, makeImage, selfSignedCert, serveImage, storeState, OCI_INDEX, OCI_MANIFEST, type Handler, type Image } from '../helpers/hostile-registry.js';
+import { HostileRegistry, blob, bytesOf, json, makeImage, manifestFor, selfSignedCert, serveImage, storeState, OCI_INDEX, OCI_MANIFEST, type Handler, type Image } from '../helpers/hostile-registry.js';
 
 let f: OsFixture;
 let reg: HostileRegistry; // plain http, listed as insecure
@@ -97,6 +97,27 @@ test('hostile registry: a layer or a config whose bytes do not match its digest 
     const err = await refused(`${reg.host}/liar:${part}`, part);
     assert.equal(err.code, 'AH_ERR_DIGEST_MISMATCH', err.message);
     assert.match(err.message, new RegExp(`^(layer|blob) ${honest.digest} of ${esc(reg.host)}/liar: digest mismatch \\(expected ${honest.digest}, got sha256:`), part);
+  }
+});
+
+test('hostile registry: a config that is larger than its descriptor, not a JSON object, or of the wrong types is refused by name', async (t) => {
+  if (!requireRoot(t, 'mounts a tmpfs sysroot')) return;
+  const cases: [string, Buffer | 'endless', RegExp][] = [
+    ['endless', 'endless', /^blob sha256:[0-9a-f]{64} of .*\/cfg is larger than \d+ bytes \(Content-Length 67108864\): refused/],
+    ['array', Buffer.from('[1,2]'), /^the config of .*\/cfg:array is not a JSON object/],
+    ['types', Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: 'rm -rf /', Env: [1], Labels: { a: {} } } })), /^the config of .*\/cfg:types is malformed: config\.Cmd must be a list of strings; config\.Env must be a list of strings; config\.Labels must map names to strings/],
+  ];
+  for (const [tag, bytes, expect] of cases) {
+    reg.reset();
+    // Under its own honest digest: the digest check passes, what is inside is what is judged.
+    const config = blob(bytes === 'endless' ? Buffer.from('{}') : bytes);
+    const manifest = blob(Buffer.from(JSON.stringify(manifestFor(config, [img.layer]))));
+    reg.on(`/v2/cfg/manifests/${tag}`, bytesOf(manifest.bytes, OCI_MANIFEST));
+    reg.on(`/v2/cfg/blobs/${img.layer.digest}`, bytesOf(img.layer.bytes));
+    reg.on(`/v2/cfg/blobs/${config.digest}`, bytes === 'endless' ? endless(64 * 1024 * 1024, { bytes: 0, closed: false }, 64 * 1024 * 1024) : bytesOf(config.bytes));
+    const err = await refused(`${reg.host}/cfg:${tag}`, `config ${tag}`);
+    assert.equal(err.code, 'AH_ERR_REGISTRY', err.message);
+    assert.match(err.message, expect, tag);
   }
 });
 
@@ -268,7 +289,7 @@ test('hostile registry over https: a Bearer token realm on http is refused; no c
     reg.on('/token', (_req, res) => json(res, 200, { token: 'stolen' }));
     const err = await refused(`${tls!.host}/tok:v1`, 'http token realm');
     assert.equal(err.code, 'AH_ERR_REGISTRY');
-    assert.match(err.message, new RegExp(`^registry ${esc(tls!.host)} sent the token realm http://${esc(reg.host)}: refused \\(the realm of an https registry must be https\\)`));
+    assert.match(err.message, new RegExp(`^registry ${esc(tls!.host)} sent the token realm http://${esc(reg.host)} for /v2/tok/manifests/v1: refused \\(the realm of an https registry must be https\\)`));
     assert.deepEqual(reg.seen, [], 'the realm in clear was never asked (no credentials sent to it)');
   } finally {
     process.env.REGISTRY_AUTH_FILE = join(f.scratch.dir, 'no-auth.json');
