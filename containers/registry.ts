@@ -76,28 +76,41 @@ export function digestAlgorithm(digest: string, what: string): string {
 
 const digestOf = (algo: string, b: Buffer) => `${algo}:${createHash(algo).update(b).digest('hex')}`;
 
+/** A manifest, index, config or token must arrive within this time, however slowly it trickles. */
+export const DOCUMENT_TIMEOUT_MS = Number(process.env.ATOMHOST_REGISTRY_DOCUMENT_TIMEOUT_MS ?? 60_000);
+
 /**
  * Reads a response body, giving up (and dropping the connection) once it passes `limit`
- * bytes, or at once when its Content-Length already says it will.
+ * bytes, at once when its Content-Length already says it will, or when it has not all
+ * arrived within DOCUMENT_TIMEOUT_MS. A body that breaks off is a RegistryError too.
  */
 async function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, what: string): Promise<Buffer> {
   const body = res.body;
+  // Errors of a body dropped here are answered by the throw below, never by an uncaught 'error' event.
+  body.on('error', () => {});
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
-    // Nobody reads this body: its abort error must not surface as an uncaught 'error' event.
-    body.on('error', () => {});
     body.destroy();
     throw new RegistryError(`${what} is larger than ${limit} bytes (Content-Length ${declared}): refused`, { limit });
   }
+  const late = new RegistryError(`${what} did not arrive within ${DOCUMENT_TIMEOUT_MS / 1000} s: refused`, { timeoutMs: DOCUMENT_TIMEOUT_MS });
+  const timer = setTimeout(() => body.destroy(late), DOCUMENT_TIMEOUT_MS);
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of body) {
-    n += (c as Buffer).length;
-    if (n > limit) {
-      body.destroy();
-      throw new RegistryError(`${what} is larger than ${limit} bytes: refused`, { limit });
+  try {
+    for await (const c of body) {
+      n += (c as Buffer).length;
+      if (n > limit) {
+        body.destroy();
+        throw new RegistryError(`${what} is larger than ${limit} bytes: refused`, { limit });
+      }
+      chunks.push(c as Buffer);
     }
-    chunks.push(c as Buffer);
+  } catch (err) {
+    if (err instanceof RegistryError) throw err;
+    throw new RegistryError(`${what}: the transfer broke off after ${n} bytes (${(err as Error).message})`, { received: n }, err);
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(chunks);
 }

@@ -164,6 +164,40 @@ test('hostile registry: a manifest over the cap, streamed slowly without Content
   assert.ok(sent2.bytes < 16 * 1024 * 1024, `refused before reading: the server sent ${sent2.bytes} bytes`);
 });
 
+test('hostile registry: a manifest that breaks off, or trickles under the cap without end, is a clear error in bounded time', async (t) => {
+  if (!requireRoot(t, 'mounts a tmpfs sysroot')) return;
+  reg.reset();
+  reg.on('/v2/slow/manifests/cut', (_req, res) => {
+    res.writeHead(200, { 'content-type': OCI_MANIFEST, 'content-length': img.manifest.bytes.length * 2 });
+    res.write(img.manifest.bytes, () => res.destroy());
+  });
+  const cut = await refused(`${reg.host}/slow:cut`, 'manifest that breaks off');
+  assert.equal(cut.code, 'AH_ERR_REGISTRY');
+  assert.match(cut.message, new RegExp(`^the manifest of ${esc(reg.host)}/slow:cut: the transfer broke off after ${img.manifest.bytes.length} bytes`));
+
+  // One byte every 100 ms, forever: the document deadline (shortened for the test) ends it.
+  const sent = { closed: false };
+  reg.on('/v2/slow/manifests/trickle', (_req, res) => {
+    res.writeHead(200, { 'content-type': OCI_MANIFEST });
+    const timer = setInterval(() => res.write(' '), 100);
+    res.on('close', () => {
+      clearInterval(timer);
+      sent.closed = true;
+    });
+  });
+  process.env.ATOMHOST_REGISTRY_DOCUMENT_TIMEOUT_MS = '1500';
+  try {
+    const started = Date.now();
+    const slow = await refused(`${reg.host}/slow:trickle`, 'trickling manifest');
+    assert.equal(slow.code, 'AH_ERR_REGISTRY');
+    assert.match(slow.message, new RegExp(`^the manifest of ${esc(reg.host)}/slow:trickle did not arrive within 1\\.5 s: refused`));
+    assert.ok(Date.now() - started < 60_000, 'ended by the deadline');
+    assert.ok(sent.closed, 'the connection was dropped');
+  } finally {
+    delete process.env.ATOMHOST_REGISTRY_DOCUMENT_TIMEOUT_MS;
+  }
+});
+
 test('hostile registry: a truncated layer (Content-Length says more than is sent) is a clear, bounded error', async (t) => {
   if (!requireRoot(t, 'mounts a tmpfs sysroot')) return;
   for (const ranges of ['honours Range', 'ignores Range'] as const) {

@@ -1,7 +1,8 @@
 // Fuzzing what a registry answers: valid manifests, indexes and configs are mutated
 // (truncated, bytes flipped, fields of the wrong type, huge arrays, wrong media types,
-// negative or absurd sizes, keys removed) and served by the hostile registry to the pull
-// function the CLI uses (ImageStore.pull on a real sysroot). Invariant: every pull ends
+// negative or absurd sizes, keys removed) or cut off short of their Content-Length, and
+// served by the hostile registry to the pull function the CLI uses (ImageStore.pull on a
+// real sysroot). Invariant: every pull ends
 // with a typed AtomhostError naming the image (never a TypeError, a crash or a hang) or,
 // when the mutation left a valid image, succeeds; a failed pull stores nothing.
 // Reproducible: the seed is printed; ATOMHOST_FUZZ_SEED replays it, ATOMHOST_FUZZ_ITER
@@ -132,7 +133,20 @@ function serveCase(r: Rand, i: number): { image: string; digest?: string; how: s
   reg.on(`/v2/${repo}/blobs/${img.layer.digest}`, bytesOf(img.layer.bytes));
   reg.on(`/v2/${repo}/blobs/${img.config.digest}`, bytesOf(img.config.bytes));
   reg.on(`/v2/${repo}/manifests/${img.manifest.digest}`, bytesOf(img.manifest.bytes, OCI_MANIFEST));
-  const target = pick(r, ['manifest', 'manifest', 'index', 'config', 'pinned'] as const);
+  const target = pick(r, ['manifest', 'manifest', 'index', 'config', 'pinned', 'cut'] as const);
+  if (target === 'cut') {
+    // Transport lies: a Content-Length larger than what is sent before the connection drops.
+    const which = pick(r, ['manifest', 'config', 'layer'] as const);
+    const bytes = which === 'manifest' ? img.manifest.bytes : img[which].bytes;
+    const keep = Math.floor(r() * bytes.length);
+    const path = which === 'manifest' ? `/v2/${repo}/manifests/${tag}` : `/v2/${repo}/blobs/${img[which].digest}`;
+    if (which !== 'manifest') reg.on(`/v2/${repo}/manifests/${tag}`, bytesOf(img.manifest.bytes, OCI_MANIFEST));
+    reg.on(path, (_req, res) => {
+      res.writeHead(200, { 'content-length': bytes.length + 1 + Math.floor(r() * 1000) });
+      res.write(bytes.subarray(0, keep), () => res.destroy());
+    });
+    return { image: `${reg.host}/${repo}:${tag}`, how: `${which} cut after ${keep} bytes` };
+  }
   if (target === 'manifest') {
     const m = mutate(r, img.manifestDoc);
     reg.on(`/v2/${repo}/manifests/${tag}`, bytesOf(m.bytes, pick(r, [OCI_MANIFEST, OCI_INDEX, 'text/plain'])));
