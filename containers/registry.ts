@@ -76,19 +76,82 @@ export function digestAlgorithm(digest: string, what: string): string {
 
 const digestOf = (algo: string, b: Buffer) => `${algo}:${createHash(algo).update(b).digest('hex')}`;
 
-/** Reads a response body, giving up (and dropping the connection) once it passes `limit` bytes. */
-async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
+/** A manifest, index, config or token must arrive within this time, however slowly it trickles. */
+export const DOCUMENT_TIMEOUT_MS = Number(process.env.ATOMHOST_REGISTRY_DOCUMENT_TIMEOUT_MS ?? 60_000);
+
+/**
+ * Reads a response body, giving up (and dropping the connection) once it passes `limit`
+ * bytes, at once when its Content-Length already says it will, or when it has not all
+ * arrived within DOCUMENT_TIMEOUT_MS. A body that breaks off is a RegistryError too.
+ */
+async function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, what: string): Promise<Buffer> {
+  const body = res.body;
+  // Errors of a body dropped here are answered by the throw below, never by an uncaught 'error' event.
+  body.on('error', () => {});
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    body.destroy();
+    throw new RegistryError(`${what} is larger than ${limit} bytes (Content-Length ${declared}): refused`, { limit });
+  }
+  const late = new RegistryError(`${what} did not arrive within ${DOCUMENT_TIMEOUT_MS / 1000} s: refused`, { timeoutMs: DOCUMENT_TIMEOUT_MS });
+  const timer = setTimeout(() => body.destroy(late), DOCUMENT_TIMEOUT_MS);
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of body) {
-    n += (c as Buffer).length;
-    if (n > limit) {
-      body.destroy();
-      throw new RegistryError(`${what} is larger than ${limit} bytes: refused`, { limit });
+  try {
+    for await (const c of body) {
+      n += (c as Buffer).length;
+      if (n > limit) {
+        body.destroy();
+        throw new RegistryError(`${what} is larger than ${limit} bytes: refused`, { limit });
+      }
+      chunks.push(c as Buffer);
     }
-    chunks.push(c as Buffer);
+  } catch (err) {
+    if (err instanceof RegistryError) throw err;
+    throw new RegistryError(`${what}: the transfer broke off after ${n} bytes (${(err as Error).message})`, { received: n }, err);
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(chunks);
+}
+
+/** The platforms an index offers, for an error message (bounded: an index may list thousands). */
+function platformsOf(entries: Descriptor[]): string {
+  const part = (v: unknown) => (typeof v === 'string' && v ? v : '?');
+  const shown = entries.slice(0, 10).map((d) => `${part(d.platform?.os)}/${part(d.platform?.architecture)}`);
+  return `${shown.join(', ') || 'nothing'}${entries.length > 10 ? ` and ${entries.length - 10} more` : ''}`;
+}
+
+/** A JSON document that must be an object (manifests, indexes, configs), or a RegistryError naming it. */
+function parseObject(bytes: Buffer, what: string, image: string): Record<string, unknown> & { mediaType?: unknown } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new RegistryError(`${what} is not JSON`, { image });
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new RegistryError(`${what} is not a JSON object`, { image });
+  return doc as Record<string, unknown>;
+}
+
+/** The fields of an image config atomhost reads, type-checked, so a lying config is an error here and not a crash later. */
+function checkConfig(doc: Record<string, unknown>, image: string): ImageConfig {
+  const problems: string[] = [];
+  const strings = (v: unknown) => v === undefined || v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+  const c = doc.config;
+  if (c !== undefined && c !== null) {
+    if (typeof c !== 'object' || Array.isArray(c)) problems.push('config must be an object');
+    else {
+      const cc = c as Record<string, unknown>;
+      for (const k of ['Entrypoint', 'Cmd', 'Env']) if (!strings(cc[k])) problems.push(`config.${k} must be a list of strings`);
+      for (const k of ['WorkingDir', 'User']) if (cc[k] !== undefined && cc[k] !== null && typeof cc[k] !== 'string') problems.push(`config.${k} must be a string`);
+      const labels = cc.Labels;
+      if (labels !== undefined && labels !== null && (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string'))) problems.push('config.Labels must map names to strings');
+    }
+  }
+  for (const k of ['architecture', 'os']) if (doc[k] !== undefined && typeof doc[k] !== 'string') problems.push(`${k} must be a string`);
+  if (problems.length) throw new RegistryError(`the config of ${image} is malformed: ${problems.join('; ')}`, { image, problems });
+  return doc as ImageConfig;
 }
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -130,7 +193,7 @@ export class RegistryClient {
     if (res.statusCode === 401) {
       const challenge = String(res.headers['www-authenticate'] ?? '');
       await res.body.dump();
-      await this.#authenticate(challenge, signal);
+      await this.#authenticate(challenge, path, signal);
       res = await go();
       if (res.statusCode === 401) {
         await res.body.dump();
@@ -140,7 +203,7 @@ export class RegistryClient {
     return res;
   }
 
-  async #authenticate(challenge: string, signal?: AbortSignal): Promise<void> {
+  async #authenticate(challenge: string, path: string, signal?: AbortSignal): Promise<void> {
     const creds = this.#settings.credentials;
     const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : null;
     if (/^basic/i.test(challenge)) {
@@ -159,7 +222,7 @@ export class RegistryClient {
     }
     // A token (and the credentials sent for it) never travels in clear for an https registry.
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.#settings.insecure)) {
-      throw new RegistryError(`registry ${this.registry} sent the token realm ${url.protocol}//${url.host}: refused (the realm of an https registry must be https)`, { registry: this.registry, realm: url.href });
+      throw new RegistryError(`registry ${this.registry} sent the token realm ${url.protocol}//${url.host} for ${path}: refused (the realm of an https registry must be https)`, { registry: this.registry, realm: url.href, path });
     }
     if (params.service) url.searchParams.set('service', params.service);
     if (params.scope) url.searchParams.set('scope', params.scope);
@@ -172,20 +235,23 @@ export class RegistryClient {
     }
     let body: { token?: string; access_token?: string };
     try {
-      body = JSON.parse((await readCapped(res.body, MAX_MANIFEST_BYTES, `the token from ${url.host}`)).toString('utf8')) as typeof body;
+      body = JSON.parse((await readCapped(res, MAX_MANIFEST_BYTES, `the token from ${url.host}`)).toString('utf8')) as typeof body;
     } catch (err) {
       throw err instanceof RegistryError ? err : new RegistryError(`token service ${url.host} answered with something that is not JSON`);
     }
-    const token = body.token ?? body.access_token;
-    if (!token) throw new RegistryError(`token service ${url.host} returned no token`);
+    const token = body?.token ?? body?.access_token;
+    if (typeof token !== 'string' || !token || /[\r\n]/.test(token)) throw new RegistryError(`token service ${url.host} returned no token`);
     this.#authorization = `Bearer ${token}`;
   }
 
   /** Fetches a manifest by tag or digest and checks it against the digest it was asked by. */
   async manifest(repository: string, reference: string, signal?: AbortSignal): Promise<{ mediaType: string; digest: string; bytes: Buffer }> {
     const accept = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, MEDIA.dockerManifest].join(', ');
+    const pinned = reference.includes(':');
+    const name = `${this.registry}/${repository}${pinned ? '@' : ':'}${reference}`;
+    // A digest atomhost cannot verify is refused before anything is fetched by it.
+    const algo = pinned ? digestAlgorithm(reference, `manifest of ${name}`) : null;
     const res = await this.#send('GET', `/v2/${repository}/manifests/${reference}`, { accept }, signal);
-    const name = `${this.registry}/${repository}:${reference}`;
     if (res.statusCode === 404) {
       await res.body.dump();
       throw new NotFoundError(`image ${name} was not found in registry ${this.registry}`, { image: name });
@@ -194,20 +260,16 @@ export class RegistryClient {
       await res.body.dump();
       throw new RegistryError(`fetching the manifest of ${name}: HTTP ${res.statusCode}`, { image: name });
     }
-    const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, `the manifest of ${name}`);
+    const bytes = await readCapped(res, MAX_MANIFEST_BYTES, `the manifest of ${name}`);
     const digest = sha256(bytes);
     // Asked by digest (an index entry, a pinned image): verified with that digest's own algorithm.
-    if (reference.includes(':')) {
-      const algo = digestAlgorithm(reference, `manifest of ${name}`);
+    if (algo) {
       const got = digestOf(algo, bytes);
       if (got !== reference) throw new DigestMismatchError(`manifest of ${name}`, reference, got);
     }
-    let mediaType = String(res.headers['content-type'] ?? '').split(';')[0];
-    try {
-      mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? mediaType;
-    } catch {
-      throw new RegistryError(`the manifest of ${name} is not JSON`, { image: name });
-    }
+    const doc = parseObject(bytes, `the manifest of ${name}`, name);
+    const mediaType = doc.mediaType ?? String(res.headers['content-type'] ?? '').split(';')[0];
+    if (typeof mediaType !== 'string') throw new RegistryError(`the manifest of ${name} is malformed (mediaType must be a string)`, { image: name });
     return { mediaType, digest, bytes };
   }
 
@@ -219,7 +281,10 @@ export class RegistryClient {
       const index = JSON.parse(m.bytes.toString('utf8')) as { manifests: Descriptor[] };
       if (!Array.isArray(index.manifests) || index.manifests.some((d) => !d || typeof d.digest !== 'string')) throw new RegistryError(`the index of ${name} is malformed (manifests must be a list of descriptors)`, { image: name });
       const pick = index.manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
-      if (!pick) throw new NotFoundError(`${name} has no image for ${platform.os}/${platform.architecture} (it has: ${index.manifests.map((d) => `${d.platform?.os}/${d.platform?.architecture}`).join(', ')})`, { image: name });
+      if (!pick) throw new NotFoundError(`${name} has no image for ${platform.os}/${platform.architecture} (it has: ${platformsOf(index.manifests)})`, { image: name });
+      // An entry's digest is what makes the manifest it names trustworthy: one that is not a
+      // digest atomhost verifies (a tag, md5:…) is refused, never fetched.
+      digestAlgorithm(pick.digest, `the index of ${name}: entry for ${platform.os}/${platform.architecture}`);
       m = await this.manifest(ref.repository, pick.digest, signal);
     }
     if (m.mediaType !== MEDIA.ociManifest && m.mediaType !== MEDIA.dockerManifest) throw new UnsupportedMediaTypeError(name, m.mediaType || '(none)');
@@ -228,9 +293,15 @@ export class RegistryClient {
     if (!Array.isArray(manifest.layers) || badDescriptor(manifest.config) || manifest.layers.some(badDescriptor)) {
       throw new RegistryError(`the manifest of ${name} is malformed (config and layers must be descriptors with a digest and a size)`, { image: name });
     }
-    for (const l of manifest.layers) if (!LAYER_TYPES.has(l.mediaType)) throw new UnsupportedMediaTypeError(`${name} layer ${l.digest}`, l.mediaType);
+    // Every digest is checked before it names a request, a file or a ref.
+    digestAlgorithm(manifest.config.digest, `the manifest of ${name}: config`);
+    for (const l of manifest.layers) {
+      digestAlgorithm(l.digest, `the manifest of ${name}: layer`);
+      if (!LAYER_TYPES.has(l.mediaType)) throw new UnsupportedMediaTypeError(`${name} layer ${l.digest}`, typeof l.mediaType === 'string' ? l.mediaType : (JSON.stringify(l.mediaType) ?? '(none)'));
+    }
     const configBytes = await this.blobBuffer(ref.repository, manifest.config, signal);
-    return { reference: ref, digest: m.digest, manifest, manifestBytes: m.bytes, config: JSON.parse(configBytes.toString('utf8')) as ImageConfig, configBytes };
+    const config = checkConfig(parseObject(configBytes, `the config of ${name}`, name), name);
+    return { reference: ref, digest: m.digest, manifest, manifestBytes: m.bytes, config, configBytes };
   }
 
   async blobBuffer(repository: string, d: Descriptor, signal?: AbortSignal): Promise<Buffer> {
@@ -240,7 +311,7 @@ export class RegistryClient {
       throw new RegistryError(`fetching blob ${d.digest} of ${this.registry}/${repository}: HTTP ${res.statusCode}`, { blob: d.digest });
     }
     const algo = digestAlgorithm(d.digest, `blob of ${this.registry}/${repository}`);
-    const bytes = await readCapped(res.body, Math.min(MAX_CONFIG_BYTES, Math.max(0, d.size ?? MAX_CONFIG_BYTES)), `blob ${d.digest} of ${this.registry}/${repository}`);
+    const bytes = await readCapped(res, Math.min(MAX_CONFIG_BYTES, Math.max(0, d.size ?? MAX_CONFIG_BYTES)), `blob ${d.digest} of ${this.registry}/${repository}`);
     const got = digestOf(algo, bytes);
     if (got !== d.digest) throw new DigestMismatchError(`blob ${d.digest} of ${this.registry}/${repository}`, d.digest, got);
     return bytes;
@@ -254,7 +325,7 @@ export class RegistryClient {
     const what = `layer ${d.digest} of ${this.registry}/${repository}`;
     const algo = digestAlgorithm(d.digest, what);
     if (!Number.isSafeInteger(d.size) || d.size < 0) throw new RegistryError(`${what}: the manifest gives no valid size`, { blob: d.digest });
-    const hash = createHash(algo);
+    let hash = createHash(algo);
     let written = 0;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -268,10 +339,11 @@ export class RegistryClient {
           throw new RegistryError(`${what}: HTTP ${res.statusCode}`, { blob: d.digest });
         }
         if (written > 0 && res.statusCode === 200) {
-          // The server ignored the range: start over.
+          // The server ignored the range: start over, within the same tries (a server that
+          // always breaks off and ignores ranges must not keep us here forever).
           written = 0;
           hash.destroy();
-          return this.blobToFile(repository, d, dest, onBytes, signal);
+          hash = createHash(algo);
         }
         const out = createWriteStream(dest, { flags: written > 0 ? 'a' : 'w' });
         try {
@@ -290,10 +362,10 @@ export class RegistryClient {
       } catch (err) {
         if (err instanceof DigestMismatchError || err instanceof NotFoundError || signal?.aborted || attempt >= 3) {
           await rm(dest, { force: true });
-          throw err instanceof RegistryError || err instanceof DigestMismatchError || err instanceof NotFoundError ? err : new RegistryError(`${what}: ${(err as Error).message}`, { blob: d.digest }, err);
+          if (err instanceof RegistryError || err instanceof DigestMismatchError || err instanceof NotFoundError) throw err;
+          throw new RegistryError(`${what}: the transfer broke off after ${written} of ${d.size} bytes, ${attempt} tries (${(err as Error).message})`, { blob: d.digest, received: written, size: d.size }, err);
         }
-        // Keep what arrived; the next try asks for the rest.
-        written = (await stat(dest).catch(() => ({ size: 0 }))).size;
+        // Keep what arrived (the hash has seen exactly that); the next try asks for the rest.
         await truncate(dest, written).catch(() => {});
       }
     }

@@ -33,19 +33,35 @@ async function fetchManifest(source: string, signal?: AbortSignal): Promise<stri
     });
     const location = res.headers.get('location');
     if (res.status >= 300 && res.status < 400 && location) {
+      await res.body?.cancel().catch(() => {});
       const next = new URL(location, url);
       if (next.protocol !== 'https:') throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: redirected to ${next.protocol}//${next.host}, refused (a redirect may not leave https)`);
       if (hop >= 5) throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: too many redirects`);
       url = next;
       continue;
     }
-    if (!res.ok || !res.body) throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: HTTP ${res.status}`);
+    if (!res.ok || !res.body) {
+      await res.body?.cancel().catch(() => {});
+      throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: HTTP ${res.status}`);
+    }
+    const tooBig = (n: string) => new AtomhostError('AH_ERR_REMOTE', `the stack manifest ${source} is larger than ${MAX_MANIFEST_BYTES} bytes${n}: refused`, { details: { source, limit: MAX_MANIFEST_BYTES } });
+    // Refused before the body is read when the server says how big it is.
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (declared > MAX_MANIFEST_BYTES) {
+      await res.body.cancel().catch(() => {});
+      throw tooBig(` (Content-Length ${declared})`);
+    }
     const chunks: Uint8Array[] = [];
     let n = 0;
-    for await (const c of res.body) {
-      n += c.length;
-      if (n > MAX_MANIFEST_BYTES) throw new AtomhostError('AH_ERR_REMOTE', `the stack manifest ${source} is larger than ${MAX_MANIFEST_BYTES} bytes: refused`);
-      chunks.push(c);
+    try {
+      for await (const c of res.body) {
+        n += c.length;
+        if (n > MAX_MANIFEST_BYTES) throw tooBig('');
+        chunks.push(c);
+      }
+    } catch (err) {
+      if (err instanceof AtomhostError) throw err;
+      throw new AtomhostError('AH_ERR_REMOTE', `fetching the stack manifest ${source}: the transfer broke off after ${n} bytes (${(err as Error).message})`, { cause: err });
     }
     return Buffer.concat(chunks).toString('utf8');
   }
