@@ -454,6 +454,7 @@ export class LocalHost implements HostApi {
     // Keep what else the previous origin says (the stack source, other tools' keys).
     const base = from && from.osname === content.os.osname && from.origin ? from.origin : '';
     const origin = originWithRevision(originWithRefspec(base, content.os.refspec), rev.id);
+    if (stage) await this.#adoptLiveRevision(booted!);
     try {
       await task(progress, `${stage ? 'Staging' : 'Deploying'} ${content.os.version ?? content.os.checksum.slice(0, 12)}`, () =>
         this.sysroot.deploy({
@@ -511,6 +512,21 @@ export class LocalHost implements HostApi {
       return outcome;
     };
     return this.sysroot.locked ? run() : this.sysroot.withLock(run);
+  }
+
+  /**
+   * Before staging: a container change made live on this boot wrote its revision as a new
+   * deployment of the booted commit, but the host runs it on the booted deployment.
+   * Finalization keeps the booted deployment and drops that one, so the booted
+   * deployment takes over its revision (same commit, same kernel arguments: the same boot):
+   * the rollback entry after the upgrade is the stack that was running, not an older one.
+   */
+  async #adoptLiveRevision(booted: Deployment): Promise<void> {
+    const def = this.sysroot.deployments[0];
+    if (!def || def.booted || def.checksum !== booted.checksum || def.kargs.join(' ') !== booted.kargs.join(' ')) return;
+    const live = revisionIdFromOrigin(def.origin);
+    if (!live || live === revisionIdFromOrigin(booted.origin) || !booted.origin) return;
+    await this.sysroot.writeOrigin(booted.index, originWithRevision(booted.origin, live));
   }
 
   /**
