@@ -217,7 +217,7 @@ test('bad images and faults: one clear error, nothing stored, revisions and depl
   const layerRefs = async () => (await execa('ostree', ['refs', `--repo=${f.sysroot}/ostree/repo`, '--list', 'atomhost/layer'])).stdout;
   const cases: [string, () => Promise<void>, string[], RegExp][] = [
     ['unknown image', async () => {}, ['container', 'install', `${reg.host}/no-such-image:1`], /^error: image .*no-such-image:1 was not found in registry/],
-    ['unknown digest', async () => {}, ['container', 'install', `${reg.host}/web@sha256:${'0'.repeat(64)}`], /^error: image .*web:sha256:0+ was not found/],
+    ['unknown digest', async () => {}, ['container', 'install', `${reg.host}/web@sha256:${'0'.repeat(64)}`], /^error: image .*web@sha256:0+ was not found/],
     ['unsupported reference', async () => {}, ['container', 'install', 'UPPER/Case'], /^error: invalid image reference "UPPER\/Case"/],
     ['path traversal', () => pushRawImage(reg.host, 'evil', 'dotdot', [{ name: 'ok' }, { name: '../../etc/evil' }]).then(() => {}), ['container', 'install', `${reg.host}/evil:dotdot`], /^error: layer sha256:[0-9a-f]+ of .*evil:dotdot: entry "\.\.\/\.\.\/etc\/evil" points outside the image root; nothing was stored/],
     ['absolute path', () => pushRawImage(reg.host, 'evil', 'abs', [{ name: '/etc/evil' }]).then(() => {}), ['container', 'install', `${reg.host}/evil:abs`], /entry "\/etc\/evil" points outside the image root/],
