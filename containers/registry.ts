@@ -3,7 +3,7 @@
 // verified by digest and size while they stream to disk, resumed with Range on retry.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { stat, truncate, rm } from 'node:fs/promises';
+import { truncate, rm } from 'node:fs/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { NotFoundError } from '../core/errors.js';
 import { DigestMismatchError, RegistryError, UnsupportedMediaTypeError } from './errors.js';
