@@ -144,7 +144,8 @@ async function checkHostUnitsShipped(host: LocalHost, checksum: string, version:
     const file = u.name.replace(/@[^.]*\.service$/, '@.service');
     let found = false;
     for (const dir of ['/usr/lib/systemd/system', '/usr/etc/systemd/system']) {
-      if ((await run('ostree', [`--repo=${host.sysroot.repoPath}`, 'ls', checksum, `${dir}/${file}`])).exitCode === 0) found = true;
+      found = (await run('ostree', [`--repo=${host.sysroot.repoPath}`, 'ls', checksum, `${dir}/${file}`])).exitCode === 0;
+      if (found) break;
     }
     if (!found) missing.push(u.name);
   }

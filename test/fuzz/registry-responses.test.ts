@@ -16,18 +16,8 @@ import { HostileRegistry, blob, bytesOf, makeImage, manifestFor, storeState, OCI
 import { Sysroot } from '../../ostree-bridge/sysroot.js';
 import { ImageStore } from '../../containers/store.js';
 import { AtomhostError } from '../../core/errors.js';
+import { rng } from '../helpers/fuzz.js';
 
-/** mulberry32: a small seedable PRNG, so a seed replays the same answers. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 
@@ -175,7 +165,8 @@ function serveCase(r: Rand, i: number): { image: string; digest?: string; how: s
 
 test('registry responses: mutated manifests, indexes and configs end in a typed error naming the image, or a valid pull; a failed pull stores nothing', { timeout: 600_000 }, async (t) => {
   if (!requireRoot(t, 'mounts a tmpfs sysroot')) return;
-  const seed = Number(process.env.ATOMHOST_FUZZ_SEED ?? Date.now() % 1_000_000);
+  // FUZZ_SEED too, as README's command for every fuzz file gives it.
+  const seed = Number(process.env.ATOMHOST_FUZZ_SEED ?? process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
   const iterations = process.env.ATOMHOST_FUZZ_ITER ? Number(process.env.ATOMHOST_FUZZ_ITER) : Infinity;
   const budgetMs = process.env.ATOMHOST_FUZZ_ITER ? Infinity : 25_000;
   console.log(`# registry fuzz: ATOMHOST_FUZZ_SEED=${seed}${Number.isFinite(iterations) ? ` ATOMHOST_FUZZ_ITER=${iterations}` : ' (~25 s)'}`);

@@ -13,18 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { scanLayer, unpackLayer, type ImageTree } from '../../containers/layer.js';
+import { rng } from '../helpers/fuzz.js';
 
-/** A small, seedable PRNG (mulberry32): the same seed gives the same tars. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['a', 'b', 'etc', 'x -> y', 'n\nl', '.wh.a', '.wh..wh..opq', 'etc/.wh.passwd', 'a/b', 'a/b/c', '..', '../sentinel/owned', '/abs', '/sentinel/owned', 'l', 'l/x', 'l/.wh.keep', 'l/.wh..wh..opq', 'x'.repeat(120) + '/y'.repeat(20)];
 const TARGETS = ['a', '../sentinel', '/sentinel', '../../..', 'nonexistent/../../..', 'b/../..', '/', 'l', '.'];
