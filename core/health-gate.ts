@@ -2,8 +2,8 @@
 // decide. Pass: the revision is marked healthy and becomes the fallback from then on.
 // Fail: it is marked failed with the reason, and the host falls back to the newest
 // healthy revision. Bounded so that it never loops: only a healthy revision is ever a
-// fallback target, and a revision that fails to come up healthy within `maxBootAttempts`
-// boots is given up on.
+// fallback target, and a revision that fails to come up healthy within its boot tries
+// (GateSettings.bootTries) boots is given up on.
 //
 // This module owns the gate whole: its timing (read from the environment here and
 // nowhere else), the polling of the checks (core/health.ts says what a check is), the
@@ -13,7 +13,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import type { Deployment } from '../ostree-bridge/types.js';
 import { join } from 'node:path';
 import { atomicWriteFile } from './atomic-write.js';
-import { bootLoaderFellBack, clearBootCounter } from './boot-counter.js';
+import { bootLoaderFellBack, clearBootCounter, DEFAULT_BOOT_TRIES } from './boot-counter.js';
 import { InvalidArgumentError } from './errors.js';
 import { checkOnce, type CheckResult, type HealthCheck, type HealthReport } from './health.js';
 import type { LocalHost } from './local-host.js';
@@ -40,6 +40,11 @@ export interface GateSettings {
   settleMs: number;
   /** Callers who may not change the host get probe results at most this fresh (StackStatus). */
   statusProbeEveryMs: number;
+  /**
+   * Boots a new revision gets to pass its gate: GRUB's counter (boots that never reach
+   * userspace) and the reconcile unit's count (boots that never finish the gate) alike.
+   */
+  bootTries: number;
 }
 
 export const GATE_DEFAULTS: Readonly<GateSettings> = Object.freeze({
@@ -49,6 +54,7 @@ export const GATE_DEFAULTS: Readonly<GateSettings> = Object.freeze({
   intervalMs: 500,
   settleMs: 2_000,
   statusProbeEveryMs: 10_000,
+  bootTries: DEFAULT_BOOT_TRIES,
 });
 
 function msFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
@@ -58,10 +64,18 @@ function msFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return Number(v);
 }
 
+function triesFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env.ATOMHOST_BOOT_TRIES;
+  if (v === undefined || v === '') return undefined;
+  // GRUB counts down by string comparison from 9 (core/boot-counter.ts).
+  if (!/^[1-9]$/.test(v.trim())) throw new InvalidArgumentError(`ATOMHOST_BOOT_TRIES=${JSON.stringify(v)}: not a number of boots from 1 to 9`, { variable: 'ATOMHOST_BOOT_TRIES' });
+  return Number(v);
+}
+
 /**
  * The gate's settings: the defaults above, and from the environment (atomhostd's unit
- * or a test host's atomhostd.env) ATOMHOST_HEALTH_DEADLINE_MS (the deadline, boot and
- * live alike) and ATOMHOST_PROBE_TIMEOUT_MS.
+ * and the boot units read /etc/atomhost/atomhostd.env) ATOMHOST_HEALTH_DEADLINE_MS (the
+ * deadline, boot and live alike), ATOMHOST_PROBE_TIMEOUT_MS and ATOMHOST_BOOT_TRIES.
  */
 export function gateSettings(env: NodeJS.ProcessEnv = process.env): GateSettings {
   const deadline = msFromEnv(env, 'ATOMHOST_HEALTH_DEADLINE_MS');
@@ -69,6 +83,7 @@ export function gateSettings(env: NodeJS.ProcessEnv = process.env): GateSettings
     ...GATE_DEFAULTS,
     deadlineMs: deadline === undefined ? { ...GATE_DEFAULTS.deadlineMs } : { boot: deadline, live: deadline },
     probeTimeoutMs: msFromEnv(env, 'ATOMHOST_PROBE_TIMEOUT_MS') ?? GATE_DEFAULTS.probeTimeoutMs,
+    bootTries: triesFromEnv(env) ?? GATE_DEFAULTS.bootTries,
   };
 }
 
@@ -123,8 +138,6 @@ export type GateDecision =
   | { action: 'fall-back'; from: string; to: string; toIndex: number; reason: string }
   | { action: 'give-up'; revision: string; reason: string }
   | { action: 'wait'; revision: string; attempts: number };
-
-export const DEFAULT_MAX_BOOT_ATTEMPTS = 3;
 
 function attemptsFile(host: LocalHost): string {
   return join(host.sysroot.path, 'ostree', 'atomhost', 'boot-attempts.json');
@@ -190,7 +203,7 @@ export async function fallbackTarget(host: LocalHost, from: string): Promise<{ r
  * Counts a boot of the current revision before its stack starts. Past the bound, the
  * revision is marked failed and the decision says where to fall back (or to give up).
  */
-export async function countBoot(host: LocalHost, maxAttempts = DEFAULT_MAX_BOOT_ATTEMPTS): Promise<GateDecision | null> {
+export async function countBoot(host: LocalHost, maxAttempts = gateSettings().bootTries): Promise<GateDecision | null> {
   const cur = await currentRevision(host);
   if (!cur || cur.rev.state === 'healthy') return cur ? { action: 'healthy', revision: cur.rev.id } : null;
   const prev = await readAttempts(host);

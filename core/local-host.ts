@@ -23,7 +23,8 @@ import {
   type RevisionState,
 } from './revision.js';
 import { editKargs } from './kargs.js';
-import { armBootCounter, DEFAULT_BOOT_TRIES } from './boot-counter.js';
+import { armBootCounter } from './boot-counter.js';
+import { gateSettings } from './health-gate.js';
 import { checkStackSource } from './stack-manifest.js';
 import { faultPoint } from './faults.js';
 import { checkBootSpace } from './boot-space.js';
@@ -407,7 +408,6 @@ export class LocalHost implements HostApi {
     };
   }
 
-  /** An upgrade never picks again what the health gate rejected; `deploy` by name still can. */
   /**
    * On a booted host with GRUB boot counting, the new default gets a bounded number of
    * boots to reach the health gate (core/boot-counter.ts). The deployment is already
@@ -416,12 +416,14 @@ export class LocalHost implements HostApi {
   async #armBootCounter(): Promise<string> {
     if (!this.sysroot.deployments.some((d) => d.booted)) return '';
     try {
-      return (await armBootCounter(this.sysroot.path)) ? ` (boot counting armed: ${DEFAULT_BOOT_TRIES} tries)` : '';
+      const { bootTries } = gateSettings();
+      return (await armBootCounter(this.sysroot.path, bootTries)) ? ` (boot counting armed: ${bootTries} tries)` : '';
     } catch (err) {
       return `; warning: boot counting not armed: ${(err as Error).message}`;
     }
   }
 
+  /** An upgrade never picks again what the health gate rejected; `deploy` by name still can. */
   async #refuseFailed(content: RevisionContent): Promise<void> {
     const prior = await this.revisions.find(revisionId(content));
     if (prior?.state === 'failed') {
@@ -518,15 +520,16 @@ export class LocalHost implements HostApi {
    * Before staging: a container change made live on this boot wrote its revision as a new
    * deployment of the booted commit, but the host runs it on the booted deployment.
    * Finalization keeps the booted deployment and drops that one, so the booted
-   * deployment takes over its revision (same commit, same kernel arguments: the same boot):
+   * deployment takes over its origin (same commit, same kernel arguments: the same boot):
    * the rollback entry after the upgrade is the stack that was running, not an older one.
+   * The whole origin, not only the revision: `stack follow` after a live change also
+   * wrote only that deployment, and a rollback must keep following the stack.
    */
   async #adoptLiveRevision(booted: Deployment): Promise<void> {
     const def = this.sysroot.deployments[0];
     if (!def || def.booted || def.checksum !== booted.checksum || def.kargs.join(' ') !== booted.kargs.join(' ')) return;
-    const live = revisionIdFromOrigin(def.origin);
-    if (!live || live === revisionIdFromOrigin(booted.origin) || !booted.origin) return;
-    await this.sysroot.writeOrigin(booted.index, originWithRevision(booted.origin, live));
+    if (!def.origin || !revisionIdFromOrigin(def.origin) || def.origin === booted.origin) return;
+    await this.sysroot.writeOrigin(booted.index, def.origin);
   }
 
   /**

@@ -32,6 +32,18 @@ test('a setting that is not a whole number of milliseconds is refused, naming th
   }
 });
 
+test('ATOMHOST_BOOT_TRIES sets the boots a new revision gets (1 to 9, what GRUB can count down)', () => {
+  assert.equal(gateSettings({}).bootTries, 3);
+  assert.equal(gateSettings({ ATOMHOST_BOOT_TRIES: '2' }).bootTries, 2);
+  for (const value of ['0', '10', 'two', '-1', '2\nboot_success=1']) {
+    assert.throws(() => gateSettings({ ATOMHOST_BOOT_TRIES: value }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'AH_ERR_INVALID_ARGUMENT');
+      assert.match(err.message, /^ATOMHOST_BOOT_TRIES=".*": not a number of boots from 1 to 9$/);
+      return true;
+    });
+  }
+});
+
 test("a command probe is killed at the settings' probe timeout", async () => {
   const settings = { ...gateSettings({}), probeTimeoutMs: 300 };
   const t0 = Date.now();
