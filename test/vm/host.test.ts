@@ -134,6 +134,12 @@ test('b: a whole-stack upgrade (OS 2.0 + kubelet v2) is staged as one revision; 
   assert.match(await vm.ok('ostree admin status'), /\(staged\)/);
   assert.equal((await status()).status.deployments.filter((d) => (d as { staged?: boolean }).staged).length, 1, 'status shows the staged deployment');
   assert.equal(await kubeletServes(), 'kubelet v1', 'nothing of the new stack runs before the reboot');
+  // The booted revision is the reference: a container change now would be judged against the
+  // running stack but written over the staged one, so it is refused with the reason.
+  const during = await vm.run(`atomhost container install --name web ${GUEST_REGISTRY}/kubelet:v2`, 300_000);
+  assert.notEqual(during.exitCode, 0, during.stdout);
+  assert.match(during.stdout, /an OS change is pending: revision [0-9a-f]{12} is the default but the host runs deployment \d/);
+  assert.equal((await status()).status.deployments.filter((d) => (d as { staged?: boolean }).staged)[0]?.version, '2.0', 'the staged upgrade stands');
   assert.notEqual((await vm.run('systemctl is-active containerd.service')).stdout.trim(), 'active', 'containerd is not running yet (the OS disables it)');
   await vm.ok('echo edited-after-staging > /etc/atomhost-vm-note');
 
