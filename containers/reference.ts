@@ -24,6 +24,9 @@ const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-
 
 export const DOCKER_HUB = 'docker.io';
 
+/** host[:port] as a registry is named (DNS name, IPv4, or [IPv6]). */
+export const isRegistryHost = (s: string): boolean => HOST.test(s);
+
 /**
  * Splits a reference. With `qualified`, the first component is always the registry (a
  * registries.conf location such as "mirror/foo" names host "mirror").

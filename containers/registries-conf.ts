@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { AtomhostError } from '../core/errors.js';
-import { formatReference, splitReference, type ImageReference } from './reference.js';
+import { formatReference, isRegistryHost, splitReference, type ImageReference } from './reference.js';
 
 export const CONTAINERS_CONF_DIR = '/etc/containers';
 
@@ -253,7 +253,20 @@ function checkLocation(value: string, fail: () => RegistriesConfError): string {
   };
   if (value.includes('://')) throw make(`URI schemes are not supported (got ${JSON.stringify(value)}); write host[:port][/path] and set insecure = true for plain HTTP`);
   if (!value.trim() || /\s/.test(value)) throw make(`must be host[:port][/path] without spaces (got ${JSON.stringify(value)})`);
-  return value.replace(/\/+$/, '');
+  const v = value.replace(/\/+$/, '');
+  if (v.startsWith('*.')) return v;
+  if (v.includes('*')) throw make(`a wildcard may only open the prefix, as *.example.com (got ${JSON.stringify(v)})`);
+  // What gets spliced into an image name must itself be a valid start of one.
+  if (!v.includes('/')) {
+    if (!isRegistryHost(v.replace(/[:@].*$/, '')) || !isRegistryHost(v.split('@')[0])) throw make(`${JSON.stringify(v)} is not a registry host[:port]`);
+  } else {
+    try {
+      splitReference(v, { qualified: true, what: 'location' });
+    } catch (err) {
+      throw make((err as Error).message.replace(/^invalid location /, ''));
+    }
+  }
+  return v;
 }
 
 /**

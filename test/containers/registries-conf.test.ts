@@ -101,6 +101,15 @@ describe('parsing and merging', () => {
       ['[aliases]\n"quay.io/x" = "quay.io/x/y"\n', /:2: aliases\."quay\.io\/x": an alias name must be a short name/],
       ['[aliases]\n"x" = "y/z"\n', /:2: aliases\."x": the alias "y\/z" must be fully qualified/],
       ['[aliases]\n"x" = "quay.io/x:1"\n', /:2: aliases\."x": the alias "quay\.io\/x:1" may not carry a tag or digest/],
+      // Hostile shapes: what is spliced into an image name must be a valid start of one.
+      ['[[registry]]\nprefix = "example.com"\nlocation = "example.net/../../etc"\n', /:3: registry\[0\]\.location: "example\.net\/\.\.\/\.\.\/etc": the repository name must be/],
+      ['[[registry]]\nlocation = "bad_host"\n', /:2: registry\[0\]\.location: "bad_host" is not a registry host/],
+      ['registry = 5\n', /:1: registry: must be an array of tables/],
+      ['[[registry]]\nlocation = "a.example.com"\nmirror = "m.example.com"\n', /:3: registry\[0\]\.mirror: must be an array of tables/],
+      ['[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\ninsecure = true\n', /:3: registry\[0\]\.mirror\[0\]\.location: is missing/],
+      ['[aliases]\n"__proto__" = "quay.io/x"\n', /:2: aliases\."__proto__": invalid alias name/],
+      ['\u0000\u0001\u00ff', /:1:1: invalid TOML/],
+      ['a = ['.repeat(2000), /:1:\d+: invalid TOML/],
     ];
     for (const [text, re] of cases) {
       const dir = await confDir(text);
@@ -271,6 +280,17 @@ describe('pulls through a real registry, as registries.conf says', () => {
     const byDigest = await f.cli('container', 'install', '--name', 'bydigest', `pinned.example.com/web@${digest}`);
     assert.equal(byDigest.exitCode, 0, byDigest.stderr);
     assert.equal((await imageOf('bydigest'))?.image, `pinned.example.com/web@${digest}`);
+  });
+
+  test('permissive mode: a short name is tried at each search registry in order; the one that has it is recorded', async (t) => {
+    if (!requireRoot(t)) return;
+    await useConf(`short-name-mode = "permissive"\nunqualified-search-registries = ["${dead}", "${reg.host}"]\n[[registry]]\nlocation = "${dead}"\ninsecure = true\n[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`);
+    const r = await f.cli('container', 'install', '--name', 'searched', 'real-apps/web:1');
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal((await imageOf('searched'))?.image, `${reg.host}/real-apps/web:1`);
+    const missing = await f.cli('container', 'install', '--name', 'missing', 'real-apps/nothing:1');
+    assert.equal(missing.exitCode, 1);
+    assert.match(missing.stderr, new RegExp(`could not pull real-apps/nothing:1: tried 2 sources \\(primary ${dead}/real-apps/nothing:1: registry ${dead} is unreachable.*; primary ${reg.host}/real-apps/nothing:1: .*not found`));
   });
 
   test('a blocked registry is refused with the file named; an ambiguous short name lists its candidates; nothing changes', async (t) => {
