@@ -77,6 +77,12 @@ export async function openImage(input: string, opts: { digest?: string; signal?:
       }
     }
   }
+  // A host still configured the old way: say so where the user sees it, in the error.
+  const legacy = noteLegacyRegistriesYaml(() => {});
+  if (legacy) {
+    const last = failures.map((f) => `${f.where}: ${(f.err as Error).message}`).join('; ');
+    throw new RegistryError(`could not pull ${input} (${last}); ${legacy.replace(/^warning: /, 'note: ')}`, { image: input }, failures[0]?.err);
+  }
   // One source tried: its own error, unchanged.
   if (failures.length === 1) throw failures[0].err;
   const list = failures.map((f) => `${f.where}: ${(f.err as Error).message}`).join('; ');
