@@ -104,7 +104,8 @@ interface FileSettings {
 
 /** Line (1-based) of `key = ` in the text, at or after line `from`; `from` when not found. */
 function lineOf(lines: string[], key: string, from = 1): number {
-  const re = new RegExp(`^\\s*(?:"${key}"|'${key}'|${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})\\s*=`);
+  const esc = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^\\s*(?:"${esc}"|'${esc}'|${esc})\\s*=`);
   for (let i = from - 1; i < lines.length; i++) if (re.test(lines[i])) return i + 1;
   return from;
 }
