@@ -92,6 +92,17 @@ export function loadRegistriesConf(dir = confDir()): RegistriesConf {
     }
   }
   conf.registries = [...byPrefix.values()];
+  // One location reached under several prefixes must be reached one way (as containers/image
+  // requires): otherwise which entry's insecure or blocked applies would depend on the name.
+  const byLocation = new Map<string, RegistryEntry>();
+  for (const r of conf.registries) {
+    if (!r.location) continue;
+    const seen = byLocation.get(r.location);
+    if (seen && (seen.insecure !== r.insecure || seen.blocked !== r.blocked)) {
+      throw new RegistriesConfError(`${r.origin}: [[registry]] location "${r.location}" is also at ${seen.origin} with different insecure/blocked settings; give them the same`, { file: r.origin, location: r.location });
+    }
+    byLocation.set(r.location, r);
+  }
   return conf;
 }
 

@@ -82,6 +82,11 @@ describe('parsing and merging', () => {
     });
   });
 
+  test('one location under two prefixes with different insecure settings is refused, naming both entries', async () => {
+    const dir = await confDir(`[[registry]]\nprefix = "a.example.com"\nlocation = "real.example.com"\ninsecure = true\n`, { '10-b.conf': `[[registry]]\nprefix = "b.example.com"\nlocation = "real.example.com"\n` });
+    assert.throws(() => loadRegistriesConf(dir), new RegExp(`^RegistriesConfError: ${dir}/registries.conf.d/10-b.conf:1: \\[\\[registry\\]\\] location "real.example.com" is also at ${dir}/registries.conf:1 with different insecure/blocked settings`));
+  });
+
   test('malformed TOML is refused with its file, line and column', async () => {
     const dir = await confDir('unqualified-search-registries = ["quay.io"]\n', { '50-bad.conf': '[[registry]]\nlocation = "a.example.com"\ninsecure = tru\n' });
     assert.throws(() => loadRegistriesConf(dir), new RegExp(`^RegistriesConfError: ${dir}/registries.conf.d/50-bad.conf:3:\\d+: invalid TOML`));
