@@ -184,8 +184,8 @@ export function parseRegistriesFile(file: string, text: string): FileSettings {
       };
       let location = str('location');
       let prefix = str('prefix');
-      if (location !== undefined) location = checkLocation(location, () => fail(lineOf(lines, 'location', start), `${name}.location`, ''));
-      if (prefix !== undefined) prefix = checkLocation(prefix, () => fail(lineOf(lines, 'prefix', start), `${name}.prefix`, ''));
+      if (location !== undefined) location = checkLocation(location, (why) => fail(lineOf(lines, 'location', start), `${name}.location`, why));
+      if (prefix !== undefined) prefix = checkLocation(prefix, (why) => fail(lineOf(lines, 'prefix', start), `${name}.prefix`, why));
       if (!prefix && !location) throw fail(start, name, 'has neither prefix nor location');
       prefix = prefix || location!;
       if (prefix.startsWith('*.')) {
@@ -204,7 +204,7 @@ export function parseRegistriesFile(file: string, text: string): FileSettings {
         if (!mr || typeof mr !== 'object' || Array.isArray(mr)) throw fail(mStart, path, 'must be a table');
         const m = mr as Record<string, unknown>;
         if (typeof m.location !== 'string' || !m.location) throw fail(lineOf(lines, 'location', mStart), `${path}.location`, m.location === undefined ? 'is missing' : `must be a non-empty string (got ${JSON.stringify(m.location)})`);
-        const loc = checkLocation(m.location, () => fail(lineOf(lines, 'location', mStart), `${path}.location`, ''));
+        const loc = checkLocation(m.location, (why) => fail(lineOf(lines, 'location', mStart), `${path}.location`, why));
         const pfm = m['pull-from-mirror'];
         if (pfm !== undefined && (typeof pfm !== 'string' || !PULL_FROM_MIRROR.includes(pfm as PullFromMirror))) {
           throw fail(lineOf(lines, 'pull-from-mirror', mStart), `${path}.pull-from-mirror`, `must be one of ${PULL_FROM_MIRROR.join(', ')} (got ${JSON.stringify(pfm)})`);
@@ -258,11 +258,7 @@ function mirrorLine(lines: string[], start: number, j: number): number {
 }
 
 /** A prefix or location: no URI scheme, no spaces; a trailing slash is dropped. */
-function checkLocation(value: string, fail: () => RegistriesConfError): string {
-  const make = (why: string) => {
-    const e = fail();
-    return new RegistriesConfError(`${e.message}${why}`, e.details as Record<string, unknown>);
-  };
+function checkLocation(value: string, make: (why: string) => RegistriesConfError): string {
   if (value.includes('://')) throw make(`URI schemes are not supported (got ${JSON.stringify(value)}); write host[:port][/path] and set insecure = true for plain HTTP`);
   if (!value.trim() || /\s/.test(value)) throw make(`must be host[:port][/path] without spaces (got ${JSON.stringify(value)})`);
   const v = value.replace(/\/+$/, '');
