@@ -18,7 +18,7 @@ import { checkProbe, checkRole, checkValues } from '../core/values.js';
 import type { UnitManager } from '../core/unit-manager.js';
 import { checkName, prepareContainer, UnitStore, type PrepareSpec } from './bundle.js';
 import { releaseHostUnit, writeHostUnitDropIns } from './host-units.js';
-import { parseReference } from './reference.js';
+import { splitReference } from './reference.js';
 import { ImageStore } from './store.js';
 
 export interface ContainerOptions {
@@ -62,8 +62,10 @@ export class SystemContainers implements ContainerPort {
 
   // ---- ContainerPort ----
 
-  async pull(image: string, opts: { digest?: string; signal?: AbortSignal; progress?: ProgressSink }): Promise<{ digest: string }> {
-    return { digest: (await this.store.pull(image, opts)).digest };
+  /** `reference` is the qualified name registries.conf resolved the image to (what a revision records). */
+  async pull(image: string, opts: { digest?: string; signal?: AbortSignal; progress?: ProgressSink }): Promise<{ digest: string; reference: string }> {
+    const { digest, reference } = await this.store.pull(image, opts);
+    return { digest, reference };
   }
 
   async prepare(spec: PrepareSpec): Promise<PreparedContainer> {
@@ -130,8 +132,7 @@ export class SystemContainers implements ContainerPort {
   }
 
   async install(image: string, opts: { name?: string; values?: Record<string, string>; role?: string; probe?: HealthProbe } = {}): Promise<ContainerResult> {
-    const ref = parseReference(image);
-    const name = opts.name ?? ref.repository.split('/').pop()!;
+    const name = opts.name ?? splitReference(image).repository.split('/').pop()!;
     checkName(name);
     checkRole(opts.role);
     const osRoot = this.host.sysroot.deployments.find((d) => d.booted)?.path ?? this.host.sysroot.deployments[0]?.path ?? null;
@@ -142,8 +143,10 @@ export class SystemContainers implements ContainerPort {
     const current = await this.#base();
     if (current.containers[name]) throw new InvalidArgumentError(`a container named ${name} is already installed (${current.containers[name].image}); use \`atomhost container update ${name}\` or choose another --name`, { field: 'name', value: name });
     const progress = this.#opts.progress ?? noProgress;
-    const { digest } = await task(progress, `Pulling ${image}`, () => this.pull(image, { signal: this.#opts.signal, progress }));
-    const prepared = await this.prepare({ name, image, digest, values, role: opts.role });
+    // Recorded under the qualified name (a short name resolved through registries.conf), so
+    // an update pulls the same image whatever the search registries say later.
+    const { digest, reference } = await task(progress, `Pulling ${image}`, () => this.pull(image, { signal: this.#opts.signal, progress }));
+    const prepared = await this.prepare({ name, image: reference, digest, values, role: opts.role });
     if (opts.probe) prepared.container.probe = opts.probe;
     return this.#switch(`container install ${name}`, current, name, prepared);
   }

@@ -9,8 +9,9 @@ import { AtomhostError } from '../core/errors.js';
 import { noProgress, type ProgressSink } from '../core/progress.js';
 import type { Sysroot } from '../ostree-bridge/sysroot.js';
 import { noSymlinkParents, scanLayer, unpackLayer, type ImageTree, type LayerWhiteouts, type TreeEntry } from './layer.js';
-import { formatReference, parseReference } from './reference.js';
-import { RegistryClient, type ImageConfig, type ImageManifest } from './registry.js';
+import { openImage } from './image-source.js';
+import { formatReference } from './reference.js';
+import type { ImageConfig, ImageManifest } from './registry.js';
 
 export interface StoredImage {
   digest: string;
@@ -68,12 +69,12 @@ export class ImageStore {
    */
   async pull(image: string, opts: { digest?: string; signal?: AbortSignal; progress?: ProgressSink } = {}): Promise<StoredImage> {
     const progress = opts.progress ?? noProgress;
-    const ref = parseReference(image);
-    if (opts.digest) ref.digest = opts.digest;
-    const client = new RegistryClient(ref.registry);
-    const resolved = await client.resolve(ref, opts.signal);
-    const name = formatReference(ref);
-    if (this.has(imageRef(resolved.digest))) return this.image(resolved.digest);
+    // registries.conf decides the name and where it comes from (a mirror, a rewritten location).
+    const { name: logical, source, client, resolved } = await openImage(image, { digest: opts.digest, signal: opts.signal });
+    const ref = source.reference;
+    const name = formatReference(logical);
+    // Stored under another name already: the same bytes, returned under the name asked for.
+    if (this.has(imageRef(resolved.digest))) return { ...(await this.image(resolved.digest)), reference: name };
     await mkdir(this.#tmpRoot(), { recursive: true });
     const work = await mkdtemp(join(this.#tmpRoot(), 'pull-'));
     try {
@@ -146,8 +147,7 @@ export class ImageStore {
 
   /** Resolves what a reference points to now, without pulling layers. */
   async resolveDigest(image: string, signal?: AbortSignal): Promise<string> {
-    const ref = parseReference(image);
-    return (await new RegistryClient(ref.registry).resolve(ref, signal)).digest;
+    return (await openImage(image, { signal })).resolved.digest;
   }
 
   async image(digest: string): Promise<StoredImage> {

@@ -95,15 +95,21 @@ async function main() {
     say('A local OCI registry with an etcd-like system container image (busybox httpd)');
     const registry = await startRegistry(join(SANDBOX, 'registry'));
     try {
-      // Plain HTTP only for registries named as insecure, as registries.conf does.
-      process.env.ATOMHOST_INSECURE_REGISTRIES = registry.host;
-      console.log(`export ATOMHOST_INSECURE_REGISTRIES=${registry.host}`);
+      // Plain HTTP only for registries registries.conf names as insecure: a drop-in in the
+      // sandbox's own /etc/containers (the machine's is left alone).
+      const confDir = join(SANDBOX, 'containers');
+      await mkdir(join(confDir, 'registries.conf.d'), { recursive: true });
+      await writeFile(join(confDir, 'registries.conf.d', '50-demo.conf'), demoRegistryConf(registry.host));
+      process.env.ATOMHOST_CONTAINERS_CONF_DIR = confDir;
+      console.log(`export ATOMHOST_CONTAINERS_CONF_DIR=${confDir}`);
+      await sh('cat', [join(confDir, 'registries.conf.d', '50-demo.conf')]);
       const port = await freePort();
       const image = (v: string) => ({ layers: [{ busybox: true }, { files: { 'www/index.html': `etcd-demo ${v}\n` } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] });
       await buildAndPush(registry.host, 'etcd-demo:3.5', image('3.5'));
 
       say('Install it: pulled over the OCI API, stored in the OSTree repo, a new revision');
       await run(['--sysroot', sysroot, 'container', 'install', '--role', 'network', `${registry.host}/etcd-demo:3.5`]);
+      await run(['container', 'resolve', `${registry.host}/etcd-demo:3.5`]);
       await run(['--sysroot', sysroot, 'container', 'list']);
 
       say('A whole-stack release: OS 2.1 and etcd 3.6 together, in one manifest');
@@ -150,6 +156,9 @@ async function main() {
   console.log(`Remove it with: npm run demo -- clean`);
 }
 
+/** A registries.conf drop-in that lets the demo's local registry be reached over plain HTTP. */
+const demoRegistryConf = (host: string) => `[[registry]]\nlocation = "${host}"\ninsecure = true\n`;
+
 /**
  * The same host under a real systemd (a test host: systemd as PID 1 in private
  * namespaces over an overlay of this machine, never on its real root), where atomhostd
@@ -171,8 +180,10 @@ async function agentPart(repo: string, registry: string) {
   const th = await TestHost.boot({
     binds: [[disk, inside]],
     enable: ['atomhost-reconcile.service', 'atomhost-health.service'],
-    agentEnv: { ATOMHOST_SYSROOT: `${inside}/sysroot`, ATOMHOST_INSECURE_REGISTRIES: registry, ATOMHOST_HEALTH_DEADLINE_MS: '20000' },
+    agentEnv: { ATOMHOST_SYSROOT: `${inside}/sysroot`, ATOMHOST_HEALTH_DEADLINE_MS: '20000' },
   });
+  // The test host's own /etc (its overlay), where atomhostd reads registries.conf.
+  await th.exec('sh', ['-c', `mkdir -p /etc/containers/registries.conf.d && cat > /etc/containers/registries.conf.d/50-demo.conf <<'EOF'\n${demoRegistryConf(registry)}EOF`]);
   const inHost = async (args: string[], show = 'atomhost') => {
     process.stdout.write(`${bold('[testhost]$')} ${show} ${args.join(' ')}\n`);
     const r = show === 'atomhost' ? await th.exec('atomhost', args) : await th.exec(show, args);

@@ -141,6 +141,43 @@ export const registerContainer: Registrar = (program: Command, ctx: CliContext) 
   cmd.command('rollback').argument('<name>').description("go back to the container's previous digest and values; a new revision").action(run((c, name: string) => c.rollback(name)));
   cmd.command('uninstall').argument('<name>').description('stop and remove a container; a new revision').action(run((c, name: string) => c.uninstall(name)));
   cmd
+    .command('resolve')
+    .argument('<image>', 'image name as given to install: a short name or [registry/]name[:tag][@digest]')
+    .description('what registries.conf makes of a name: the qualified name, the file and entry that decided it, the sources tried in order (reads this process\'s registries.conf; contacts no registry)')
+    .action(
+      action(ctx, async (image: string) => {
+        const [{ planImage, endpointHost }, { formatReference }, { noteLegacyRegistriesYaml }] = await Promise.all([
+          import('../../containers/image-source.js'),
+          import('../../containers/reference.js'),
+          import('../../containers/registries.js'),
+        ]);
+        const plan = planImage(image);
+        const legacy = noteLegacyRegistriesYaml(() => {});
+        const r = plan.resolution;
+        const candidates = plan.candidates.map((c) => ({
+          name: formatReference(c.name),
+          registry: c.entry ? { prefix: c.entry.prefix, origin: c.entry.origin } : null,
+          blocked: c.blocked,
+          sources: c.sources.map((s) => ({ kind: s.kind, reference: formatReference(s.reference), endpoint: endpointHost(s.reference.registry), insecure: s.insecure })),
+          skippedMirrors: c.skipped,
+        }));
+        if (ctx.globals().json) return printJson({ input: image, rationale: r.rationale, origin: r.origin, files: plan.files, candidates, warning: legacy });
+        const how = { qualified: 'fully qualified', alias: `alias at ${r.origin}`, search: `unqualified-search-registries at ${r.origin}` }[r.rationale];
+        const out: string[] = [`${image}: ${how}`];
+        for (const c of candidates) {
+          out.push(`  ${c.name}`);
+          out.push(c.registry ? `    [[registry]] prefix "${c.registry.prefix}" at ${c.registry.origin}` : '    no [[registry]] matches: pulled from where it is named');
+          if (c.blocked) out.push(`    BLOCKED: ${c.blocked}`);
+          c.sources.forEach((s, i) => out.push(`    ${i + 1}. ${s.kind.padEnd(7)} ${s.reference}${s.endpoint !== s.reference.split('/')[0] ? ` (served by ${s.endpoint})` : ''}${s.insecure ? ' (insecure: plain HTTP allowed)' : ''}`));
+          for (const m of c.skippedMirrors) out.push(`    skipped mirror ${m.location}: ${m.why}`);
+        }
+        out.push(`  files read: ${plan.files.length ? plan.files.join(', ') : '(none)'}`);
+        if (legacy) out.push(legacy);
+        process.stdout.write(`${out.join('\n')}\n`);
+      }),
+    );
+
+  cmd
     .command('gc')
     .description('remove images, layers and checkouts that no revision references')
     .action(

@@ -114,7 +114,7 @@ const writeStack = (text: string) => vm.ok(`cat > /etc/atomhost/stack.yaml <<'EO
 
 test('b: a whole-stack upgrade (OS 2.0 + kubelet v2) is staged as one revision; after the reboot both run and the gate passes', { timeout: 1_800_000 }, async (t) => {
   if (!vm) return t.skip('the image did not boot');
-  await vm.ok(`mkdir -p /etc/atomhost && printf 'insecure: ["${GUEST_REGISTRY}"]\n' > /etc/atomhost/registries.yaml`);
+  await vm.ok(`mkdir -p /etc/containers/registries.conf.d && printf '[[registry]]\nlocation = "${GUEST_REGISTRY}"\ninsecure = true\n' > /etc/containers/registries.conf.d/50-test-registry.conf`);
   // The running stack: kubelet v1 installed by hand, live, through the gate.
   const inst = await vm.run(`atomhost container install --role kubelet ${GUEST_REGISTRY}/kubelet:v1`, 600_000);
   assert.equal(inst.exitCode, 0, inst.stdout);
