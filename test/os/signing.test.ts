@@ -11,6 +11,8 @@ import { OsFixture, OS, REF } from '../helpers/os-fixture.js';
 import { requireRoot } from '../helpers/capability.js';
 import type { HostStatus } from '../../core/host-api.js';
 import type { RemoteListEntry } from '../../core/remotes.js';
+import { TestHost } from '../testhost/testhost.js';
+import { makeHostDisk } from '../../sandbox/host-disk.js';
 
 let f: OsFixture;
 let gnupg = '';
@@ -195,4 +197,39 @@ test('remote delete removes the remote and its keys; status then says the commit
   const again = await f.cli('remote', 'delete', 'signed');
   assert.equal(again.exitCode, 1);
   assert.match(again.stderr, /remote signed is not configured/);
+});
+
+test('through atomhostd: root adds and deletes remotes, an unprivileged caller may list but not change them', async (t) => {
+  if (!requireRoot(t, 'boots a test host with systemd as PID 1')) return;
+  const INSIDE = '/var/lib/atomhost-test';
+  const disk = join(f.scratch.dir, 'disk');
+  await makeHostDisk(disk, { osname: OS, ref: REF, repoUrl: f.server.url });
+  await writeFile(join(disk, 'trusted.asc'), await readFile(keys.trusted.file));
+  const th = await TestHost.boot({ binds: [[disk, INSIDE]], agentEnv: { ATOMHOST_SYSROOT: `${INSIDE}/sysroot` } });
+  try {
+    const root = (...a: string[]) => th.exec('atomhost', a);
+    const nobody = (...a: string[]) => th.exec('atomhost', a, { user: '65534' });
+    const denied = await nobody('remote', 'add', 'sneaky', 'http://127.0.0.1:1/', '--no-verify');
+    assert.equal(denied.exitCode, 4, denied.stderr);
+    assert.match(denied.stderr, /not authorized: RemoteAdd changes the host/);
+    const added = await root('remote', 'add', 'signed', f.server.url, '--gpg-import', `${INSIDE}/trusted.asc`);
+    assert.equal(added.exitCode, 0, added.stderr);
+    const listed = await nobody('--json', 'remote', 'list');
+    assert.equal(listed.exitCode, 0, listed.stderr);
+    const list = JSON.parse(listed.stdout) as RemoteListEntry[];
+    assert.deepEqual(list.map((r) => [r.name, r.verification]), [['origin', 'none'], ['signed', 'gpg']]);
+    assert.equal(list[1].gpgKeys[0].fingerprint, keys.trusted.fpr);
+    const noDelete = await nobody('remote', 'delete', 'signed');
+    assert.equal(noDelete.exitCode, 4, noDelete.stderr);
+    // The daemon refuses a key-less remote as the in-process CLI does, with the same message and exit code.
+    const noKey = await root('remote', 'add', 'bare', f.server.url);
+    assert.equal(noKey.exitCode, 2);
+    assert.match(noKey.stderr, /remote bare: no key to verify its commits with/);
+    const s = await root('--json', 'status');
+    assert.equal((JSON.parse(s.stdout) as HostStatus).status.deployments[0].signature.state, 'not-verified');
+    assert.equal((await root('remote', 'delete', 'signed')).exitCode, 0);
+    assert.deepEqual((JSON.parse((await root('--json', 'remote', 'list')).stdout) as RemoteListEntry[]).map((r) => r.name), ['origin']);
+  } finally {
+    await th.shutdown();
+  }
 });
