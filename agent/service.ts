@@ -12,7 +12,7 @@ import type { HealthProbe } from '../core/revision.js';
 import type { SystemContainers } from '../containers/lifecycle.js';
 import type { StackSupervisor, SupervisorEvent } from '../containers/supervisor.js';
 import { authorize, isPrivileged } from './authz.js';
-import type { RemoteAddRequest } from '../core/remotes.js';
+import { checkRemoteAdd, type RemoteAddRequest } from '../core/remotes.js';
 import { redactError, redactJson } from './redact.js';
 import { checkProbe } from '../core/values.js';
 import { log } from './journal.js';
@@ -50,9 +50,9 @@ const INTROSPECTION = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object I
     <method name="ContainerList"><arg type="s" direction="out"/></method>
     <method name="StackStatus"><arg type="s" direction="out"/></method>
     <method name="RestartRole"><arg name="role" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
-    <method name="RemoteAdd"><arg name="request" type="s" direction="in"/><arg type="s" direction="out"/></method>
+    <method name="RemoteAdd"><arg name="request" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
     <method name="RemoteList"><arg type="s" direction="out"/></method>
-    <method name="RemoteDelete"><arg name="name" type="s" direction="in"/></method>
+    <method name="RemoteDelete"><arg name="name" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
     <method name="Cancel"/>
     <property name="Status" type="s" access="read"/>
     <signal name="TaskBegin"><arg name="transaction" type="s"/><arg name="task" type="s"/></signal>
@@ -246,13 +246,15 @@ export class AgentService {
         } catch {
           throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', 'RemoteAdd: the request is not JSON');
         }
-        return reply('s', [JSON.stringify(await h.remoteAdd(remoteAddRequest(req)))]);
+        // A transaction like every change: never alongside another one on the sysroot, and journaled with its caller.
+        const request = remoteAddRequest(req);
+        checkRemoteAdd(request);
+        return reply('s', [this.#begin(`remote add ${request.name}`, sender, () => h.remoteAdd(request))]);
       }
       case 'RemoteList':
         return reply('s', [JSON.stringify(await h.remoteList())]);
       case 'RemoteDelete':
-        await h.remoteDelete(String(b[0]));
-        return reply('', []);
+        return reply('s', [this.#begin(`remote delete ${b[0]}`, sender, () => h.remoteDelete(String(b[0])))]);
       default:
         throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `no method ${member} on ${INTERFACE}`);
     }

@@ -127,14 +127,14 @@ export class DaemonHost implements HostApi {
   async cancel(): Promise<void> {
     await this.#call('Cancel');
   }
-  async remoteAdd(req: RemoteAddRequest): Promise<RemoteListEntry> {
-    return JSON.parse(String((await this.#call('RemoteAdd', 's', [JSON.stringify(req)]))[0])) as RemoteListEntry;
+  remoteAdd(req: RemoteAddRequest): Promise<RemoteListEntry> {
+    return this.#transaction('RemoteAdd', 's', [JSON.stringify(req)]);
   }
   async remoteList(): Promise<RemoteListEntry[]> {
     return JSON.parse(String((await this.#call('RemoteList'))[0])) as RemoteListEntry[];
   }
   async remoteDelete(name: string): Promise<void> {
-    await this.#call('RemoteDelete', 's', [name]);
+    await this.#transaction('RemoteDelete', 's', [name]);
   }
 
   // ---- system containers and the stack (each change is followed by the health gate) ----
