@@ -22,7 +22,7 @@ import { installBootloader } from './bootloader.js';
 import { configureEtc, type Mounted } from './configure.js';
 import { applyAccounts } from './accounts.js';
 import { runScript, type ScriptRun } from './scripts.js';
-import { preflightSignedRef, remoteAddArgs } from './ostree-keys.js';
+import { addSetupRemote, preflightSignedRef } from './ostree-keys.js';
 import type { Kickstart } from './types.js';
 
 export interface ApplyOptions {
@@ -216,7 +216,7 @@ async function provision(
       await runOk('cp', ['-a', `${staged}/.`, `${stateVar}/`]);
     }
     // The installed host keeps verifying its upgrades with the same keys (its remote's own keyring).
-    await runOk('ostree', ['remote', 'add', `--repo=${sysroot}/ostree/repo`, ...remoteAddArgs(setup, keys), setup.remote, setup.url]);
+    await addSetupRemote(`${sysroot}/ostree/repo`, setup, keys);
   });
 
   const rootKargs = root.spec.startsWith('/dev/mapper/')

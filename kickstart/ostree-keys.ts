@@ -9,6 +9,7 @@ import { readdir, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, runOk } from '../core/exec.js';
 import { KickstartApplyError } from './errors.js';
+import { addRemoteToRepo } from '../ostree-bridge/sysroot.js';
 import type { Kickstart } from './types.js';
 
 /** Where the signing keys go (docs/kickstart.md); ATOMHOST_OSTREE_KEYS_DIR only for tests. */
@@ -25,9 +26,9 @@ export async function ostreeKeyFiles(): Promise<string[]> {
   return names.filter((n) => /\.(asc|gpg)$/.test(n)).sort().map((n) => join(dir, n));
 }
 
-/** `ostree remote add` arguments for the ostreesetup remote: its keys, or gpg-verify=false with --nogpg. */
-export function remoteAddArgs(setup: NonNullable<Kickstart['ostreesetup']>, keys: string[]): string[] {
-  return setup.nogpg ? ['--no-gpg-verify'] : keys.map((k) => `--gpg-import=${k}`);
+/** Adds the ostreesetup remote to a repo: with its keys, or gpg-verify=false with --nogpg. */
+export async function addSetupRemote(repo: string, setup: NonNullable<Kickstart['ostreesetup']>, keys: string[]): Promise<void> {
+  await addRemoteToRepo(repo, setup.remote, setup.url, setup.nogpg ? { gpgVerify: false } : { gpgVerify: true, gpgImport: keys });
 }
 
 /**
@@ -50,7 +51,7 @@ export async function preflightSignedRef(ks: Kickstart, work: string): Promise<s
   await mkdir(repo);
   await runOk('ostree', ['init', `--repo=${repo}`, '--mode=archive']);
   try {
-    await runOk('ostree', ['remote', 'add', `--repo=${repo}`, ...remoteAddArgs(setup, keys), setup.remote, setup.url]);
+    await addSetupRemote(repo, setup, keys);
   } catch (err) {
     throw new KickstartApplyError('ostreesetup', `${where}: the keys in ${ostreeKeysDir()} could not be imported (${keys.join(', ')}): ${(err as Error).message}`, { cause: err });
   }

@@ -174,12 +174,7 @@ export class Sysroot {
    * into the remote's own keyring, ed25519 (`ostree remote add --sign-verify`), or none.
    */
   async addRemote(name: string, url: string, opts: AddRemoteOptions = {}): Promise<void> {
-    const args = ['remote', 'add', `--repo=${this.repoPath}`];
-    if (opts.ifNotExists) args.push('--if-not-exists');
-    if (!opts.gpgVerify) args.push('--no-gpg-verify');
-    for (const k of opts.gpgImport ?? []) args.push(`--gpg-import=${k}`);
-    for (const k of opts.signVerify ?? []) args.push(`--sign-verify=${k}`);
-    await ostreeCli([...args, name, url]);
+    await addRemoteToRepo(this.repoPath, name, url, opts);
   }
 
   async deleteRemote(name: string): Promise<void> {
@@ -217,6 +212,20 @@ export class Sysroot {
     if (e?.cancelled) return new CancelledError(context);
     return new AtomhostError('AH_ERR_FAILED', `${context}: ${e?.message ?? String(err)}`, { cause: err, details: { sysroot: this.path } });
   }
+}
+
+/**
+ * Adds a remote to any repo (also a scratch one). `ostree remote add --gpg-import` keeps only
+ * the last key given, so the keys are imported after it, with `ostree remote gpg-import`.
+ */
+export async function addRemoteToRepo(repoPath: string, name: string, url: string, opts: AddRemoteOptions = {}): Promise<void> {
+  const args = ['remote', 'add', `--repo=${repoPath}`];
+  if (opts.ifNotExists) args.push('--if-not-exists');
+  if (!opts.gpgVerify) args.push('--no-gpg-verify');
+  for (const k of opts.signVerify ?? []) args.push(`--sign-verify=${k}`);
+  await ostreeCli([...args, name, url]);
+  // One call per file: given several `-k`, ostree 2022.7 imports only one of them too.
+  for (const k of opts.gpgImport ?? []) await ostreeCli(['remote', 'gpg-import', `--repo=${repoPath}`, name, '-k', k]);
 }
 
 /** Runs the ostree CLI and returns its stdout; a non-zero exit throws with its stderr. */

@@ -24,6 +24,7 @@ let gnupg = '';
 let keysDir = '';
 let trustedKey = '';
 let trustedFpr = '';
+let otherKey = '';
 
 async function genKey(uid: string): Promise<string> {
   await execa('gpg', ['--homedir', gnupg, '--batch', '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never']);
@@ -37,6 +38,8 @@ before(async () => {
   await mkdir(gnupg, { mode: 0o700 });
   trustedFpr = await genKey('Release Signer <release@atomhost.test>');
   const otherFpr = await genKey('Somebody Else <else@atomhost.test>');
+  otherKey = join(scratch.dir, 'else.asc');
+  await writeFile(otherKey, (await execa('gpg', ['--homedir', gnupg, '--armor', '--export', otherFpr])).stdout);
   trustedKey = join(scratch.dir, 'release.asc');
   await writeFile(trustedKey, (await execa('gpg', ['--homedir', gnupg, '--armor', '--export', trustedFpr])).stdout);
   keysDir = join(scratch.dir, 'ostree-keys.d');
@@ -98,13 +101,14 @@ test('an unsigned commit, or one signed by another key, is refused before any di
     const other = await assertRefused('other', await apply('other', setup(OTHER)), loops);
     assert.match(other, new RegExp(`other\\.ks:1: refused origin:${OTHER} .*signed by a key that is not in ${keysDir}`));
   } finally {
-    await execa('rm', ['-f', join(keysDir, 'release.asc')]);
+    await execa('rm', ['-f', join(keysDir, 'release.asc'), join(keysDir, 'z-else.asc')]);
   }
 });
 
 test('a signed commit installs with the key a %pre put in place; the installed host verifies with it', async (t) => {
   if (!requireRoot(t, 'loop devices and mount')) return;
-  const pre = `%pre --erroronfail\ncp ${trustedKey} "$ATOMHOST_OSTREE_KEYS_DIR/release.asc"\n%end\n`;
+  // Two keys, the signing one first: every key of the directory is trusted, not only one.
+  const pre = `%pre --erroronfail\ncp ${otherKey} "$ATOMHOST_OSTREE_KEYS_DIR/z-else.asc"\ncp ${trustedKey} "$ATOMHOST_OSTREE_KEYS_DIR/release.asc"\n%end\n`;
   const r = await apply('signed', setup(SIGNED), pre);
   try {
     assert.equal(r.exitCode, 0, r.stderr);
@@ -140,6 +144,6 @@ test('a signed commit installs with the key a %pre put in place; the installed h
       await execa('losetup', ['-d', dev], { reject: false });
     }
   } finally {
-    await execa('rm', ['-f', join(keysDir, 'release.asc')]);
+    await execa('rm', ['-f', join(keysDir, 'release.asc'), join(keysDir, 'z-else.asc')]);
   }
 });

@@ -83,8 +83,9 @@ test('remote add --gpg-import verifies with that key; --no-verify is listed as s
   assert.match(r.stdout, /Added remote signed \(verifies gpg, 1 key\)/);
   const plain = await f.cli('remote', 'add', 'plain', f.server.url, '--no-verify');
   assert.equal(plain.exitCode, 0, plain.stderr);
-  const wrong = await f.cli('remote', 'add', 'wrongkey', f.server.url, '--gpg-import', keys.other.file);
-  assert.equal(wrong.exitCode, 0, wrong.stderr);
+  const both = await f.cli('remote', 'add', 'both', f.server.url, '--gpg-import', keys.other.file, '--gpg-import', keys.trusted.file);
+  assert.equal(both.exitCode, 0, both.stderr);
+  assert.match(both.stdout, /verifies gpg, 2 keys/);
   const list = await remotes();
   const signed = list.find((x) => x.name === 'signed')!;
   assert.equal(signed.url, f.server.url);
@@ -92,6 +93,7 @@ test('remote add --gpg-import verifies with that key; --no-verify is listed as s
   assert.deepEqual(signed.gpgKeys.map((k) => k.fingerprint), [keys.trusted.fpr]);
   assert.match(signed.gpgKeys[0].uid ?? '', /Release Signer <release@atomhost\.test>/);
   assert.equal(list.find((x) => x.name === 'plain')?.verification, 'none');
+  assert.deepEqual(list.find((x) => x.name === 'both')?.gpgKeys.map((k) => k.fingerprint).sort(), [keys.trusted.fpr, keys.other.fpr].sort(), 'every key given is imported');
   // ostree itself reads the same configuration.
   const cfg = await readFile(join(f.sysroot, 'ostree/repo/config'), 'utf8');
   assert.match(cfg, /\[remote "plain"\][^[]*gpg-verify=false/);
@@ -147,6 +149,10 @@ test('a commit signed by a key the remote does not trust is refused and nothing 
   assert.match(r.stderr, new RegExp(`refused ${v3} from remote signed: it is signed by a key the remote does not trust .*${keys.other.fpr.slice(-16)}`));
   assert.deepEqual(await f.snapshot(), before);
   assert.equal(await localRef(`signed:${REF}`), v1);
+  // Through a remote that trusts both keys, the same commit passes its signature check.
+  const viaBoth = await execa('ostree', ['pull', `--repo=${f.sysroot}/ostree/repo`, '--commit-metadata-only', 'both', REF], { reject: false });
+  assert.equal(viaBoth.exitCode, 0, viaBoth.stderr);
+  await execa('ostree', ['refs', `--repo=${f.sysroot}/ostree/repo`, '--delete', `both:${REF}`]);
   // `upgrade --check` fetches the commit object too: it is refused there already.
   const check = await f.cli('--json', 'upgrade', '--check');
   assert.equal(check.exitCode, 1);
