@@ -1,7 +1,8 @@
 // Who signed a deployed commit, as `atomhost status` shows it (rpm-ostree's GPGSignature
 // line). A check runs gpg (≈ 0.1 s), so results are kept per commit and remote in
-// ostree/atomhost/signatures.json, keyed also by the remote's config and keyring times:
-// adding or deleting a key or a remote makes the next status check again.
+// ostree/atomhost/signatures.json, keyed also by the times of the repo config, the remote's
+// keyring and libostree's system keyring directory: a key or remote added or deleted makes
+// the next status check again.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from './atomic-write.js';
@@ -32,6 +33,9 @@ export interface CommitSignature {
 }
 
 type Cache = Record<string, CommitSignature>;
+
+/** libostree's built-in keyring directory (DATADIR/ostree/trusted.gpg.d on Debian). */
+const SYSTEM_KEYRING_DIR = '/usr/share/ostree/trusted.gpg.d';
 
 function signer(s: GpgSignature): CommitSigner {
   const problem = s.valid
@@ -108,7 +112,8 @@ export class SignatureChecker {
   async #stamp(): Promise<(remote: string) => string> {
     const repo = this.#sysroot.repoPath;
     const mt = async (p: string) => (await stat(p).catch(() => null))?.mtimeMs ?? 0;
-    const config = await mt(join(repo, 'config'));
+    // libostree also trusts the keys of its system keyring directory, for every remote.
+    const config = `${await mt(join(repo, 'config'))}/${await mt(SYSTEM_KEYRING_DIR)}`;
     const rings = new Map<string, number>();
     for (const r of (await this.#remotes) ?? []) rings.set(r.name, await mt(join(repo, `${r.name}.trustedkeys.gpg`)));
     return (remote) => `${config}/${rings.get(remote) ?? 0}`;
