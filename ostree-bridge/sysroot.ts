@@ -280,7 +280,7 @@ function parseGpgKeys(text: string): { fingerprint: string; uid: string | null }
 function signatureFailure(message: string): { commit: string | null; reason: string } | null {
   if (!/signature|gpg|public key|Can't verify/i.test(message)) return null;
   const commit = /\b([0-9a-f]{64})\b/.exec(message)?.[1] ?? null;
-  let reason = message.replace(/^.*?:\s*(?=[A-Z])/, '');
+  let reason = message.replace(/^.*?:\s*(?=[A-Z])/, '').replace(/\s*\n\s*/g, '; ');
   if (/No signatures found/i.test(message)) reason = 'the commit is not signed';
   else if (/public key not found|key.*not found|No public key/i.test(message)) reason = `it is signed by a key the remote does not trust (${reason})`;
   return { commit, reason };
