@@ -12,6 +12,7 @@ import type { HealthProbe } from '../core/revision.js';
 import type { SystemContainers } from '../containers/lifecycle.js';
 import type { StackSupervisor, SupervisorEvent } from '../containers/supervisor.js';
 import { authorize, isPrivileged } from './authz.js';
+import { checkRemoteAdd, type RemoteAddRequest } from '../core/remotes.js';
 import { redactError, redactJson } from './redact.js';
 import { checkProbe } from '../core/values.js';
 import { log } from './journal.js';
@@ -49,6 +50,9 @@ const INTROSPECTION = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object I
     <method name="ContainerList"><arg type="s" direction="out"/></method>
     <method name="StackStatus"><arg type="s" direction="out"/></method>
     <method name="RestartRole"><arg name="role" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="RemoteAdd"><arg name="request" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
+    <method name="RemoteList"><arg type="s" direction="out"/></method>
+    <method name="RemoteDelete"><arg name="name" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
     <method name="Cancel"/>
     <property name="Status" type="s" access="read"/>
     <signal name="TaskBegin"><arg name="transaction" type="s"/><arg name="task" type="s"/></signal>
@@ -69,6 +73,17 @@ const SIGNATURES: Record<string, string> = Object.fromEntries(
 );
 /** No string argument may be larger than this (refs, names, values: all far smaller). */
 const MAX_ARG = 64 * 1024;
+
+/** The RemoteAdd request with only the fields and types it may have. */
+function remoteAddRequest(v: unknown): RemoteAddRequest {
+  const o = (v && typeof v === 'object' ? v : {}) as Record<string, unknown>;
+  const strs = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === 'string');
+  const keys = o.gpgKeys ?? [];
+  if (typeof o.name !== 'string' || typeof o.url !== 'string' || !strs(o.signVerify ?? []) || !Array.isArray(keys) || !keys.every((k) => k && typeof k.source === 'string' && typeof k.data === 'string')) {
+    throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', 'RemoteAdd: request must be {name, url, gpgKeys?: [{source, data}], signVerify?: [string], noVerify?: boolean}');
+  }
+  return { name: o.name, url: o.url, gpgKeys: keys as RemoteAddRequest['gpgKeys'], signVerify: (o.signVerify ?? []) as string[], noVerify: o.noVerify === true };
+}
 
 function checkArgs(member: string, signature: string | undefined, body: unknown[]): void {
   const want = SIGNATURES[member];
@@ -223,6 +238,23 @@ export class AgentService {
         return reply('s', [this.#begin(`restart role ${b[0]}`, sender, () => this.#requireStack().supervisor.restartRole(String(b[0])))]);
       case 'SetPinned':
         return reply('s', [this.#begin(b[1] ? 'pin' : 'unpin', sender, (tx) => h.setPinned(Number(b[0]), Boolean(b[1]), tx))]);
+      case 'RemoteAdd': {
+        // A JSON request (RemoteAddRequest): key contents come from the caller, never paths read as root.
+        let req: unknown;
+        try {
+          req = JSON.parse(String(b[0]));
+        } catch {
+          throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', 'RemoteAdd: the request is not JSON');
+        }
+        // A transaction like every change: never alongside another one on the sysroot, and journaled with its caller.
+        const request = remoteAddRequest(req);
+        checkRemoteAdd(request);
+        return reply('s', [this.#begin(`remote add ${request.name}`, sender, () => h.remoteAdd(request))]);
+      }
+      case 'RemoteList':
+        return reply('s', [JSON.stringify(await h.remoteList())]);
+      case 'RemoteDelete':
+        return reply('s', [this.#begin(`remote delete ${b[0]}`, sender, () => h.remoteDelete(String(b[0])))]);
       default:
         throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `no method ${member} on ${INTERFACE}`);
     }

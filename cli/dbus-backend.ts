@@ -6,6 +6,7 @@ import { AtomhostError } from '../core/errors.js';
 import type { HostApi, HostStatus, KargsEdit, RevisionDiff, TransactionResult, TxContext, UpdatePreview } from '../core/host-api.js';
 import type { HealthProbe, Revision } from '../core/revision.js';
 import type { StackStatus } from '../containers/supervisor.js';
+import type { RemoteAddRequest, RemoteListEntry } from '../core/remotes.js';
 
 export interface ContainerResultJson {
   message: string;
@@ -125,6 +126,15 @@ export class DaemonHost implements HostApi {
   }
   async cancel(): Promise<void> {
     await this.#call('Cancel');
+  }
+  remoteAdd(req: RemoteAddRequest): Promise<RemoteListEntry> {
+    return this.#transaction('RemoteAdd', 's', [JSON.stringify(req)]);
+  }
+  async remoteList(): Promise<RemoteListEntry[]> {
+    return JSON.parse(String((await this.#call('RemoteList'))[0])) as RemoteListEntry[];
+  }
+  async remoteDelete(name: string): Promise<void> {
+    await this.#transaction('RemoteDelete', 's', [name]);
   }
 
   // ---- system containers and the stack (each change is followed by the health gate) ----

@@ -1,5 +1,5 @@
 // Human renderers, kept apart from the data (the JSON is the object itself).
-import type { HostStatus, RevisionDiff, TransactionResult, UpdatePreview } from '../core/host-api.js';
+import type { DeploymentStatus, HostStatus, RevisionDiff, TransactionResult, UpdatePreview } from '../core/host-api.js';
 import type { TreeDiff } from '../ostree-bridge/types.js';
 import { shortId, type Revision } from '../core/revision.js';
 
@@ -14,12 +14,22 @@ export function renderStatus(s: HostStatus): string {
     lines.push(`${d.booted ? '●' : ' '} ${d.index}: ${d.osname} ${d.version ?? '(no version)'}${marks.length ? `  [${marks.join(', ')}]` : ''}`);
     lines.push(`       Refspec: ${d.refspec ?? '(none)'}`);
     lines.push(`        Commit: ${d.checksum}${d.timestamp ? ` (${d.timestamp})` : ''}`);
+    lines.push(`     Signature: ${renderSignature(d.signature)}`);
     lines.push(`      Revision: ${d.revision ? `${shortId(d.revision.id)} (${d.revision.state})` : '(none; adopted on the next change)'}`);
     if (d.kargs.length) lines.push(`   Kernel args: ${d.kargs.join(' ')}`);
     const containers = Object.values(d.revision?.containers ?? {});
     for (const c of containers) lines.push(`     Container: ${c.name} ${c.image} ${c.digest.slice(0, 19)}${c.role ? ` (${c.role})` : ''}`);
   }
   return lines.join('\n');
+}
+
+/** rpm-ostree's GPGSignature line, for every kind of signature atomhost knows. */
+export function renderSignature(sig: DeploymentStatus['signature'] | undefined): string {
+  if (!sig || sig.state === 'not-verified') return sig?.remote ? `not verified (remote ${sig.remote} checks no signatures)` : 'not verified';
+  if (sig.state === 'unsigned') return `unsigned (remote ${sig.remote} requires a signature)`;
+  return sig.signers
+    .map((s) => (s.valid ? `Valid signature by ${s.user ?? 'key'} (key ${s.keyId})` : `Invalid signature by key ${s.keyId}: ${s.problem}`))
+    .join('; ');
 }
 
 export function renderTreeDiff(files: TreeDiff, indent = '  '): string[] {

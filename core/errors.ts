@@ -7,6 +7,7 @@ export {
   CancelledError,
   InvalidSysrootError,
   NotFoundError,
+  SignatureError,
   SysrootLockedError,
   type AtomhostErrorCode,
 } from '../ostree-bridge/errors.js';

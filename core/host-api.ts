@@ -4,6 +4,8 @@
 import type { TreeDiff } from '../ostree-bridge/types.js';
 import type { ProgressSink } from './progress.js';
 import type { Revision, RevisionState } from './revision.js';
+import type { CommitSignature } from './commit-signature.js';
+import type { RemoteAddRequest, RemoteListEntry } from './remotes.js';
 
 export const API_VERSION = 'atomhost.io/v1alpha1';
 
@@ -24,6 +26,8 @@ export interface DeploymentStatus {
   pinned: boolean;
   /** The revision this deployment boots (full record), or null for a deployment atomhost has not adopted yet. */
   revision: Revision | null;
+  /** Who signed the commit, checked with the keys of the refspec's remote. */
+  signature: CommitSignature;
 }
 
 /** `atomhost status --json`: one Kubernetes-style object (docs/status.md). */
@@ -119,5 +123,9 @@ export interface HostApi {
   listRevisions(): Promise<Revision[]>;
   diff(from: string, to: string): Promise<RevisionDiff>;
   setRevisionState?(id: string, state: RevisionState, reason?: string): Promise<void>;
+  /** OSTree remotes: adding one verifies by default (a key, or an explicit noVerify). */
+  remoteAdd(req: RemoteAddRequest): Promise<RemoteListEntry>;
+  remoteList(): Promise<RemoteListEntry[]>;
+  remoteDelete(name: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -29,6 +29,8 @@ import { checkStackSource } from './stack-manifest.js';
 import { faultPoint } from './faults.js';
 import { checkBootSpace } from './boot-space.js';
 import { TransactionJournal } from './tx-journal.js';
+import { SignatureChecker } from './commit-signature.js';
+import { addRemote, listRemotes, type RemoteAddRequest, type RemoteListEntry } from './remotes.js';
 import type { ContainerPort } from './container-port.js';
 import {
   API_VERSION,
@@ -44,6 +46,13 @@ import {
 } from './host-api.js';
 
 const CHECKSUM_RE = /^[0-9a-f]{64}$/;
+
+/** The remote a deployment follows (REMOTE of its REMOTE:REF origin), or null. */
+function remoteOfOrigin(origin: string | null): string | null {
+  const refspec = refspecFromOrigin(origin);
+  return refspec ? splitRefspec(refspec).remote : null;
+}
+
 
 export class LocalHost implements HostApi {
   readonly sysroot: Sysroot;
@@ -79,7 +88,10 @@ export class LocalHost implements HostApi {
     const deps = await this.sysroot.reload();
     const rollbackIdx = rollbackIndex(deps);
     const out: DeploymentStatus[] = [];
-    for (const d of deps) {
+    const signatures = await new SignatureChecker(this.sysroot).check(
+      deps.map((d) => ({ checksum: d.checksum, remote: remoteOfOrigin(d.origin) })),
+    );
+    for (const [i, d] of deps.entries()) {
       const commit = this.#commitOrNull(d.checksum);
       out.push({
         index: d.index,
@@ -96,6 +108,7 @@ export class LocalHost implements HostApi {
         staged: d.staged,
         pinned: d.pinned,
         revision: await this.revisions.find(revisionIdFromOrigin(d.origin)),
+        signature: signatures[i],
       });
     }
     const def = out[0];
@@ -112,6 +125,20 @@ export class LocalHost implements HostApi {
         deployments: out,
       },
     };
+  }
+
+  // ---- remotes ----
+
+  async remoteAdd(req: RemoteAddRequest): Promise<RemoteListEntry> {
+    return this.sysroot.withLock(() => addRemote(this.sysroot, req));
+  }
+
+  async remoteList(): Promise<RemoteListEntry[]> {
+    return listRemotes(this.sysroot);
+  }
+
+  async remoteDelete(name: string): Promise<void> {
+    await this.sysroot.withLock(() => this.sysroot.deleteRemote(name));
   }
 
   async listRevisions(): Promise<Revision[]> {

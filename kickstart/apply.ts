@@ -22,6 +22,7 @@ import { installBootloader } from './bootloader.js';
 import { configureEtc, type Mounted } from './configure.js';
 import { applyAccounts } from './accounts.js';
 import { runScript, type ScriptRun } from './scripts.js';
+import { addSetupRemote, preflightSignedRef } from './ostree-keys.js';
 import type { Kickstart } from './types.js';
 
 export interface ApplyOptions {
@@ -105,8 +106,11 @@ export async function applyKickstart(path: string, opts: ApplyOptions): Promise<
   if (ks.pre.length) ks = load(path, false);
 
   let layout: Layout;
+  let keys: string[];
   try {
     layout = planLayout(ks, size, osname);
+    // The OS commit's signature is checked before the disk is touched.
+    keys = await task(progress, `Verifying the signature of ${ks.ostreesetup!.remote}:${ks.ostreesetup!.ref}`, () => preflightSignedRef(ks, work));
   } catch (err) {
     await rm(work, { recursive: true, force: true });
     if (err instanceof LayoutError) throw new KickstartApplyError('layout', err.message);
@@ -126,7 +130,7 @@ export async function applyKickstart(path: string, opts: ApplyOptions): Promise<
       disk = await attachLoop(td, partial, { partscan: true });
     } else disk = opts.disk!;
 
-    const result = await provision(ks, disk, layout, td, work, progress, warnings, scripts);
+    const result = await provision(ks, disk, layout, td, work, progress, warnings, scripts, keys);
     await task(progress, 'Unmounting', async () => {
       const failures = await td.run();
       if (failures.length) throw new KickstartApplyError('unmount', failures.join('; '));
@@ -160,6 +164,7 @@ async function provision(
   progress: ProgressSink,
   warnings: string[],
   scripts: ScriptRun[],
+  keys: string[],
 ): Promise<Omit<ApplyResult, 'target' | 'sizeBytes'>> {
   const setup = ks.ostreesetup!;
   const nodes = await task(progress, `Partitioning ${disk} (GPT, ${layout.partitions.length} partitions)`, () => writePartitionTable(disk, layout));
@@ -210,7 +215,8 @@ async function provision(
       await mount(td, varVol.dev, stateVar, varVol.fstype);
       await runOk('cp', ['-a', `${staged}/.`, `${stateVar}/`]);
     }
-    await runOk('ostree', ['remote', 'add', `--repo=${sysroot}/ostree/repo`, ...(setup.nogpg ? ['--set=gpg-verify=false'] : []), setup.remote, setup.url]);
+    // The installed host keeps verifying its upgrades with the same keys (its remote's own keyring).
+    await addSetupRemote(`${sysroot}/ostree/repo`, setup, keys);
   });
 
   const rootKargs = root.spec.startsWith('/dev/mapper/')

@@ -336,7 +336,11 @@ export const COMMANDS: Record<string, CommandDef> = {
       const password = c.args[0] ?? null;
       if (password === null && !c.has('lock')) c.err('missing-value', 'needs a password (or --lock)');
       if (c.has('iscrypted') && c.has('plaintext')) c.err('conflict', '--iscrypted and --plaintext are mutually exclusive', '--plaintext');
-      if (password !== null && c.has('iscrypted') && !CRYPT_RE.test(password)) c.err('bad-value', 'with --iscrypted the password must be a crypt(3) hash ($6$salt$hash, $y$..., ...)', '--iscrypted');
+      // pykickstart takes any string with --iscrypted and Anaconda writes it as given (Fedora's
+      // `rootpw --iscrypted --lock locked`): no password can match a value that is not a hash.
+      if (password !== null && c.has('iscrypted') && !CRYPT_RE.test(password) && !c.has('lock')) {
+        c.warn(`${JSON.stringify(password)} is not a crypt(3) hash: no password will match it, so root cannot log in with one`, '--iscrypted');
+      }
       // A plain-text password is hashed before it reaches /etc/shadow, so ":" is fine in it.
       if (c.has('iscrypted')) checkField(c, password, '--iscrypted');
       ks.rootpw = { password, iscrypted: c.has('iscrypted'), lock: c.has('lock'), allowSsh: c.has('allow_ssh'), at: c.at };

@@ -26,7 +26,8 @@ export type AtomhostErrorCode =
   | 'AH_ERR_DAEMON'
   | 'AH_ERR_NO_UPDATE'
   | 'AH_ERR_UNHEALTHY'
-  | 'AH_ERR_NO_SPACE';
+  | 'AH_ERR_NO_SPACE'
+  | 'AH_ERR_SIGNATURE';
 
 const kAtomhostError = Symbol.for('atomhost.error');
 
@@ -86,5 +87,13 @@ export class CancelledError extends AtomhostError {
   constructor(what = 'operation') {
     super('AH_ERR_CANCELLED', `${what} cancelled`);
     this.name = 'CancelledError';
+  }
+}
+
+/** A commit whose signature a verifying remote does not accept (unsigned, unknown key, bad or expired). */
+export class SignatureError extends AtomhostError {
+  constructor(remote: string, commit: string, reason: string, cause?: unknown) {
+    super('AH_ERR_SIGNATURE', `refused ${commit} from remote ${remote}: ${reason}; nothing was changed`, { cause, details: { remote, commit, reason } });
+    this.name = 'SignatureError';
   }
 }

@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { CommitInfo, Deployment, PullProgress, TreeDiff } from './types.js';
+import type { CommitInfo, Deployment, GpgSignature, PullProgress, TreeDiff } from './types.js';
 
 export interface NativeSysroot {
   load(): Promise<Deployment[]>;
@@ -14,6 +14,7 @@ export interface NativeSysroot {
   repoPath(): string;
   resolveRev(rev: string): string | null;
   readCommit(checksum: string): CommitInfo;
+  verifyCommit(checksum: string, remote: string): GpgSignature[];
   pull(remote: string, refs: string[], commitOnly: boolean, depth: number, onProgress?: (p: PullProgress) => void): Promise<void>;
   cancel(): void;
   deploy(opts: { osname: string; checksum: string; origin: string; kargs: string[]; mergeIndex?: number; retain?: boolean }): Promise<Deployment[]>;

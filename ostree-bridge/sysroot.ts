@@ -2,11 +2,20 @@
 // serialized (libostree objects are not safe for concurrent use); long calls run on
 // worker threads inside the addon.
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AtomhostError, CancelledError, InvalidSysrootError, NotFoundError, SysrootLockedError } from './errors.js';
+import { AtomhostError, CancelledError, InvalidSysrootError, NotFoundError, SignatureError, SysrootLockedError } from './errors.js';
 import { loadAddon, type NativeError, type NativeSysroot } from './native.js';
-import type { CommitInfo, DeployOptions, Deployment, PullOptions, TreeDiff } from './types.js';
+import type { CommitInfo, DeployOptions, Deployment, GpgSignature, PullOptions, RemoteInfo, TreeDiff } from './types.js';
+
+export interface AddRemoteOptions {
+  gpgVerify?: boolean;
+  /** Key files (armored or binary) imported into the remote's own keyring. */
+  gpgImport?: string[];
+  /** ostree's KEYTYPE=inline:KEY or KEYTYPE=file:PATH. */
+  signVerify?: string[];
+  ifNotExists?: boolean;
+}
 
 export class Sysroot {
   readonly path: string;
@@ -104,6 +113,8 @@ export class Sysroot {
       await this.#run(() => this.#native.pull(opts.remote, opts.refs, opts.commitOnly ?? false, opts.depth ?? 0, opts.onProgress));
     } catch (err) {
       if ((err as NativeError).cancelled || opts.signal?.aborted) throw new CancelledError(`pull from ${opts.remote}`);
+      const sig = signatureFailure((err as Error).message);
+      if (sig) throw new SignatureError(opts.remote, sig.commit ?? opts.refs.join(', '), sig.reason, err);
       throw new AtomhostError('AH_ERR_REMOTE', `pulling ${opts.refs.join(', ')} from remote ${opts.remote}: ${(err as Error).message}`, {
         cause: err,
         details: { remote: opts.remote, refs: opts.refs },
@@ -158,10 +169,41 @@ export class Sysroot {
     }
   }
 
-  async addRemote(name: string, url: string, opts: { gpgVerify?: boolean } = {}): Promise<void> {
-    const args = ['remote', 'add', '--if-not-exists', `--repo=${this.repoPath}`];
-    if (!opts.gpgVerify) args.push('--no-gpg-verify');
-    await ostreeCli([...args, name, url]);
+  /**
+   * Adds a remote. Verification is the caller's choice, said explicitly: GPG with keys imported
+   * into the remote's own keyring, ed25519 (`ostree remote add --sign-verify`), or none.
+   */
+  async addRemote(name: string, url: string, opts: AddRemoteOptions = {}): Promise<void> {
+    await addRemoteToRepo(this.repoPath, name, url, opts);
+  }
+
+  async deleteRemote(name: string): Promise<void> {
+    if (!(await this.remotes()).includes(name)) throw new NotFoundError(`remote ${name} is not configured in ${this.repoPath}`, { remote: name });
+    await ostreeCli(['remote', 'delete', `--repo=${this.repoPath}`, name]);
+  }
+
+  /** Every remote with how it verifies, read from the repo config (gpg-verify is on unless set false, as libostree reads it). */
+  async remoteInfos(opts: { keys?: boolean } = {}): Promise<RemoteInfo[]> {
+    const groups = parseRemoteGroups(await readFile(join(this.repoPath, 'config'), 'utf8'));
+    const out: RemoteInfo[] = [];
+    for (const [name, kv] of groups) {
+      const gpgVerify = (kv.get('gpg-verify') ?? 'true') !== 'false';
+      const signVerify = (kv.get('sign-verify') ?? 'false') !== 'false';
+      const gpgKeys = gpgVerify && opts.keys !== false ? parseGpgKeys(await ostreeCli(['remote', 'gpg-list-keys', `--repo=${this.repoPath}`, name]).catch(() => '')) : [];
+      out.push({ name, url: kv.get('url') ?? '', gpgVerify, signVerify, gpgKeys });
+    }
+    return out;
+  }
+
+  /** The GPG signatures on a commit as the remote's keys judge them; [] for an unsigned commit. */
+  verifyCommit(checksum: string, remote: string): GpgSignature[] {
+    try {
+      return this.#native.verifyCommit(checksum, remote);
+    } catch (err) {
+      // libostree: G_IO_ERROR_NOT_FOUND "No signatures found" for an unsigned commit.
+      if (/no signatures/i.test((err as Error).message)) return [];
+      throw this.#wrap(err, `verifying ${checksum} with the keys of remote ${remote}`);
+    }
   }
 
   #wrap(err: unknown, context: string): AtomhostError {
@@ -170,6 +212,20 @@ export class Sysroot {
     if (e?.cancelled) return new CancelledError(context);
     return new AtomhostError('AH_ERR_FAILED', `${context}: ${e?.message ?? String(err)}`, { cause: err, details: { sysroot: this.path } });
   }
+}
+
+/**
+ * Adds a remote to any repo (also a scratch one). `ostree remote add --gpg-import` keeps only
+ * the last key given, so the keys are imported after it, with `ostree remote gpg-import`.
+ */
+export async function addRemoteToRepo(repoPath: string, name: string, url: string, opts: AddRemoteOptions = {}): Promise<void> {
+  const args = ['remote', 'add', `--repo=${repoPath}`];
+  if (opts.ifNotExists) args.push('--if-not-exists');
+  if (!opts.gpgVerify) args.push('--no-gpg-verify');
+  for (const k of opts.signVerify ?? []) args.push(`--sign-verify=${k}`);
+  await ostreeCli([...args, name, url]);
+  // One call per file: given several `-k`, ostree 2022.7 imports only one of them too.
+  for (const k of opts.gpgImport ?? []) await ostreeCli(['remote', 'gpg-import', `--repo=${repoPath}`, name, '-k', k]);
 }
 
 /** Runs the ostree CLI and returns its stdout; a non-zero exit throws with its stderr. */
@@ -182,4 +238,50 @@ function ostreeCli(args: string[]): Promise<string> {
       reject(new Error(`ostree ${args.join(' ')}: ${String(stderr).trim() || `exit ${code}`}`));
     });
   });
+}
+
+/** `[remote "NAME"]` groups of a repo config: name → key → value. */
+function parseRemoteGroups(text: string): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  let cur: Map<string, string> | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const g = /^\[(.*)\]$/.exec(line);
+    if (g) {
+      const r = /^remote "(.*)"$/.exec(g[1]);
+      cur = r ? new Map() : null;
+      if (r) out.set(r[1], cur!);
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (cur && eq > 0) cur.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/** `ostree remote gpg-list-keys` output: its Key: and first UID: lines. */
+function parseGpgKeys(text: string): { fingerprint: string; uid: string | null }[] {
+  const keys: { fingerprint: string; uid: string | null }[] = [];
+  for (const line of text.split('\n')) {
+    const k = /^Key: (\S+)/.exec(line);
+    if (k) keys.push({ fingerprint: k[1], uid: null });
+    const u = /^\s+UID: (.*)$/.exec(line);
+    if (u && keys.length && keys[keys.length - 1].uid === null) keys[keys.length - 1].uid = u[1];
+  }
+  return keys;
+}
+
+/**
+ * Recognizes libostree's refusals of a commit's signature in a pull error (its texts as of
+ * 2022.7: GPG "No signatures found" / "…signature…key…not found" / "…expired…", and the
+ * sign-verify "Can't verify…"), and which commit it names.
+ */
+function signatureFailure(message: string): { commit: string | null; reason: string } | null {
+  if (!/signature|gpg|public key|Can't verify/i.test(message)) return null;
+  const commit = /\b([0-9a-f]{64})\b/.exec(message)?.[1] ?? null;
+  let reason = message.replace(/^.*?:\s*(?=[A-Z])/, '').replace(/\s*\n\s*/g, '; ');
+  if (/No signatures found/i.test(message)) reason = 'the commit is not signed';
+  else if (/public key not found|key.*not found|No public key/i.test(message)) reason = `it is signed by a key the remote does not trust (${reason})`;
+  return { commit, reason };
 }

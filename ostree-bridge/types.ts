@@ -75,3 +75,28 @@ export interface TreeDiff {
   removed: string[];
   modified: string[];
 }
+
+/** One GPG signature on a commit, as libostree checked it against a remote's keys. */
+export interface GpgSignature {
+  valid: boolean;
+  sigExpired: boolean;
+  keyExpired: boolean;
+  keyRevoked: boolean;
+  keyMissing: boolean;
+  fingerprint: string;
+  /** Signing time, seconds since the epoch. */
+  timestamp: number;
+  userName: string;
+  userEmail: string;
+}
+
+/** How a remote checks what it serves (from the repo config). */
+export interface RemoteInfo {
+  name: string;
+  url: string;
+  gpgVerify: boolean;
+  /** ostree's sign-verify (ed25519); false when off. */
+  signVerify: boolean;
+  /** The keys of the remote's own GPG keyring (NAME.trustedkeys.gpg). */
+  gpgKeys: { fingerprint: string; uid: string | null }[];
+}

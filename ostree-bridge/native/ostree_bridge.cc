@@ -452,6 +452,7 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
                            InstanceMethod("repoPath", &Sysroot::RepoPath),
                            InstanceMethod("resolveRev", &Sysroot::ResolveRev),
                            InstanceMethod("readCommit", &Sysroot::ReadCommit),
+                           InstanceMethod("verifyCommit", &Sysroot::VerifyCommit),
                            InstanceMethod("pull", &Sysroot::Pull),
                            InstanceMethod("cancel", &Sysroot::Cancel),
                            InstanceMethod("deploy", &Sysroot::Deploy),
@@ -524,6 +525,49 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
     }
     if (!out) return env.Null();
     return Napi::String::New(env, out);
+  }
+  // The GPG signatures on a commit, checked against the keys of one remote (its
+  // NAME.trustedkeys.gpg and the system keyrings), one object per signature. A commit
+  // with no signature throws (libostree's "No signatures found").
+  Napi::Value VerifyCommit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string csum = info[0].ToString().Utf8Value();
+    std::string remote = info[1].ToString().Utf8Value();
+    GError* e = nullptr;
+    g_autoptr(OstreeGpgVerifyResult) res =
+        ostree_repo_verify_commit_for_remote(ostree_sysroot_repo(sysroot_), csum.c_str(), remote.c_str(), nullptr, &e);
+    if (!res) {
+      GErrorInfo i;
+      i.Take(e);
+      MakeError(env, i).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    OstreeGpgSignatureAttr attrs[] = {OSTREE_GPG_SIGNATURE_ATTR_VALID,       OSTREE_GPG_SIGNATURE_ATTR_SIG_EXPIRED,
+                                      OSTREE_GPG_SIGNATURE_ATTR_KEY_EXPIRED, OSTREE_GPG_SIGNATURE_ATTR_KEY_REVOKED,
+                                      OSTREE_GPG_SIGNATURE_ATTR_KEY_MISSING, OSTREE_GPG_SIGNATURE_ATTR_FINGERPRINT,
+                                      OSTREE_GPG_SIGNATURE_ATTR_TIMESTAMP,   OSTREE_GPG_SIGNATURE_ATTR_USER_NAME,
+                                      OSTREE_GPG_SIGNATURE_ATTR_USER_EMAIL};
+    guint n = ostree_gpg_verify_result_count_all(res);
+    Napi::Array out = Napi::Array::New(env, n);
+    for (guint k = 0; k < n; k++) {
+      g_autoptr(GVariant) v = ostree_gpg_verify_result_get(res, k, attrs, G_N_ELEMENTS(attrs));
+      gboolean valid, sigExp, keyExp, revoked, missing;
+      const char *fpr, *name, *email;
+      gint64 ts;
+      g_variant_get(v, "(bbbbb&sx&s&s)", &valid, &sigExp, &keyExp, &revoked, &missing, &fpr, &ts, &name, &email);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("valid", Napi::Boolean::New(env, valid));
+      o.Set("sigExpired", Napi::Boolean::New(env, sigExp));
+      o.Set("keyExpired", Napi::Boolean::New(env, keyExp));
+      o.Set("keyRevoked", Napi::Boolean::New(env, revoked));
+      o.Set("keyMissing", Napi::Boolean::New(env, missing));
+      o.Set("fingerprint", fpr);
+      o.Set("timestamp", Napi::Number::New(env, static_cast<double>(ts)));
+      o.Set("userName", name);
+      o.Set("userEmail", email);
+      out.Set(k, o);
+    }
+    return out;
   }
   Napi::Value ReadCommit(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

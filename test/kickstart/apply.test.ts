@@ -306,7 +306,7 @@ test('apply on a block device; a failure there wipes the table it wrote', async 
   assert.match(noClear.stderr, /holds data .*clearpart --all \(or zerombr\)/);
   assert.equal((await blkid(disk)).PTTYPE, 'gpt');
 
-  const failing = await kickstart('valid-autopart.ks', (s) => `zerombr\n${s.replace('https://example.com/repo', 'http://127.0.0.1:9/nothing').replace('%include include/network.ks', '')}`);
+  const failing = await kickstart('valid-autopart.ks', (s) => `zerombr\n${s.replace('https://example.com/repo', 'http://127.0.0.1:9/nothing --nogpg').replace('%include include/network.ks', '')}`);
   const bad = await cli('kickstart', 'apply', failing, '--disk', disk);
   assert.equal(bad.exitCode, 1);
   assert.match(bad.stderr, /127\.0\.0\.1:9/);
