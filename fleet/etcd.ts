@@ -75,8 +75,9 @@ export class EtcdClient {
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 3000;
   }
 
-  async range(key: string, rangeEnd?: string): Promise<{ kvs: KeyValue[]; revision: number }> {
-    const r = await this.call('/v3/kv/range', { key: b64(key), ...(rangeEnd ? { range_end: rangeEnd === '\0' ? 'AA==' : bytesB64(rangeEnd) } : {}) });
+  /** Keys from `key` up to `rangeEnd` (or just `key`), now or as they were at `revision`. */
+  async range(key: string, rangeEnd?: string, revision?: number): Promise<{ kvs: KeyValue[]; revision: number }> {
+    const r = await this.call('/v3/kv/range', { key: b64(key), ...(rangeEnd ? { range_end: bytesB64(rangeEnd) } : {}), ...(revision ? { revision: String(revision) } : {}) });
     return { kvs: ((r.kvs as RawKv[] | undefined) ?? []).map(kv), revision: Number((r.header as { revision?: string })?.revision ?? 0) };
   }
 
