@@ -44,7 +44,7 @@ test('FleetLockClient refuses a bad base URL, group or id before sending anythin
   assert.throws(() => new FleetLockClient({ baseUrl: 'http://x/', id: '' }), /node id ""/);
 });
 
-test('FleetLockClient sends the wire format and maps airlock's answers (a fake airlock: airlock cannot run here)', async () => {
+test('FleetLockClient sends the wire format and maps airlock answers (a fake airlock: airlock cannot run here)', async () => {
   const seen: { method?: string; url?: string; headers: IncomingMessage['headers']; body: string }[] = [];
   let answer: { status: number; body: string } = { status: 200, body: '' };
   const srv = createServer((req, res) => {
