@@ -39,7 +39,11 @@ export async function startEtcd(size: 1 | 3 = 1, opts: { readyTimeoutMs?: number
   const dir = mkdtempSync(join(base, 'atomhost-etcd-'));
   const token = `atomhost-${process.pid}-${Date.now()}`;
   const specs: { name: string; client: number; peer: number }[] = [];
-  for (let i = 0; i < size; i++) specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
+  // Six distinct ports: freePort() may hand out a port it just handed out (it is free again).
+  const ports = new Set<number>();
+  while (ports.size < size * 2) ports.add(await freePort());
+  const p = [...ports];
+  for (let i = 0; i < size; i++) specs.push({ name: `m${i}`, client: p[2 * i]!, peer: p[2 * i + 1]! });
   const initial = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',');
   const members: EtcdMember[] = specs.map((s) => {
     const log = openSync(join(dir, `${s.name}.log`), 'w');
