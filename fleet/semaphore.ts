@@ -29,51 +29,118 @@ export type AcquireResult =
   | { granted: true; refreshed: boolean; holders: number }
   | { granted: false; holders: number };
 
+interface Pending {
+  id: string;
+  slots: number;
+  ttl: number;
+  resolve: (r: AcquireResult) => void;
+  reject: (e: unknown) => void;
+}
+
 export class Semaphore {
+  /** Requests of each group waiting for the group's next decision in this process. */
+  private readonly pending = new Map<string, Pending[]>();
+
   constructor(private readonly etcd: EtcdClient) {}
 
   /**
    * RecursiveLock: the holder asking again is granted (and its lease renewed); anyone else gets
    * a slot only while fewer than `slots` are held.
+   * The requests of one group that arrive while a decision is being made are decided together
+   * in the next one (one snapshot, one transaction): concurrent decisions would only make each
+   * other's compare-and-swap fail, so a fleet asking at once would queue behind retries.
    */
-  async acquire(group: string, id: string, slots: number, ttlSeconds: number): Promise<AcquireResult> {
-    let lease: string | undefined;
+  acquire(group: string, id: string, slots: number, ttlSeconds: number): Promise<AcquireResult> {
+    return new Promise((resolve, reject) => {
+      const queue = this.pending.get(group);
+      if (queue) {
+        queue.push({ id, slots, ttl: ttlSeconds, resolve, reject });
+        return;
+      }
+      this.pending.set(group, [{ id, slots, ttl: ttlSeconds, resolve, reject }]);
+      void this.drain(group);
+    });
+  }
+
+  private async drain(group: string): Promise<void> {
+    for (;;) {
+      const batch = this.pending.get(group)!;
+      if (batch.length === 0) {
+        this.pending.delete(group);
+        return;
+      }
+      this.pending.set(group, []);
+      try {
+        await this.decide(group, batch);
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+  }
+
+  /** Decides a batch of requests of one group (resolving each); throws when etcd fails. */
+  private async decide(group: string, batch: Pending[]): Promise<void> {
+    const leases = new Map<string, string>(); // granted for a request, not yet attached to a key
     try {
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      let open = batch;
+      for (let attempt = 0; attempt < MAX_ATTEMPTS && open.length > 0; attempt++) {
         const snap = await this.etcd.txn([], [{ range: { key: guardKey(group) } }, { range: { key: holdersPrefix(group), rangeEnd: prefixEnd(holdersPrefix(group)) } }]);
         const guardRev = snap.ranges[0]![0]?.modRevision ?? 0;
         const holders = snap.ranges[1]!;
-        const mine = holders.find((h) => h.key === holderKey(group, id));
-        if (mine) {
-          // Renewing the lease keeps the key (and its mod_revision): no other grant is disturbed.
-          if ((await this.etcd.leaseKeepAlive(mine.lease)) > 0) return { granted: true, refreshed: true, holders: holders.length };
-          // Its lease just ran out: the key goes with it; decide again without it.
-          await this.etcd.txn([{ key: mine.key, target: 'MOD', result: 'EQUAL', operand: mine.modRevision }], [{ del: { key: mine.key } }]);
-          continue;
+        const held = new Map(holders.map((h) => [h.key, h]));
+        const next: Pending[] = [];
+        const winners: Pending[] = [];
+        let count = holders.length;
+        const seen = new Set<string>();
+        for (const p of open) {
+          const mine = held.get(holderKey(group, p.id));
+          if (mine) {
+            // Renewing the lease keeps the key (and its mod_revision): no other grant is disturbed.
+            if ((await this.etcd.leaseKeepAlive(mine.lease)) > 0) p.resolve({ granted: true, refreshed: true, holders: count });
+            else {
+              // Its lease just ran out: the key goes with it; decide again without it.
+              await this.etcd.txn([{ key: mine.key, target: 'MOD', result: 'EQUAL', operand: mine.modRevision }], [{ del: { key: mine.key } }]);
+              next.push(p);
+            }
+          } else if (seen.has(p.id)) {
+            next.push(p); // the same node twice in one batch: decided after the first
+          } else if (count < p.slots) {
+            seen.add(p.id);
+            winners.push(p);
+            count++;
+          } else p.resolve({ granted: false, holders: count });
         }
-        if (holders.length >= slots) return { granted: false, holders: holders.length };
-        lease ??= await this.etcd.leaseGrant(ttlSeconds);
-        const record: HolderRecord = { id, group, since: Date.now() };
-        const r = await this.etcd.txn(
-          [
-            { key: guardKey(group), target: 'MOD', result: 'EQUAL', operand: guardRev },
-            { key: holderKey(group, id), target: 'VERSION', result: 'EQUAL', operand: 0 },
-          ],
-          [
-            { put: { key: guardKey(group), value: JSON.stringify({ slots }) } },
-            { put: { key: holderKey(group, id), value: JSON.stringify(record), lease } },
-          ],
-        );
-        if (r.succeeded) {
-          lease = undefined; // now owned by the holder key
-          return { granted: true, refreshed: false, holders: holders.length + 1 };
+        if (winners.length > 0) {
+          await Promise.all(winners.filter((w) => !leases.has(w.id)).map(async (w) => leases.set(w.id, await this.etcd.leaseGrant(w.ttl))));
+          const r = await this.etcd.txn(
+            [
+              { key: guardKey(group), target: 'MOD', result: 'EQUAL', operand: guardRev },
+              ...winners.map((w) => ({ key: holderKey(group, w.id), target: 'VERSION' as const, result: 'EQUAL' as const, operand: 0 })),
+            ],
+            [
+              { put: { key: guardKey(group), value: JSON.stringify({ slots: winners[0]!.slots }) } },
+              ...winners.map((w) => {
+                const record: HolderRecord = { id: w.id, group, since: Date.now() };
+                return { put: { key: holderKey(group, w.id), value: JSON.stringify(record), lease: leases.get(w.id)! } };
+              }),
+            ],
+          );
+          if (r.succeeded) {
+            for (const w of winners) {
+              leases.delete(w.id); // now owned by the holder key
+              w.resolve({ granted: true, refreshed: false, holders: count });
+            }
+          } else {
+            // Another server's grant won the race: decide these again on a fresh snapshot.
+            next.push(...winners);
+            await sleep(2 + Math.random() * 8 * Math.min(attempt + 1, 8));
+          }
         }
-        // Another grant (or this node's own concurrent request) won the race: look again.
-        await sleep(2 + Math.random() * 8 * Math.min(attempt + 1, 8));
+        open = next;
       }
-      throw new AtomhostError('AH_ERR_BUSY', `fleet lock group ${group}: gave up after ${MAX_ATTEMPTS} contended attempts`);
+      if (open.length > 0) throw new AtomhostError('AH_ERR_BUSY', `fleet lock group ${group}: gave up after ${MAX_ATTEMPTS} contended attempts`);
     } finally {
-      if (lease !== undefined) await this.etcd.leaseRevoke(lease).catch(() => {});
+      for (const l of leases.values()) await this.etcd.leaseRevoke(l).catch(() => {});
     }
   }
 

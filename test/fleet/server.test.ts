@@ -90,6 +90,10 @@ test('fleetlock server on a real etcd', async (t) => {
         assert.deepEqual(await holdersInEtcd(E), ['node-a'], 'node-b releasing did not free node-a');
         assert.equal(await a.preReboot(), true, 'the holder asking again is granted even when full');
         await a.steadyState();
+        // The same node asking five times at once (decided in one batch): one slot, all granted.
+        assert.deepEqual(await Promise.all([0, 1, 2, 3, 4].map(() => a.preReboot())), [true, true, true, true, true]);
+        assert.deepEqual(await holdersInEtcd(E), ['node-a']);
+        await a.steadyState();
         assert.equal(await b.preReboot(), true, 'the freed slot goes to the next node');
         await b.steadyState();
       } finally {
