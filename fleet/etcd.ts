@@ -134,8 +134,8 @@ export class EtcdClient {
         status = res.status;
         text = await res.text();
       } catch (err) {
-        const e = err as Error & { cause?: { code?: string } };
-        why.push(`${ep}: ${e.name === 'TimeoutError' ? `no answer in ${this.attemptTimeoutMs} ms` : (e.cause?.code ?? e.message)}`);
+        const e = err as Error & { cause?: { code?: string; message?: string } };
+        why.push(`${ep}: ${e.name === 'TimeoutError' ? `no answer in ${this.attemptTimeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message)}`);
         continue;
       }
       let doc: Record<string, unknown>;
