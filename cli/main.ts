@@ -11,6 +11,7 @@ import { registerStack } from './commands/stack.js';
 import { registerKickstart } from './commands/kickstart.js';
 import { registerCompose } from './commands/compose.js';
 import { registerRemote } from './commands/remote.js';
+import { registerFleetlock } from './commands/fleetlock.js';
 import { progressView } from './progress-view.js';
 import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
 
@@ -224,6 +225,7 @@ registerStack(program, ctx);
 registerKickstart(program, ctx);
 registerCompose(program, ctx);
 registerRemote(program, ctx);
+registerFleetlock(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp().env('ATOMHOST_DEBUG'));
 await program.parseAsync(process.argv);

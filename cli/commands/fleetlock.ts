@@ -1,0 +1,62 @@
+// atomhost fleetlock serve|status: the FleetLock server on etcd and a view of its holders
+// (see docs/fleet.md). Loaded only when used: nothing here touches the host or atomhostd.
+import type { Command } from 'commander';
+import { action, printJson, type CliContext, type Registrar } from '../context.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export const registerFleetlock: Registrar = (program: Command, ctx: CliContext) => {
+  const fl = program.command('fleetlock').description('a FleetLock reboot-lock server for a fleet of nodes, its state in etcd');
+
+  fl.command('serve')
+    .description('serve the FleetLock protocol (POST /v1/pre-reboot, /v1/steady-state; GET /metrics)')
+    .requiredOption('--listen <host:port>', 'address to listen on, e.g. 0.0.0.0:3333')
+    .requiredOption('--etcd <urls>', 'etcd client URLs, comma-separated (each is tried in turn)')
+    .requiredOption('--slots <n>', 'reboot slots of every group (nodes allowed to reboot at once)')
+    .option('--group <name=n>', 'slots of one group (repeatable)', collect)
+    .option('--lock-ttl <duration>', 'lease of a held lock; a node renews it by asking again (e.g. 90s, 30m, 1h)', '1h')
+    .option('--token-file <path>', 'require "Authorization: Bearer <token>" with the token in this file')
+    .action(
+      action(ctx, async (o: { listen: string; etcd: string; slots: string; group?: string[]; lockTtl?: string; tokenFile?: string }) => {
+        const { parseServeFlags } = await import('../../fleet/config.js');
+        const { EtcdClient } = await import('../../fleet/etcd.js');
+        const { createFleetLockServer } = await import('../../fleet/server.js');
+        const s = parseServeFlags(o);
+        const log = (l: string) => process.stdout.write(`${l}\n`);
+        const server = createFleetLockServer({ etcd: new EtcdClient(s.etcd), slots: s.slots, groups: s.groups, lockTtlSeconds: s.lockTtlSeconds, token: s.token, log });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(s.port, s.host, () => resolve());
+        });
+        const addr = server.address();
+        const where = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
+        const groups = [...s.groups].map(([g, n]) => ` ${g}=${n}`).join('');
+        log(`fleetlock: listening on ${where}; etcd ${s.etcd.join(',')}; slots ${s.slots}${groups ? `; groups${groups}` : ''}; lock ttl ${s.lockTtlSeconds}s; auth ${s.token ? 'bearer token' : 'none'}`);
+        await new Promise<void>((resolve) => {
+          const stop = (sig: string) => {
+            log(`fleetlock: ${sig}, stopping`);
+            server.close(() => resolve());
+            server.closeAllConnections();
+          };
+          process.once('SIGTERM', () => stop('SIGTERM'));
+          process.once('SIGINT', () => stop('SIGINT'));
+        });
+      }),
+    );
+
+  fl.command('status')
+    .description('list the groups and the nodes holding a reboot slot, with their age and the lease left')
+    .requiredOption('--etcd <urls>', 'etcd client URLs, comma-separated')
+    .action(
+      action(ctx, async (o: { etcd: string }) => {
+        const { parseEtcdUrls } = await import('../../fleet/config.js');
+        const { EtcdClient } = await import('../../fleet/etcd.js');
+        const { Semaphore } = await import('../../fleet/semaphore.js');
+        const { renderFleetStatus, fleetStatusJson } = await import('../../fleet/status.js');
+        const groups = await new Semaphore(new EtcdClient(parseEtcdUrls(o.etcd))).snapshot(true);
+        const now = Date.now();
+        if (ctx.globals().json) printJson(fleetStatusJson(groups, now));
+        else process.stdout.write(renderFleetStatus(groups, now));
+      }),
+    );
+};

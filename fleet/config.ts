@@ -1,0 +1,97 @@
+// The lock server's command-line settings, checked before anything starts: each bad value is
+// refused with the flag and the value it got.
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError } from '../core/errors.js';
+import { GROUP_RE } from './protocol.js';
+
+export interface ServeSettings {
+  host: string;
+  port: number;
+  etcd: string[];
+  slots: number;
+  groups: Map<string, number>;
+  lockTtlSeconds: number;
+  token: string | undefined;
+}
+
+export interface ServeFlags {
+  listen: string;
+  etcd: string;
+  slots: string;
+  group?: string[];
+  lockTtl?: string;
+  tokenFile?: string;
+}
+
+export function parseServeFlags(f: ServeFlags): ServeSettings {
+  const { host, port } = parseListen(f.listen);
+  const groups = new Map<string, number>();
+  for (const g of f.group ?? []) {
+    const m = /^([^=]+)=(.*)$/.exec(g);
+    if (!m || !GROUP_RE.test(m[1]!)) throw new InvalidArgumentError(`--group ${JSON.stringify(g)}: expected NAME=N with NAME matching ${GROUP_RE.source}`, { flag: '--group', value: g });
+    groups.set(m[1]!, parseSlots(`--group ${m[1]}`, m[2]!));
+  }
+  return {
+    host,
+    port,
+    etcd: parseEtcdUrls(f.etcd),
+    slots: parseSlots('--slots', f.slots),
+    groups,
+    lockTtlSeconds: parseDuration('--lock-ttl', f.lockTtl ?? '1h'),
+    token: f.tokenFile !== undefined ? readToken(f.tokenFile) : undefined,
+  };
+}
+
+export function parseListen(v: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError(`--listen ${JSON.stringify(v)}: expected HOST:PORT (e.g. 0.0.0.0:3333)`, { flag: '--listen', value: v });
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+export function parseEtcdUrls(v: string): string[] {
+  const urls = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (urls.length === 0) throw new InvalidArgumentError('--etcd: no URL given', { flag: '--etcd' });
+  for (const u of urls) {
+    let p: URL | undefined;
+    try {
+      p = new URL(u);
+    } catch {
+      p = undefined;
+    }
+    if (!p || p.protocol !== 'http:') throw new InvalidArgumentError(`--etcd ${JSON.stringify(u)}: expected http://HOST:PORT (TLS to etcd is not supported yet)`, { flag: '--etcd', value: u });
+  }
+  return urls;
+}
+
+function parseSlots(flag: string, v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 100000) throw new InvalidArgumentError(`${flag} ${JSON.stringify(v)}: expected a whole number of slots ≥ 1`, { flag, value: v });
+  return n;
+}
+
+/** "90", "90s", "15m", "1h", "1h30m" → seconds (etcd leases count whole seconds, minimum 2). */
+export function parseDuration(flag: string, v: string): number {
+  const unit: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+  let total = 0;
+  if (/^\d+$/.test(v)) total = Number(v);
+  else {
+    const parts = /^(?:\d+[smhd])+$/.test(v) ? v.match(/\d+[smhd]/g)! : null;
+    if (!parts) throw new InvalidArgumentError(`${flag} ${JSON.stringify(v)}: expected a duration such as 90s, 15m, 1h or 1h30m`, { flag, value: v });
+    for (const p of parts) total += Number(p.slice(0, -1)) * unit[p.slice(-1)]!;
+  }
+  if (total < 2 || total > 365 * 86400) throw new InvalidArgumentError(`${flag} ${JSON.stringify(v)}: must be between 2 s and 365 days`, { flag, value: v });
+  return total;
+}
+
+function readToken(path: string): string {
+  let t: string;
+  try {
+    t = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new InvalidArgumentError(`--token-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { flag: '--token-file', file: path });
+  }
+  // The token itself is never echoed, not even in this error.
+  if (t.length < 16 || /\s/.test(t)) throw new InvalidArgumentError(`--token-file ${path}: the token must be one line of at least 16 characters without spaces`, { flag: '--token-file', file: path });
+  return t;
+}

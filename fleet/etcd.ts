@@ -1,0 +1,204 @@
+// A small etcd v3 client over the JSON gateway every etcd ≥ 3.4 serves on its client URL
+// (/v3/kv/*, /v3/lease/*): no gRPC stack to load, so `atomhost` starts fast (issue 15).
+// Keys and values are base64 on the wire and int64s are decimal strings; lease ids stay
+// strings here because they do not fit a JS number. Each request tries the endpoints in
+// turn starting with the last one that answered, so a member that is down costs one
+// connection refusal (or one timeout), not an outage.
+import { AtomhostError } from '../core/errors.js';
+
+export class EtcdUnavailableError extends AtomhostError {
+  constructor(endpoints: string[], why: string[]) {
+    super('AH_ERR_REMOTE', `no etcd member answered (${endpoints.join(', ')}): ${why.join('; ')}`, { details: { endpoints } });
+    this.name = 'EtcdUnavailableError';
+  }
+}
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+  lease: string;
+}
+
+export interface Compare {
+  key: string;
+  rangeEnd?: string;
+  target: 'VERSION' | 'CREATE' | 'MOD' | 'VALUE' | 'LEASE';
+  result: 'EQUAL' | 'GREATER' | 'LESS' | 'NOT_EQUAL';
+  /** revision or version number, value string, or lease id depending on target */
+  operand: number | string;
+}
+
+export type Op =
+  | { put: { key: string; value: string; lease?: string } }
+  | { range: { key: string; rangeEnd?: string } }
+  | { del: { key: string; rangeEnd?: string } };
+
+export interface TxnResult {
+  succeeded: boolean;
+  revision: number;
+  /** for each op: the range's kvs (empty for put/delete) */
+  ranges: KeyValue[][];
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+
+/** The key just past every key that starts with `prefix` (etcd's "range_end" for a prefix). */
+export function prefixEnd(prefix: string): string {
+  const b = Buffer.from(prefix, 'utf8');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const out = b.subarray(0, i + 1);
+      out[i]! += 1;
+      return out.toString('latin1');
+    }
+  }
+  return '\0';
+}
+
+export interface EtcdClientOptions {
+  /** per attempt on one member */
+  attemptTimeoutMs?: number;
+}
+
+export class EtcdClient {
+  private readonly endpoints: string[];
+  private next = 0;
+  private readonly attemptTimeoutMs: number;
+
+  constructor(endpoints: string[], opts: EtcdClientOptions = {}) {
+    if (endpoints.length === 0) throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', 'no etcd endpoint given');
+    this.endpoints = endpoints.map((e) => e.replace(/\/+$/, ''));
+    this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 3000;
+  }
+
+  /** Keys from `key` up to `rangeEnd` (or just `key`), now or as they were at `revision`. */
+  async range(key: string, rangeEnd?: string, revision?: number): Promise<{ kvs: KeyValue[]; revision: number }> {
+    const r = await this.call('/v3/kv/range', { key: b64(key), ...(rangeEnd ? { range_end: bytesB64(rangeEnd) } : {}), ...(revision ? { revision: String(revision) } : {}) });
+    return { kvs: ((r.kvs as RawKv[] | undefined) ?? []).map(kv), revision: Number((r.header as { revision?: string })?.revision ?? 0) };
+  }
+
+  async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
+    const r = await this.call('/v3/kv/txn', { compare: compare.map(cmp), success: success.map(op), failure: failure.map(op) });
+    const responses = (r.responses as Record<string, { kvs?: RawKv[] }>[] | undefined) ?? [];
+    return {
+      succeeded: r.succeeded === true,
+      revision: Number((r.header as { revision?: string })?.revision ?? 0),
+      ranges: responses.map((x) => (x.response_range?.kvs ?? []).map(kv)),
+    };
+  }
+
+  /** A lease of `ttl` seconds; returns its id. */
+  async leaseGrant(ttl: number): Promise<string> {
+    const r = await this.call('/v3/lease/grant', { TTL: String(ttl) });
+    if (typeof r.ID !== 'string') throw new AtomhostError('AH_ERR_REMOTE', `etcd granted no lease: ${String(r.error ?? '')}`);
+    return r.ID;
+  }
+
+  /** Renews a lease to its full TTL; returns the TTL left, 0 when the lease is gone. */
+  async leaseKeepAlive(id: string): Promise<number> {
+    const r = await this.call('/v3/lease/keepalive', { ID: id });
+    return Number((r.result as { TTL?: string } | undefined)?.TTL ?? 0);
+  }
+
+  async leaseRevoke(id: string): Promise<void> {
+    // A lease that is already gone is what we wanted.
+    await this.call('/v3/lease/revoke', { ID: id }, true);
+  }
+
+  /** Seconds left on a lease, -1 when it is gone. */
+  async leaseTimeToLive(id: string): Promise<number> {
+    const r = await this.call('/v3/lease/timetolive', { ID: id });
+    return Number(r.TTL ?? -1);
+  }
+
+  private async call(path: string, body: unknown, tolerateNotFound = false): Promise<Record<string, unknown>> {
+    const why: string[] = [];
+    const n = this.endpoints.length;
+    const start = this.next;
+    for (let i = 0; i < n; i++) {
+      const idx = (start + i) % n;
+      const ep = this.endpoints[idx]!;
+      let status: number;
+      let text: string;
+      try {
+        const res = await fetch(ep + path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(this.attemptTimeoutMs),
+        });
+        status = res.status;
+        text = await res.text();
+      } catch (err) {
+        const e = err as Error & { cause?: { code?: string; message?: string } };
+        why.push(`${ep}: ${e.name === 'TimeoutError' ? `no answer in ${this.attemptTimeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message)}`);
+        continue;
+      }
+      let doc: Record<string, unknown>;
+      try {
+        doc = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        why.push(`${ep}: HTTP ${status}, not JSON`);
+        continue;
+      }
+      if (status === 200) {
+        this.next = idx;
+        return doc;
+      }
+      const msg = String(doc.message ?? doc.error ?? text.slice(0, 200));
+      if (tolerateNotFound && /not found/i.test(msg)) return doc;
+      // A member without a leader or quorum answers 503/5xx: another member may have one.
+      if (status >= 500) {
+        why.push(`${ep}: ${msg}`);
+        continue;
+      }
+      throw new AtomhostError('AH_ERR_REMOTE', `etcd ${ep}${path}: ${msg} (HTTP ${status})`);
+    }
+    throw new EtcdUnavailableError(this.endpoints, why);
+  }
+}
+
+interface RawKv {
+  key?: string;
+  value?: string;
+  create_revision?: string;
+  mod_revision?: string;
+  version?: string;
+  lease?: string;
+}
+
+function kv(r: RawKv): KeyValue {
+  return {
+    key: unb64(r.key),
+    value: unb64(r.value),
+    createRevision: Number(r.create_revision ?? 0),
+    modRevision: Number(r.mod_revision ?? 0),
+    version: Number(r.version ?? 0),
+    lease: r.lease ?? '0',
+  };
+}
+
+function bytesB64(s: string): string {
+  return Buffer.from(s, 'latin1').toString('base64');
+}
+
+function cmp(c: Compare): Record<string, unknown> {
+  const field = { VERSION: 'version', CREATE: 'create_revision', MOD: 'mod_revision', VALUE: 'value', LEASE: 'lease' }[c.target];
+  return {
+    key: b64(c.key),
+    ...(c.rangeEnd ? { range_end: bytesB64(c.rangeEnd) } : {}),
+    target: c.target,
+    result: c.result,
+    [field]: c.target === 'VALUE' ? b64(String(c.operand)) : String(c.operand),
+  };
+}
+
+function op(o: Op): Record<string, unknown> {
+  if ('put' in o) return { request_put: { key: b64(o.put.key), value: b64(o.put.value), ...(o.put.lease ? { lease: o.put.lease } : {}) } };
+  if ('range' in o) return { request_range: { key: b64(o.range.key), ...(o.range.rangeEnd ? { range_end: bytesB64(o.range.rangeEnd) } : {}) } };
+  return { request_delete_range: { key: b64(o.del.key), ...(o.del.rangeEnd ? { range_end: bytesB64(o.del.rangeEnd) } : {}) } };
+}
