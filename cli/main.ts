@@ -10,6 +10,7 @@ import { registerContainer } from './commands/container.js';
 import { registerStack } from './commands/stack.js';
 import { registerKickstart } from './commands/kickstart.js';
 import { registerCompose } from './commands/compose.js';
+import { registerUpdates } from './commands/updates.js';
 import { progressView } from './progress-view.js';
 import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
 
@@ -222,6 +223,7 @@ registerContainer(program, ctx);
 registerStack(program, ctx);
 registerKickstart(program, ctx);
 registerCompose(program, ctx);
+registerUpdates(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp().env('ATOMHOST_DEBUG'));
 await program.parseAsync(process.argv);
