@@ -178,7 +178,7 @@ function validate(c: Record<string, unknown>, origins: Origins, files: string[],
     });
     periodic = { timeZone, windows };
   }
-  if (strategy === 'periodic' && !periodic.windows.length) bad('periodic.windows', periodic.windows, 'must name at least one window when strategy is periodic');
+  if (strategy === 'periodic' && !periodic.windows.length) bad('strategy', strategy, 'needs at least one window in periodic.windows');
 
   const f = section('fleet_lock');
   let fleetLock: UpdatesConfig['fleetLock'] = null;
@@ -188,7 +188,7 @@ function validate(c: Record<string, unknown>, origins: Origins, files: string[],
     if (!/^[a-zA-Z0-9.-]+$/.test(group)) bad('fleet_lock.group', group, 'must match ^[a-zA-Z0-9.-]+$');
     fleetLock = { baseUrl: url(f, 'base_url', 'fleet_lock'), group };
   }
-  if (strategy === 'fleet_lock' && !fleetLock) bad('fleet_lock.base_url', undefined, 'is required when strategy is fleet_lock');
+  if (strategy === 'fleet_lock' && !fleetLock) bad('strategy', strategy, 'needs fleet_lock.base_url');
 
   const g = section('graph');
   let graph: UpdatesConfig['graph'] = null;
