@@ -79,7 +79,8 @@ export async function fetchGraph(cfg: { url: string; stream: string; basearch: s
   try {
     res = await fetch(u, { headers: { accept: 'application/json' }, signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000) });
   } catch (err) {
-    throw new GraphError(`update graph ${source}: ${(err as Error).message}`, { source });
+    const cause = (err as { cause?: Error }).cause?.message;
+    throw new GraphError(`update graph ${source}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`, { source });
   }
   if (!res.ok) throw new GraphError(`update graph ${source}: HTTP ${res.status}`, { source, status: res.status });
   if (Number(res.headers.get('content-length') ?? 0) > MAX_BYTES) throw new GraphError(`update graph ${source}: larger than ${MAX_BYTES} bytes`, { source });
