@@ -124,5 +124,10 @@ test('hostile graphs are refused naming the field', async () => {
   }
   status = 404;
   await assert.rejects(fetchGraph(cfg()), /: HTTP 404$/);
-  await assert.rejects(fetchGraph({ ...cfg(), url: 'http://127.0.0.1:1' }), (err: Error) => /^update graph http:\/\/127\.0\.0\.1:1\/v1\/graph\?.*: fetch failed \(connect ECONNREFUSED/.test(err.message));
+  // A port nobody listens on (taken, then closed).
+  const gone = createServer();
+  await new Promise<void>((r) => gone.listen(0, '127.0.0.1', () => r()));
+  const port = (gone.address() as AddressInfo).port;
+  await new Promise<void>((r) => gone.close(() => r()));
+  await assert.rejects(fetchGraph({ ...cfg(), url: `http://127.0.0.1:${port}` }), (err: Error) => err.message.startsWith(`update graph http://127.0.0.1:${port}/v1/graph?`) && /: fetch failed \(connect ECONNREFUSED/.test(err.message));
 });
