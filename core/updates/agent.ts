@@ -72,6 +72,7 @@ export class UpdateAgent {
   #timer: NodeJS.Timeout | null = null;
   #rebootAsked = false;
   #config: UpdatesConfig | null = null;
+  #started = false;
   #stopped = false;
 
   constructor(deps: AgentDeps) {
@@ -89,6 +90,7 @@ export class UpdateAgent {
 
   /** Starts the timer: a first cycle soon (it finishes what a reboot began), then every interval + jitter. */
   start(firstDelayMs = 1000): void {
+    this.#started = true;
     this.#schedule(firstDelayMs);
   }
 
@@ -98,7 +100,7 @@ export class UpdateAgent {
   }
 
   #schedule(ms: number): void {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.#started) return; // check() alone (tests) arms no timer
     if (this.#timer) clearTimeout(this.#timer);
     this.#report.nextCheck = new Date(this.#now().getTime() + ms).toISOString();
     this.#timer = setTimeout(() => {
@@ -321,7 +323,8 @@ export class UpdateAgent {
         }
       }
       await release();
-      await savePersisted(this.#d.host.sysroot.path, { ...p, rebootingInto: null, lastFailure: null });
+      Object.assign(p, { rebootingInto: null, lastFailure: null });
+      await savePersisted(this.#d.host.sysroot.path, p);
       this.#set('steady', `${label} is healthy${cfg.strategy === 'fleet_lock' ? '; fleet lock released' : ''}`, { target: null, lastFailure: null });
       return true;
     }
@@ -336,7 +339,9 @@ export class UpdateAgent {
     // Not on the new revision: it failed its gate and the host fell back (or the boot loader did).
     const failure = `${label} failed its health gate${rev?.reason ? ` (${rev.reason})` : ''}; running revision ${cur ? shortId(cur.rev.id) : '?'}`;
     await release();
-    await savePersisted(this.#d.host.sysroot.path, { ...p, rebootingInto: null, denied: [...new Set([...p.denied, ...(into.checksum ? [into.checksum] : [])])], lastFailure: failure });
+    // p is updated in place: the rest of this cycle must see the denied release.
+    Object.assign(p, { rebootingInto: null, denied: [...new Set([...p.denied, ...(into.checksum ? [into.checksum] : [])])], lastFailure: failure });
+    await savePersisted(this.#d.host.sysroot.path, p);
     this.#report.lastFailure = failure;
     this.#d.log('err', 'updateState', `update agent: ${failure}`, { PRIORITY: 3, ATOMHOST_UPDATE_STATE: 'steady', ATOMHOST_REVISION: into.revision });
     return true;
