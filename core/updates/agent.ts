@@ -9,7 +9,7 @@ import type { TransactionResult, TxContext, UpdatePreview } from '../host-api.js
 import { AtomhostError } from '../errors.js';
 import { currentRevision } from '../health-gate.js';
 import { revisionIdFromOrigin, shortId } from '../revision.js';
-import { loadUpdatesConfig, type UpdatesConfig } from './config.js';
+import { loadUpdatesConfig, updatesDir, type UpdatesConfig } from './config.js';
 import { inWindow, nextWindow } from './windows.js';
 import { chooseUpdate, fetchGraph } from './graph.js';
 import { describeFailure, runHooks } from './hooks.js';
@@ -184,6 +184,11 @@ export class UpdateAgent {
     if (p.rebootingInto) {
       const done = await this.#afterReboot(cfg, p);
       if (!done) return this.report();
+    }
+    // No drop-in at all: off. A host updates itself only once someone wrote a policy.
+    if (!cfg.files.length) {
+      this.#set('disabled', `no update policy in ${this.#d.configDir ?? updatesDir()}`);
+      return this.report();
     }
     if (!cfg.enabled) {
       this.#set('disabled', `enabled: false in ${cfg.files.join(', ')}`);

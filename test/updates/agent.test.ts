@@ -61,9 +61,21 @@ after(async () => {
   await f?.dispose();
 });
 
+test('no policy at all: the agent is disabled and changes nothing', async (t) => {
+  if (!requireRoot(t)) return;
+  await rm(dir, { recursive: true, force: true });
+  await f.publish('2.0');
+  const before = await f.snapshot();
+  const reboots: string[] = [];
+  const r = await agent(null, reboots).check();
+  assert.equal(r.state, 'disabled');
+  assert.equal(r.reason, `no update policy in ${dir}`);
+  assert.deepEqual(reboots, []);
+  assert.deepEqual(await f.snapshot(), before);
+});
+
 test('invalid policy: the error state names the file and key; nothing is staged or rebooted', async (t) => {
   if (!requireRoot(t)) return;
-  await f.publish('2.0');
   await policy('strategy: immediate\ninterval: often\n');
   const before = await f.snapshot();
   const reboots: string[] = [];
