@@ -73,6 +73,7 @@ export class UpdateAgent {
   #rebootAsked = false;
   #config: UpdatesConfig | null = null;
   #started = false;
+  #initialized = false;
   #stopped = false;
 
   constructor(deps: AgentDeps) {
@@ -182,6 +183,7 @@ export class UpdateAgent {
 
     // After a reboot: the gate decides; only then the post-healthy hooks and the lock release.
     if (p.rebootingInto) {
+      this.#initialized = true;
       const done = await this.#afterReboot(cfg, p);
       if (!done) return this.report();
     }
@@ -189,6 +191,16 @@ export class UpdateAgent {
     if (!cfg.files.length) {
       this.#set('disabled', `no update policy in ${this.#d.configDir ?? updatesDir()}`);
       return this.report();
+    }
+    // At start on a healthy revision, a slot this node may still hold (the daemon stopped
+    // between the grant and the reboot) is given back, as Zincati reports steady at start.
+    if (!this.#initialized) {
+      this.#initialized = true;
+      const cur = cfg.strategy === 'fleet_lock' && cfg.fleetLock ? await currentRevision(host) : null;
+      if (cur?.rev.state === 'healthy') {
+        const lock = await (this.#d.lock ?? fleetLock)(cfg.fleetLock!);
+        await lock.steadyState().catch((err: unknown) => this.#d.log('warning', 'updateState', `update agent: cannot report steady state to ${cfg.fleetLock!.baseUrl}: ${(err as Error).message}`));
+      }
     }
     if (!cfg.enabled) {
       this.#set('disabled', `enabled: false in ${cfg.files.join(', ')}`);

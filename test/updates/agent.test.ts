@@ -165,9 +165,23 @@ test('fleet_lock with a fake lock: waits for a slot, drains, reboots, and releas
   assert.equal(r.state, 'steady');
   assert.match(r.reason ?? '', /no update on origin:testos\/x86_64\/stable/);
   assert.equal(lock.held, false);
-  assert.deepEqual(lock.calls, ['pre-reboot', 'pre-reboot', 'steady-state']);
+  // The first agent started on the healthy 3.0 (and gave back any slot); the later ones on an unbooted 4.0 did not.
+  assert.deepEqual(lock.calls, ['steady-state', 'pre-reboot', 'pre-reboot', 'steady-state']);
   assert.equal(await readFile(marks, 'utf8'), 'drain\nuncordon\n');
   assert.ok(logs.some((l) => /^updateState: update agent: steady: revision [0-9a-f]{12} \(4\.0\) is healthy; fleet lock released/.test(l)), logs.join('\n'));
+});
+
+test('fleet_lock with a fake lock: at start on a healthy revision, a slot still held is given back', async (t) => {
+  if (!requireRoot(t)) return;
+  await policy(`strategy: fleet_lock\nfleet_lock: { base_url: "http://127.0.0.1:9" }\nenabled: false\n`);
+  const lock = new FakeLock();
+  lock.held = true; // granted before the daemon stopped, never rebooted
+  const a = agent(lock, []);
+  assert.equal((await a.check()).state, 'disabled');
+  assert.deepEqual(lock.calls, ['steady-state']);
+  assert.equal(lock.held, false);
+  await a.check();
+  assert.deepEqual(lock.calls, ['steady-state'], 'once, at start');
 });
 
 test('fleet_lock with a fake lock: a failing pre-reboot hook keeps the node up and gives the slot back', async (t) => {
@@ -182,7 +196,7 @@ test('fleet_lock with a fake lock: a failing pre-reboot hook keeps the node up a
   assert.equal(r.reason, 'pre-reboot hook ["/bin/sh","-c","echo cannot evict pod web-1; exit 3"] exit 3: cannot evict pod web-1; not rebooting (tried again at the next check)');
   assert.deepEqual(reboots, []);
   assert.equal(lock.held, false);
-  assert.deepEqual(lock.calls, ['pre-reboot', 'steady-state']);
+  assert.deepEqual(lock.calls, ['steady-state', 'pre-reboot', 'steady-state'], 'at start on the healthy 4.0, then the grant and the release after the hook failed');
   // A hook that hangs is killed at its timeout, with the same outcome.
   await policy(`strategy: fleet_lock\nfleet_lock: { base_url: "http://127.0.0.1:9" }\nhooks:\n  pre_reboot: [{ argv: [/bin/sleep, "60"], timeout: 300ms }]\n`);
   const r2 = await agent(lock, reboots).check();
