@@ -223,3 +223,25 @@ test('fleet_lock with a fake lock: a revision that fails its gate falls back, re
   assert.match(r.reason ?? '', /^5\.0 failed its health gate on this host before; not taken again$/);
   assert.deepEqual(reboots, ['reboot'], 'no second reboot into the failed release');
 });
+
+test('a graph source: the agent deploys the chosen node\'s commit (a graph served over HTTP)', async (t) => {
+  if (!requireRoot(t)) return;
+  const { createServer } = await import('node:http');
+  const cur = (await f.cliJson<{ status: { deployments: { checksum: string; version: string }[] } }>('status')).status.deployments[0];
+  const six = await f.publish('6.0');
+  await f.publish('7.0'); // the ref moves on: the graph, not the ref, decides
+  const graph = { nodes: [{ version: cur.version, payload: cur.checksum }, { version: '6.0', payload: six }], edges: [[0, 1]] };
+  const server = createServer((_req, res) => res.end(JSON.stringify(graph)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const { port } = server.address() as { port: number };
+  await policy(`strategy: immediate\ngraph: { url: "http://127.0.0.1:${port}", stream: stable, rollout_wariness: 0 }\n`);
+  const reboots: string[] = [];
+  const r = await agent(null, reboots).check();
+  assert.equal(r.state, 'rebooting', JSON.stringify(r));
+  assert.equal(r.source, 'graph');
+  assert.deepEqual([r.target?.version, r.target?.checksum], ['6.0', six]);
+  const d = (await f.cliJson<{ status: { deployments: { checksum: string; version: string }[] } }>('status')).status.deployments[0];
+  assert.deepEqual([d.version, d.checksum], ['6.0', six], 'the default deployment is the graph\'s payload, not the ref\'s 7.0');
+  assert.deepEqual(reboots, ['reboot']);
+});
