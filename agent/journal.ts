@@ -15,6 +15,9 @@ export const MESSAGE_IDS = {
   unitFailed: 'e39e0f1a2b3c4d5e8f60718293041526',
   restartLoop: 'f4af1a2b3c4d4e6f9071829304152637',
   unitRecovered: '05b02b3c4d5e4f708182930415263748',
+  updateState: '16c13c4d5e6f4a819293a4152637485a',
+  updateReboot: '27d24d5e6f704b92a3a4b5263748596b',
+  updateHookFailed: '38e35e6f70814ca3b4b5c6374859607c',
 } as const;
 
 type Fields = Record<string, string | number | undefined>;

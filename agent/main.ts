@@ -55,8 +55,23 @@ async function daemon(host: LocalHost): Promise<void> {
   });
   const bus = dbus.systemBus();
   const service = new AgentService(bus, host, stack);
+  const { UpdateAgent } = await import('../core/updates/agent.js');
+  const updates = new UpdateAgent({
+    host,
+    transaction: (title, fn) => service.runTransaction(title, fn),
+    // Asked of systemd (a clean shutdown finalizes a staged deployment); never `reboot`.
+    reboot: async () => {
+      if (!stack) throw new Error('no systemd on the system bus: cannot ask for a reboot');
+      await stack.units.queueStart('reboot.target');
+    },
+    log: (level, id, message, fields) => log(level, id, message, fields),
+    onChange: () => service.updatesChanged(),
+  });
+  service.attachUpdates(updates);
   await service.start();
+  updates.start();
   const stop = () => {
+    updates.stop();
     bus.disconnect();
     process.exit(0);
   };

@@ -16,6 +16,7 @@ import { checkRemoteAdd, type RemoteAddRequest } from '../core/remotes.js';
 import { redactError, redactJson } from './redact.js';
 import { checkProbe } from '../core/values.js';
 import { log } from './journal.js';
+import type { UpdateAgent } from '../core/updates/agent.js';
 import { BUS_NAME, INTERFACE, MUTATING, OBJECT_PATH, encodeError, errorName, type FinishedResult } from './protocol.js';
 
 const { Message, MessageType } = dbus;
@@ -54,6 +55,10 @@ const INTROSPECTION = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object I
     <method name="RemoteList"><arg type="s" direction="out"/></method>
     <method name="RemoteDelete"><arg name="name" type="s" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
     <method name="Cancel"/>
+    <method name="GetUpdates"><arg type="s" direction="out"/></method>
+    <method name="UpdatesCheck"><arg type="s" direction="out"/></method>
+    <method name="UpdatesPause"><arg type="s" direction="out"/></method>
+    <method name="UpdatesResume"><arg type="s" direction="out"/></method>
     <property name="Status" type="s" access="read"/>
     <signal name="TaskBegin"><arg name="transaction" type="s"/><arg name="task" type="s"/></signal>
     <signal name="TaskEnd"><arg name="transaction" type="s"/><arg name="task" type="s"/></signal>
@@ -100,6 +105,7 @@ export class AgentService {
   #running: Running | null = null;
   #last: FinishedResult | null = null;
   #statusCache = '{}';
+  #updates: UpdateAgent | null = null;
 
   readonly #stack: StackSupervisor | null;
   readonly #containers: ((tx: TxContext) => Promise<SystemContainers>) | null;
@@ -109,6 +115,32 @@ export class AgentService {
     this.#host = host;
     this.#stack = stack?.supervisor ?? null;
     this.#containers = stack?.containers ?? null;
+  }
+
+  /** The update agent (core/updates/agent.ts): its state goes into Status and GetUpdates. */
+  attachUpdates(agent: UpdateAgent): void {
+    this.#updates = agent;
+  }
+
+  /** The update agent's state changed: Status is read again (not during a transaction, which refreshes at its end). */
+  updatesChanged(): void {
+    if (!this.#running) void this.#refreshStatus().catch(() => {});
+    else {
+      const s = JSON.parse(this.#statusCache) as HostStatus;
+      s.status.updates = this.#updates?.report() ?? null;
+      this.#statusCache = JSON.stringify(s);
+    }
+  }
+
+  /** Runs fn as a transaction of the daemon (refused when one runs) and resolves with its result. */
+  runTransaction<T>(title: string, fn: (tx: TxContext) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      try {
+        this.#begin(title, 'update agent', (tx) => fn(tx).then((r) => (resolve(r), r), (err: unknown) => { reject(err); throw err; }));
+      } catch (err) {
+        reject(err);
+      }
+    });
   }
 
   /** Supervision events become journal entries with the unit's last lines. */
@@ -140,6 +172,7 @@ export class AgentService {
     const transaction = this.#running ? { title: this.#running.title, caller: this.#running.caller, started: this.#running.started } : null;
     const s = transaction ? (JSON.parse(this.#statusCache) as HostStatus) : await this.#host.status();
     s.status.transaction = transaction;
+    s.status.updates = this.#updates?.report() ?? null;
     this.#statusCache = JSON.stringify(s);
     return this.#statusCache;
   }
@@ -191,6 +224,16 @@ export class AgentService {
       case 'Cancel':
         this.#running?.abort.abort();
         return reply('', []);
+      case 'GetUpdates':
+        return reply('s', [JSON.stringify(this.#requireUpdates().report())]);
+      case 'UpdatesCheck':
+      case 'UpdatesPause':
+      case 'UpdatesResume': {
+        await authorize(this.#bus, sender, member);
+        const u = this.#requireUpdates();
+        const r = member === 'UpdatesCheck' ? await u.check() : member === 'UpdatesPause' ? await u.pause() : await u.resume();
+        return reply('s', [JSON.stringify(r)]);
+      }
       case 'CheckUpdate':
         return reply('s', [this.#begin(`check for updates`, sender, (tx) => h.checkUpdate({ preview: Boolean(b[0]) }, tx))]);
       case 'Upgrade':
@@ -258,6 +301,11 @@ export class AgentService {
       default:
         throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', `no method ${member} on ${INTERFACE}`);
     }
+  }
+
+  #requireUpdates(): UpdateAgent {
+    if (!this.#updates) throw new AtomhostError('AH_ERR_UNSUPPORTED', 'atomhostd runs no update agent');
+    return this.#updates;
   }
 
   #requireStack(): { supervisor: StackSupervisor; containers: (tx: TxContext) => Promise<SystemContainers> } {

@@ -2,6 +2,7 @@
 // stream its signals into the progress sink, and end on its Finished signal; an error
 // comes back as the same AtomhostError (same message, same exit code).
 import dbus from 'dbus-next';
+import type { UpdatesReport } from '../core/updates/state.js';
 import { AtomhostError } from '../core/errors.js';
 import type { HostApi, HostStatus, KargsEdit, RevisionDiff, TransactionResult, TxContext, UpdatePreview } from '../core/host-api.js';
 import type { HealthProbe, Revision } from '../core/revision.js';
@@ -157,6 +158,10 @@ export class DaemonHost implements HostApi {
   }
   restartRole(role: string, ctx?: TxContext): Promise<{ message: string }> {
     return this.#transaction('RestartRole', 's', [role], ctx);
+  }
+  /** The update agent: GetUpdates (anyone), UpdatesCheck|Pause|Resume (changes). */
+  async updates(member: 'GetUpdates' | 'UpdatesCheck' | 'UpdatesPause' | 'UpdatesResume'): Promise<UpdatesReport> {
+    return JSON.parse(String((await this.#call(member))[0])) as UpdatesReport;
   }
   async close(): Promise<void> {
     this.#bus.disconnect();

@@ -12,6 +12,7 @@ import { registerKickstart } from './commands/kickstart.js';
 import { registerCompose } from './commands/compose.js';
 import { registerRemote } from './commands/remote.js';
 import { registerFleetlock } from './commands/fleetlock.js';
+import { registerUpdates } from './commands/updates.js';
 import { progressView } from './progress-view.js';
 import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
 
@@ -226,6 +227,7 @@ registerKickstart(program, ctx);
 registerCompose(program, ctx);
 registerRemote(program, ctx);
 registerFleetlock(program, ctx);
+registerUpdates(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp().env('ATOMHOST_DEBUG'));
 await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 // Human renderers, kept apart from the data (the JSON is the object itself).
 import type { DeploymentStatus, HostStatus, RevisionDiff, TransactionResult, UpdatePreview } from '../core/host-api.js';
+import type { UpdatesReport } from '../core/updates/state.js';
 import type { TreeDiff } from '../ostree-bridge/types.js';
 import { shortId, type Revision } from '../core/revision.js';
 
@@ -7,6 +8,7 @@ export function renderStatus(s: HostStatus): string {
   const lines: string[] = [];
   if (s.status.transaction) lines.push(`Transaction: ${s.status.transaction.title} (started by ${s.status.transaction.caller} at ${s.status.transaction.started})`);
   else if (s.status.transaction === null) lines.push('State: idle');
+  if (s.status.updates) lines.push(renderUpdatesLine(s.status.updates));
   lines.push('Deployments:');
   if (s.status.deployments.length === 0) lines.push('  (none: make the first one with `atomhost rebase REMOTE:REF --os NAME`)');
   for (const d of s.status.deployments) {
@@ -80,4 +82,22 @@ export function renderRevisionDiff(d: RevisionDiff): string {
   for (const c of d.containers) lines.push(`  Container ${c.name}: ${c.from ?? '(none)'} → ${c.to ?? '(removed)'}`);
   for (const u of d.units) lines.push(`  Unit ${u.name}: ${u.from?.slice(0, 12) ?? '(none)'} → ${u.to?.slice(0, 12) ?? '(removed)'}`);
   return lines.join('\n');
+}
+
+/** One line of the update agent's state, as `atomhost status` shows it. */
+export function renderUpdatesLine(u: UpdatesReport): string {
+  const target = u.target?.version ?? u.target?.checksum?.slice(0, 12);
+  return `Updates: ${u.state}${target && ['available', 'staged', 'waiting', 'rebooting', 'gating'].includes(u.state) ? ` (${target})` : ''}${u.reason ? `: ${u.reason}` : ''}`;
+}
+
+/** `atomhost updates status`. */
+export function renderUpdates(u: UpdatesReport): string {
+  const lines = [renderUpdatesLine(u), `  Strategy: ${u.strategy ?? '(no valid policy)'}${u.source ? `, source ${u.source}` : ''}${u.paused ? ', paused' : ''}`, `  Since: ${u.since}`];
+  if (u.target) lines.push(`  Target: ${u.target.version ?? '(no version)'} ${u.target.checksum ?? ''}${u.target.revision ? ` revision ${shortId(u.target.revision)}` : ''}`);
+  if (u.lastCheck) lines.push(`  Last check: ${u.lastCheck}`);
+  if (u.nextCheck) lines.push(`  Next check: ${u.nextCheck}`);
+  if (u.nextWindow) lines.push(`  Next window: ${u.nextWindow}`);
+  if (u.deadEnd) lines.push(`  Dead end: ${u.deadEnd}`);
+  if (u.lastFailure) lines.push(`  Last failure: ${u.lastFailure}`);
+  return `${lines.join('\n')}\n`;
 }

@@ -6,6 +6,7 @@ import type { ProgressSink } from './progress.js';
 import type { Revision, RevisionState } from './revision.js';
 import type { CommitSignature } from './commit-signature.js';
 import type { RemoteAddRequest, RemoteListEntry } from './remotes.js';
+import type { UpdatesReport } from './updates/state.js';
 
 export const API_VERSION = 'atomhost.io/v1alpha1';
 
@@ -48,6 +49,8 @@ export interface HostStatus {
     deployments: DeploymentStatus[];
     /** The transaction running now (daemon only). */
     transaction?: { title: string; caller: string; started: string } | null;
+    /** The update agent's state (daemon only; docs/updates.md). */
+    updates?: UpdatesReport | null;
   };
 }
 
