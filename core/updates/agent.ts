@@ -43,14 +43,9 @@ export interface AgentDeps {
   gatePollMs?: number;
 }
 
-/** The default fleet lock client: behind a dynamic import, so the agent loads without fleet/. */
+/** The default fleet lock client: loaded only when a policy says fleet_lock. */
 async function fleetLock(cfg: NonNullable<UpdatesConfig['fleetLock']>): Promise<RebootLock> {
-  const path = '../../fleet/client.js';
-  const idPath = '../../fleet/node-id.js';
-  const [{ FleetLockClient }, { fleetNodeId }] = (await Promise.all([import(path), import(idPath)])) as [
-    { FleetLockClient: new (o: { baseUrl: string; group: string; id: string }) => RebootLock },
-    { fleetNodeId: () => string },
-  ];
+  const [{ FleetLockClient }, { fleetNodeId }] = await Promise.all([import('../../fleet/client.js'), import('../../fleet/node-id.js')]);
   return new FleetLockClient({ baseUrl: cfg.baseUrl, group: cfg.group, id: fleetNodeId() });
 }
 

@@ -1,0 +1,88 @@
+// Two nodes that update themselves under one FleetLock slot: each node is a real sysroot
+// (tmpfs) with its own update agent, the lock is the real FleetLockClient against the real
+// `fleetlock serve` code on a real etcd. Only the node ids are given (both "nodes" share this
+// machine's machine-id, from which fleetNodeId derives a node's id), and the reboot is
+// recorded (test/updates/testhost.test.ts reboots for real).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { requireRoot } from '../helpers/capability.js';
+import { OsFixture } from '../helpers/os-fixture.js';
+import { etcdOrSkip, startServer } from '../fleet/helpers.js';
+import { LocalHost } from '../../core/local-host.js';
+import { UpdateAgent } from '../../core/updates/agent.js';
+import { loadPersisted } from '../../core/updates/state.js';
+import { FleetLockClient } from '../../fleet/client.js';
+import { EtcdClient } from '../../fleet/etcd.js';
+import { Semaphore } from '../../fleet/semaphore.js';
+
+interface Node {
+  id: string;
+  f: OsFixture;
+  host: LocalHost;
+  dir: string;
+  reboots: number;
+}
+
+test('two nodes, one slot (the real FleetLock client and server on etcd): the second reboots only after the first is healthy again', async (t) => {
+  if (!requireRoot(t)) return;
+  const etcd = await etcdOrSkip(t);
+  if (!etcd) return;
+  const server = await startServer(etcd.clientUrls, { slots: 1 });
+  const nodes: Node[] = [];
+  try {
+    for (const id of ['node-a', 'node-b']) {
+      const f = await OsFixture.createDeployed();
+      const host = await LocalHost.open(f.sysroot);
+      nodes.push({ id, f, host, dir: join(f.scratch.dir, 'updates.d'), reboots: 0 });
+      await f.publish('2.0');
+      await mkdir(nodes.at(-1)!.dir, { recursive: true });
+      await writeFile(join(nodes.at(-1)!.dir, '50-fleet.yaml'), `strategy: fleet_lock\nfleet_lock: { base_url: "${server.url}", group: workers }\n`);
+    }
+    const [a, b] = nodes;
+    const agent = (n: Node) =>
+      new UpdateAgent({
+        host: n.host,
+        configDir: n.dir,
+        transaction: (_title, fn) => fn({}),
+        reboot: async () => void n.reboots++,
+        lock: async (cfg) => new FleetLockClient({ baseUrl: cfg.baseUrl, group: cfg.group, id: n.id }),
+        log: () => {},
+      });
+    const holders = async () => (await new Semaphore(new EtcdClient(etcd.clientUrls)).snapshot()).find((g) => g.group === 'workers')?.holders.map((h) => h.id) ?? [];
+
+    let r = await agent(a).check();
+    assert.equal(r.state, 'rebooting', r.reason ?? '');
+    assert.equal(a.reboots, 1);
+    assert.deepEqual(await holders(), ['node-a'], 'etcd records node-a as the holder');
+
+    r = await agent(b).check();
+    assert.equal(r.state, 'waiting');
+    assert.equal(r.reason, 'no reboot slot free in fleet lock group workers');
+    assert.equal(b.reboots, 0, 'node-b stays up while node-a holds the slot');
+    assert.equal((await b.host.status()).status.deployments.length, 2, 'but its update is already staged');
+
+    // node-a "boots" its new revision: while the gate has not passed, the slot stays taken.
+    r = await agent(a).check();
+    assert.equal(r.state, 'gating');
+    assert.equal((await agent(b).check()).state, 'waiting');
+    await a.host.setRevisionState((await loadPersisted(a.f.sysroot)).rebootingInto!.revision, 'healthy');
+    r = await agent(a).check();
+    assert.equal(r.state, 'steady', r.reason ?? '');
+    assert.deepEqual(await holders(), [], 'node-a released its slot once healthy');
+
+    r = await agent(b).check();
+    assert.equal(r.state, 'rebooting', r.reason ?? '');
+    assert.equal(b.reboots, 1);
+    assert.deepEqual(await holders(), ['node-b']);
+    assert.ok(server.lines.some((l) => /node-a/.test(l)) && server.lines.some((l) => /node-b/.test(l)), server.lines.join('\n'));
+  } finally {
+    for (const n of nodes) {
+      await n.host.close();
+      await n.f.dispose();
+    }
+    await server.close();
+    await etcd.stop();
+  }
+});
