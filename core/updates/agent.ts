@@ -6,7 +6,8 @@
 // new revision before it runs the post-healthy hooks and releases the fleet lock.
 import type { LocalHost } from '../local-host.js';
 import type { TransactionResult, TxContext, UpdatePreview } from '../host-api.js';
-import { AtomhostError } from '../errors.js';
+import { AtomhostError, InvalidArgumentError } from '../errors.js';
+import { readFile } from 'node:fs/promises';
 import { currentRevision } from '../health-gate.js';
 import { revisionIdFromOrigin, shortId } from '../revision.js';
 import { loadUpdatesConfig, updatesDir, type UpdatesConfig } from './config.js';
@@ -46,7 +47,15 @@ export interface AgentDeps {
 /** The default fleet lock client: loaded only when a policy says fleet_lock. */
 async function fleetLock(cfg: NonNullable<UpdatesConfig['fleetLock']>): Promise<RebootLock> {
   const [{ FleetLockClient }, { fleetNodeId }] = await Promise.all([import('../../fleet/client.js'), import('../../fleet/node-id.js')]);
-  return new FleetLockClient({ baseUrl: cfg.baseUrl, group: cfg.group, id: fleetNodeId() });
+  let token: string | undefined;
+  if (cfg.tokenFile) {
+    try {
+      token = (await readFile(cfg.tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new InvalidArgumentError(`fleet_lock.token_file ${cfg.tokenFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { field: 'fleet_lock.token_file' });
+    }
+  }
+  return new FleetLockClient({ baseUrl: cfg.baseUrl, group: cfg.group, id: fleetNodeId(), token });
 }
 
 /** A node's default rollout wariness: stable per machine, spread over 0..1 (an app-specific hash, not the machine-id). */

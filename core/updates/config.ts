@@ -33,7 +33,8 @@ export interface UpdatesConfig {
   /** The timer fires at interval + a random part of this. */
   jitterMs: number;
   periodic: { timeZone: string; windows: Window[] };
-  fleetLock: { baseUrl: string; group: string } | null;
+  /** tokenFile: the bearer token `fleetlock serve --token-file` expects (read at each request, never logged). */
+  fleetLock: { baseUrl: string; group: string; tokenFile: string | null } | null;
   graph: { url: string; stream: string; basearch: string; rolloutWariness: number | null } | null;
   hooks: { preReboot: Hook[]; postHealthy: Hook[] };
   /** The drop-ins read, in order. */
@@ -183,10 +184,12 @@ function validate(c: Record<string, unknown>, origins: Origins, files: string[],
   const f = section('fleet_lock');
   let fleetLock: UpdatesConfig['fleetLock'] = null;
   if (f) {
-    unknownKeys(f, ['base_url', 'group'], 'fleet_lock');
+    unknownKeys(f, ['base_url', 'group', 'token_file'], 'fleet_lock');
     const group = str(f, 'group', 'fleet_lock') ?? 'default';
     if (!/^[a-zA-Z0-9.-]+$/.test(group)) bad('fleet_lock.group', group, 'must match ^[a-zA-Z0-9.-]+$');
-    fleetLock = { baseUrl: url(f, 'base_url', 'fleet_lock'), group };
+    const tokenFile = str(f, 'token_file', 'fleet_lock') ?? null;
+    if (tokenFile !== null && !tokenFile.startsWith('/')) bad('fleet_lock.token_file', tokenFile, 'must be an absolute path');
+    fleetLock = { baseUrl: url(f, 'base_url', 'fleet_lock'), group, tokenFile };
   }
   if (strategy === 'fleet_lock' && !fleetLock) bad('strategy', strategy, 'needs fleet_lock.base_url');
 

@@ -37,7 +37,7 @@ test('drop-ins merge in lexical order: later keys win, mappings merge key by key
       assert.equal(c.intervalMs, 30 * 60_000);
       assert.equal(c.periodic.timeZone, 'Europe/Berlin', 'kept from 10-base: the mapping merged');
       assert.deepEqual(c.periodic.windows, [{ days: ['Sun', 'Mon'], start: 90, lengthMinutes: 90 }], 'the list was replaced');
-      assert.deepEqual(c.fleetLock, { baseUrl: 'http://127.0.0.1:1', group: 'etcd' });
+      assert.deepEqual(c.fleetLock, { baseUrl: 'http://127.0.0.1:1', group: 'etcd', tokenFile: null });
       assert.deepEqual(c.hooks.preReboot, [{ argv: ['/usr/bin/kubectl', 'drain', 'node1'], timeoutMs: 300_000 }]);
       assert.deepEqual(c.files.map((f) => f.slice(dir.length + 1)), ['10-base.yaml', '20-site.yaml', '30-off.yml']);
     },
@@ -71,6 +71,7 @@ const INVALID: [string, RegExp][] = [
   ['fleet_lock: { base_url: "ftp://x/" }\n', /: fleet_lock\.base_url: "ftp:\/\/x\/" must be an http or https URL/],
   ['fleet_lock: { base_url: "not a url" }\n', /: fleet_lock\.base_url: "not a url" is not a URL/],
   ['fleet_lock: { base_url: "http://x/", group: "a b" }\n', /: fleet_lock\.group: "a b" must match/],
+  ['fleet_lock: { base_url: "http://x/", token_file: "relative/token" }\n', /: fleet_lock\.token_file: "relative\/token" must be an absolute path/],
   ['graph: { url: "http://x/" }\n', /: graph\.stream: undefined is required with graph\.url/],
   ['graph: { url: "http://x/?q=1", stream: stable }\n', /: graph\.url: "http:\/\/x\/\?q=1" is a base URL/],
   ['graph: { url: "http://x/", stream: stable, rollout_wariness: 1.5 }\n', /: graph\.rollout_wariness: 1\.5 must be a number from 0\.0/],

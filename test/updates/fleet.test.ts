@@ -86,3 +86,41 @@ test('two nodes, one slot (the real FleetLock client and server on etcd): the se
     await etcd.stop();
   }
 });
+
+test('the agent made as atomhostd makes it (node id from the machine-id) sends fleet_lock.token_file as a bearer token; a wrong one keeps the node up', async (t) => {
+  if (!requireRoot(t)) return;
+  const etcd = await etcdOrSkip(t);
+  if (!etcd) return;
+  const server = await startServer(etcd.clientUrls, { slots: 1, token: 's3cret-token' });
+  const f = await OsFixture.createDeployed();
+  const host = await LocalHost.open(f.sysroot);
+  try {
+    await f.publish('2.0');
+    const dir = join(f.scratch.dir, 'updates.d');
+    const tokenFile = join(f.scratch.dir, 'fleetlock.token');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, '50-fleet.yaml'), `strategy: fleet_lock\nfleet_lock: { base_url: "${server.url}", group: workers, token_file: "${tokenFile}" }\n`);
+    let reboots = 0;
+    const agent = () => new UpdateAgent({ host, configDir: dir, transaction: (_title, fn) => fn({}), reboot: async () => void reboots++, log: () => {} });
+
+    let r = await agent().check();
+    assert.notEqual(r.state, 'rebooting');
+    assert.match(r.reason ?? '', /fleet_lock\.token_file .*fleetlock\.token: cannot read it \(ENOENT\)/);
+    await writeFile(tokenFile, 'wrong-token\n', { mode: 0o600 });
+    r = await agent().check();
+    assert.equal(r.state, 'waiting');
+    assert.match(r.reason ?? '', /unauthori[sz]ed|token/i);
+    assert.equal(reboots, 0);
+
+    await writeFile(tokenFile, 's3cret-token\n', { mode: 0o600 });
+    r = await agent().check();
+    assert.equal(r.state, 'rebooting', r.reason ?? '');
+    assert.equal(reboots, 1);
+    assert.ok(!server.lines.some((l) => l.includes('s3cret-token') || l.includes('wrong-token')), 'no token in the server log');
+  } finally {
+    await host.close();
+    await f.dispose();
+    await server.close();
+    await etcd.stop();
+  }
+});
