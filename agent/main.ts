@@ -64,6 +64,8 @@ async function daemon(host: LocalHost): Promise<void> {
       if (!stack) throw new Error('no systemd on the system bus: cannot ask for a reboot');
       await stack.units.queueStart('reboot.target');
     },
+    // Loaded only when a policy says fleet_lock.
+    lock: async (cfg) => (await import('../fleet/policy-lock.js')).policyLock(cfg),
     log: (level, id, message, fields) => log(level, id, message, fields),
     onChange: () => service.updatesChanged(),
   });

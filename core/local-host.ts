@@ -24,7 +24,7 @@ import {
 } from './revision.js';
 import { editKargs } from './kargs.js';
 import { armBootCounter } from './boot-counter.js';
-import { gateSettings } from './health-gate.js';
+import { gateSettings } from './gate-settings.js';
 import { checkStackSource } from './stack-manifest.js';
 import { faultPoint } from './faults.js';
 import { checkBootSpace } from './boot-space.js';

@@ -6,8 +6,7 @@
 // new revision before it runs the post-healthy hooks and releases the fleet lock.
 import type { LocalHost } from '../local-host.js';
 import type { TransactionResult, TxContext, UpdatePreview } from '../host-api.js';
-import { AtomhostError, InvalidArgumentError } from '../errors.js';
-import { readFile } from 'node:fs/promises';
+import { AtomhostError } from '../errors.js';
 import { currentRevision } from '../health-gate.js';
 import { revisionIdFromOrigin, shortId } from '../revision.js';
 import { loadUpdatesConfig, updatesDir, type UpdatesConfig } from './config.js';
@@ -34,7 +33,7 @@ export interface AgentDeps {
   transaction<T>(title: string, fn: (tx: TxContext) => Promise<T>): Promise<T>;
   /** Asks systemd to reboot (reboot.target); never exec's reboot. */
   reboot(): Promise<void>;
-  /** The one place the fleet lock client is made (the default imports fleet/client.js). */
+  /** Makes the fleet lock client of a fleet_lock policy (atomhostd: fleet/policy-lock.ts). */
   lock?(cfg: NonNullable<UpdatesConfig['fleetLock']>): Promise<RebootLock>;
   log(level: 'info' | 'err' | 'warning', id: AgentEvent, message: string, fields?: Record<string, string | number | undefined>): void;
   onChange?(report: UpdatesReport): void;
@@ -42,20 +41,6 @@ export interface AgentDeps {
   configDir?: string;
   /** How often the agent looks again while it waits for the gate after a boot. */
   gatePollMs?: number;
-}
-
-/** The default fleet lock client: loaded only when a policy says fleet_lock. */
-async function fleetLock(cfg: NonNullable<UpdatesConfig['fleetLock']>): Promise<RebootLock> {
-  const [{ FleetLockClient }, { fleetNodeId }] = await Promise.all([import('../../fleet/client.js'), import('../../fleet/node-id.js')]);
-  let token: string | undefined;
-  if (cfg.tokenFile) {
-    try {
-      token = (await readFile(cfg.tokenFile, 'utf8')).trim();
-    } catch (err) {
-      throw new InvalidArgumentError(`fleet_lock.token_file ${cfg.tokenFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { field: 'fleet_lock.token_file' });
-    }
-  }
-  return new FleetLockClient({ baseUrl: cfg.baseUrl, group: cfg.group, id: fleetNodeId(), token });
 }
 
 /** A node's default rollout wariness: stable per machine, spread over 0..1 (an app-specific hash, not the machine-id). */
@@ -79,6 +64,12 @@ export class UpdateAgent {
   #started = false;
   #initialized = false;
   #stopped = false;
+
+
+  #lock(cfg: NonNullable<UpdatesConfig['fleetLock']>): Promise<RebootLock> {
+    if (!this.#d.lock) throw new AtomhostError('AH_ERR_UNSUPPORTED', 'the fleet_lock strategy needs a fleet lock client, and this agent was made without one');
+    return this.#d.lock(cfg);
+  }
 
   constructor(deps: AgentDeps) {
     this.#d = deps;
@@ -202,7 +193,7 @@ export class UpdateAgent {
       this.#initialized = true;
       const cur = cfg.strategy === 'fleet_lock' && cfg.fleetLock ? await currentRevision(host) : null;
       if (cur?.rev.state === 'healthy') {
-        const lock = await (this.#d.lock ?? fleetLock)(cfg.fleetLock!);
+        const lock = await this.#lock(cfg.fleetLock!);
         await lock.steadyState().catch((err: unknown) => this.#d.log('warning', 'updateState', `update agent: cannot report steady state to ${cfg.fleetLock!.baseUrl}: ${(err as Error).message}`));
       }
     }
@@ -278,7 +269,7 @@ export class UpdateAgent {
     }
     let lock: RebootLock | null = null;
     if (cfg.strategy === 'fleet_lock') {
-      lock = await (this.#d.lock ?? fleetLock)(cfg.fleetLock!);
+      lock = await this.#lock(cfg.fleetLock!);
       let granted = false;
       try {
         granted = await lock.preReboot();
@@ -326,7 +317,7 @@ export class UpdateAgent {
     const label = `revision ${shortId(into.revision)}${into.version ? ` (${into.version})` : ''}`;
     const release = async () => {
       if (cfg.strategy !== 'fleet_lock' || !cfg.fleetLock) return;
-      const lock = await (this.#d.lock ?? fleetLock)(cfg.fleetLock);
+      const lock = await this.#lock(cfg.fleetLock);
       await lock.steadyState();
     };
     if (cur?.rev.id === into.revision && rev?.state !== 'failed') {

@@ -14,6 +14,7 @@ import { LocalHost } from '../../core/local-host.js';
 import { UpdateAgent } from '../../core/updates/agent.js';
 import { loadPersisted } from '../../core/updates/state.js';
 import { FleetLockClient } from '../../fleet/client.js';
+import { policyLock } from '../../fleet/policy-lock.js';
 import { EtcdClient } from '../../fleet/etcd.js';
 import { Semaphore } from '../../fleet/semaphore.js';
 
@@ -87,7 +88,7 @@ test('two nodes, one slot (the real FleetLock client and server on etcd): the se
   }
 });
 
-test('the agent made as atomhostd makes it (node id from the machine-id) sends fleet_lock.token_file as a bearer token; a wrong one keeps the node up', async (t) => {
+test('the fleet lock atomhostd gives the agent (node id from the machine-id) sends fleet_lock.token_file as a bearer token; a wrong one keeps the node up', async (t) => {
   if (!requireRoot(t)) return;
   const etcd = await etcdOrSkip(t);
   if (!etcd) return;
@@ -101,7 +102,7 @@ test('the agent made as atomhostd makes it (node id from the machine-id) sends f
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, '50-fleet.yaml'), `strategy: fleet_lock\nfleet_lock: { base_url: "${server.url}", group: workers, token_file: "${tokenFile}" }\n`);
     let reboots = 0;
-    const agent = () => new UpdateAgent({ host, configDir: dir, transaction: (_title, fn) => fn({}), reboot: async () => void reboots++, log: () => {} });
+    const agent = () => new UpdateAgent({ host, configDir: dir, transaction: (_title, fn) => fn({}), reboot: async () => void reboots++, lock: (cfg) => policyLock(cfg), log: () => {} });
 
     let r = await agent().check();
     assert.notEqual(r.state, 'rebooting');
