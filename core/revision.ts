@@ -256,7 +256,7 @@ export class RevisionStore {
     if (indexed && indexed.length === onDisk.size && indexed.every((e) => onDisk.has(e.id))) return indexed;
     const known = new Map((indexed ?? []).filter((e) => onDisk.has(e.id)).map((e) => [e.id, e]));
     const missing = ids.filter((id) => !known.has(id));
-    for (const rev of await Promise.all(missing.map((id) => this.find(id)))) if (rev) known.set(rev.id, entryOf(rev));
+    for (const rev of await this.#findAll(missing)) if (rev) known.set(rev.id, entryOf(rev));
     const entries = [...known.values()].sort(compareEntries);
     await writeIndex(this.indexFile, entries).catch(() => {});
     return entries;
@@ -276,7 +276,7 @@ export class RevisionStore {
       from = entries.findIndex((e) => e.id === id) + 1;
     }
     const end = q.limit ? Math.min(entries.length, from + q.limit) : entries.length;
-    const revisions = (await Promise.all(entries.slice(from, end).map((e) => this.find(e.id)))).filter((r): r is Revision => !!r);
+    const revisions = (await this.#findAll(entries.slice(from, end).map((e) => e.id))).filter((r): r is Revision => !!r);
     return { revisions, total: entries.length, next: end < entries.length && revisions.length ? revisions[revisions.length - 1].id : null };
   }
 
@@ -301,7 +301,7 @@ export class RevisionStore {
    */
   async inState(state: RevisionState): Promise<Revision[]> {
     const hinted = (await this.entries()).filter((e) => e.state === state);
-    return (await Promise.all(hinted.map((e) => this.find(e.id)))).filter((r): r is Revision => r?.state === state);
+    return (await this.#findAll(hinted.map((e) => e.id))).filter((r): r is Revision => r?.state === state);
   }
 
   /**
@@ -327,6 +327,13 @@ export class RevisionStore {
       await this.#updateIndex((all) => all.filter((e) => !gone.has(e.id)));
     }
     return removed;
+  }
+
+  /** Reads records a few at a time (thousands at once would run out of file descriptors). */
+  async #findAll(ids: string[]): Promise<(Revision | null)[]> {
+    const out: (Revision | null)[] = [];
+    for (let i = 0; i < ids.length; i += 32) out.push(...(await Promise.all(ids.slice(i, i + 32).map((id) => this.find(id)))));
+    return out;
   }
 
   async #unlink(id: string): Promise<void> {
