@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   daemon: async () => (await import('./daemon.js')).benchDaemon(),
   kickstart: async () => (await import('./kickstart.js')).benchKickstart(),
   health: async () => (await import('./health.js')).benchHealth(),
+  history: async () => (await import('./history.js')).benchHistory(),
   // Not in the default run (about 15 minutes of qemu): BENCH_ONLY=vm.
   vm: async () => (await import('./vm.js')).benchVm(),
 };
