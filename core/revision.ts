@@ -251,9 +251,16 @@ export class RevisionStore {
    * this process may (a reader without write access just uses it).
    */
   async entries(): Promise<IndexEntry[]> {
-    const [indexed, ids] = await Promise.all([readIndex(this.indexFile), this.ids()]);
+    const [indexed, names] = await Promise.all([readIndex(this.indexFile), readdir(this.dir).catch(() => [] as string[])]);
+    // The common case, cheaply: the same number of record files, and each indexed id has one.
+    if (indexed) {
+      const files = new Set(names);
+      let records = 0;
+      for (const n of names) if (n.length === 69 && n.charCodeAt(0) !== 46 && n.endsWith('.yaml')) records++;
+      if (indexed.length === records && indexed.every((e) => files.has(`${e.id}.yaml`))) return indexed;
+    }
+    const ids = await this.ids();
     const onDisk = new Set(ids);
-    if (indexed && indexed.length === onDisk.size && indexed.every((e) => onDisk.has(e.id))) return indexed;
     const known = new Map((indexed ?? []).filter((e) => onDisk.has(e.id)).map((e) => [e.id, e]));
     const missing = ids.filter((id) => !known.has(id));
     for (const rev of await this.#findAll(missing)) if (rev) known.set(rev.id, entryOf(rev));
