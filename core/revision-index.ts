@@ -1,8 +1,14 @@
 // The revision index: one compact file beside the records (<sysroot>/ostree/atomhost/
 // revisions.index) with a line per record, oldest first: "<created> <id> <state>". It lets
 // `revisions` page newest first, and retention and boot find candidates, without parsing
-// every record. The records stay the source of truth: an index that does not parse, or
-// whose set of ids differs from the records directory's, is rebuilt from them.
+// every record. The records stay the source of truth: an index that does not check out,
+// or whose set of ids differs from the records directory's, is rebuilt from them.
+//
+// The header seals the body: its line count, the SHA-256 of the body (so a torn or edited
+// file is never trusted, without parsing 10,000 lines on every listing) and a fingerprint
+// of the set of ids (so the records directory is compared with the index by one cheap
+// pass over its names, not by building sets). A page parses only its own lines.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { atomicWriteFile } from './atomic-write.js';
 import type { RevisionState } from './revision.js';
@@ -13,13 +19,14 @@ export interface IndexEntry {
   state: RevisionState;
 }
 
-const HEADER = 'atomhost-revision-index 1';
+const MAGIC = 'atomhost-revision-index 2';
+const HEADER_RE = /^atomhost-revision-index 2 count=(\d{1,9}) ids=([0-9a-f]{16}) sha256=([0-9a-f]{64})$/;
 const STATES = new Set<string>(['deployed', 'staged', 'booted', 'healthy', 'failed', 'rolled-back']);
+const LINE_RE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([0-9a-f]{64}) ([a-z-]+)$/;
+
 export function isRevisionState(s: unknown): s is RevisionState {
   return typeof s === 'string' && STATES.has(s);
 }
-// Lines are "<created, 24 characters as toISOString writes it> <id, 64> <state>".
-const CREATED_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** Oldest first; ties (same millisecond) broken by id so the order is stable. */
 export function compareEntries(a: IndexEntry, b: IndexEntry): number {
@@ -27,8 +34,88 @@ export function compareEntries(a: IndexEntry, b: IndexEntry): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** The entries of an index file, or null when it is missing or not exactly what we write. */
-export async function readIndex(file: string): Promise<IndexEntry[] | null> {
+/** Whether a records-directory name looks like a record (cheap: a bad one only makes the fingerprint differ). */
+export function isRecordName(name: string): boolean {
+  return name.length === 69 && name.charCodeAt(0) !== 46 && name.endsWith('.yaml');
+}
+
+/** Order-free fingerprint of a set of ids (they are SHA-256 digests: their bits are uniform). */
+export class IdFingerprint {
+  count = 0;
+  #x = 0;
+  #s = 0;
+  add(id: string): void {
+    this.count++;
+    this.#x = (this.#x ^ parseInt(id.slice(0, 8), 16)) >>> 0;
+    this.#s = (this.#s + parseInt(id.slice(8, 16), 16)) >>> 0;
+  }
+  toString(): string {
+    return this.#x.toString(16).padStart(8, '0') + this.#s.toString(16).padStart(8, '0');
+  }
+}
+
+/** A checked index file: its header and body, lines parsed only when asked for. */
+export class LoadedIndex {
+  readonly count: number;
+  readonly fingerprint: string;
+  readonly #body: string;
+
+  constructor(count: number, fingerprint: string, body: string) {
+    this.count = count;
+    this.fingerprint = fingerprint;
+    this.#body = body;
+  }
+
+  /** n entries, newest first, after skipping the `skip` newest; null when a line is not what we write. */
+  newest(n: number, skip = 0): IndexEntry[] | null {
+    // Walk back from the end of the body over skip + n lines.
+    const out: IndexEntry[] = [];
+    let end = this.#body.length - 1; // the final newline
+    for (let k = 0; k < skip + n && end > 0; k++) {
+      const start = this.#body.lastIndexOf('\n', end - 1) + 1;
+      if (k >= skip) {
+        const e = parseLine(this.#body.slice(start, end));
+        if (!e) return null;
+        out.push(e);
+      }
+      end = start - 1;
+    }
+    return out;
+  }
+
+  /** The position (counted from the newest, 0-based) of the line with this id, or -1. */
+  positionFromNewest(id: string): number {
+    const at = this.#body.indexOf(` ${id} `);
+    if (at < 0) return -1;
+    let after = 0;
+    for (let i = this.#body.indexOf('\n', at); i >= 0 && i < this.#body.length - 1; i = this.#body.indexOf('\n', i + 1)) after++;
+    return after;
+  }
+
+  /** Every entry, oldest first, or null when a line is not what we write. */
+  all(): IndexEntry[] | null {
+    return this.newest(this.count)?.reverse() ?? null;
+  }
+
+  /** Ids starting with a prefix (for --before PREFIX), at most two (enough to say ambiguous). */
+  idsWithPrefix(prefix: string): string[] {
+    const out: string[] = [];
+    for (let at = this.#body.indexOf(` ${prefix}`); at >= 0 && out.length < 2; at = this.#body.indexOf(` ${prefix}`, at + 1)) {
+      const id = this.#body.slice(at + 1, at + 65);
+      if (this.#body.charCodeAt(at - 1) === 90 /* Z */ && !out.includes(id)) out.push(id);
+    }
+    return out;
+  }
+}
+
+function parseLine(line: string): IndexEntry | null {
+  const m = LINE_RE.exec(line);
+  if (!m || !STATES.has(m[3])) return null;
+  return { created: m[1], id: m[2], state: m[3] as RevisionState };
+}
+
+/** The index, or null when it is missing or its header does not seal its body. */
+export async function readIndex(file: string): Promise<LoadedIndex | null> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -38,33 +125,26 @@ export async function readIndex(file: string): Promise<IndexEntry[] | null> {
   return parseIndex(text);
 }
 
-export function parseIndex(text: string): IndexEntry[] | null {
-  const lines = text.split('\n');
-  // A torn or foreign file is never trusted: header, every line, trailing newline, order.
-  if (lines[0] !== HEADER || lines[lines.length - 1] !== '') return null;
-  // Structure only, kept cheap (this runs on every listing of up to 10,000 lines): that
-  // each id names a record file is checked against the directory by the store, and ids
-  // strictly increasing by (created, id) rules out duplicates.
-  const out: IndexEntry[] = [];
-  let prev = '';
-  for (let i = 1; i < lines.length - 1; i++) {
-    const l = lines[i];
-    if (l.length < 91 || l.charCodeAt(24) !== 32 || l.charCodeAt(89) !== 32) return null;
-    const key = l.slice(0, 89);
-    const state = l.slice(90);
-    if (key <= prev || !STATES.has(state)) return null;
-    prev = key;
-    out.push({ created: l.slice(0, 24), id: l.slice(25, 89), state: state as RevisionState });
-  }
-  // The dates are checked where they matter for order: the first and the last line.
-  if (out.length && !(CREATED_RE.test(out[0].created) && CREATED_RE.test(out[out.length - 1].created))) return null;
-  return out;
+export function parseIndex(text: string): LoadedIndex | null {
+  const nl = text.indexOf('\n');
+  if (nl < 0) return null;
+  const m = HEADER_RE.exec(text.slice(0, nl));
+  if (!m) return null;
+  const body = text.slice(nl + 1);
+  if (createHash('sha256').update(body).digest('hex') !== m[3]) return null;
+  const count = Number(m[1]);
+  if (count === 0 ? body !== '' : !body.endsWith('\n')) return null;
+  return new LoadedIndex(count, m[2], body);
 }
 
 export function serializeIndex(entries: IndexEntry[]): string {
-  return `${[HEADER, ...entries.map((e) => `${e.created} ${e.id} ${e.state}`)].join('\n')}\n`;
+  const sorted = [...entries].sort(compareEntries);
+  const fp = new IdFingerprint();
+  for (const e of sorted) fp.add(e.id);
+  const body = sorted.map((e) => `${e.created} ${e.id} ${e.state}\n`).join('');
+  return `${MAGIC} count=${sorted.length} ids=${fp} sha256=${createHash('sha256').update(body).digest('hex')}\n${body}`;
 }
 
 export async function writeIndex(file: string, entries: IndexEntry[]): Promise<void> {
-  await atomicWriteFile(file, serializeIndex([...entries].sort(compareEntries)), { mode: 0o600 });
+  await atomicWriteFile(file, serializeIndex(entries), { mode: 0o600 });
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { atomicWriteFile } from './atomic-write.js';
 import { AtomhostError, InvalidArgumentError, NotFoundError } from './errors.js';
-import { compareEntries, isRevisionState, readIndex, writeIndex, type IndexEntry } from './revision-index.js';
+import { IdFingerprint, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex } from './revision-index.js';
 import { getKey, parseKeyFile, serializeKeyFile, setKey } from './keyfile.js';
 
 export type RevisionState = 'deployed' | 'staged' | 'booted' | 'healthy' | 'failed' | 'rolled-back';
@@ -244,29 +244,32 @@ export class RevisionStore {
   }
 
   /**
-   * The index entries, oldest first, checked against the records directory: an index that
-   * is missing or does not parse is rebuilt from every record; one that names other ids
-   * than the directory holds (a record written or removed behind its back) reads only the
-   * records it lacks and drops the ones that are gone. A rebuilt index is written back when
-   * this process may (a reader without write access just uses it).
+   * The index, checked against the records directory: one that is missing or whose header
+   * does not seal its body is rebuilt from every record; one whose id fingerprint differs
+   * from the directory's (a record written or removed behind its back) reads only the
+   * records it lacks and drops the ones that are gone. A rebuilt index is written back
+   * when this process may (a reader without write access just uses it).
    */
-  async entries(): Promise<IndexEntry[]> {
-    const [indexed, names] = await Promise.all([readIndex(this.indexFile), readdir(this.dir).catch(() => [] as string[])]);
-    // The common case, cheaply: the same number of record files, and each indexed id has one.
-    if (indexed) {
-      const files = new Set(names);
-      let records = 0;
-      for (const n of names) if (n.length === 69 && n.charCodeAt(0) !== 46 && n.endsWith('.yaml')) records++;
-      if (indexed.length === records && indexed.every((e) => files.has(`${e.id}.yaml`))) return indexed;
+  async #index(rebuild = false): Promise<LoadedIndex> {
+    const [loaded, names] = await Promise.all([readIndex(this.indexFile), readdir(this.dir).catch(() => [] as string[])]);
+    if (loaded && !rebuild) {
+      const fp = new IdFingerprint();
+      for (const n of names) if (isRecordName(n)) fp.add(n);
+      if (fp.count === loaded.count && fp.toString() === loaded.fingerprint) return loaded;
     }
     const ids = await this.ids();
     const onDisk = new Set(ids);
-    const known = new Map((indexed ?? []).filter((e) => onDisk.has(e.id)).map((e) => [e.id, e]));
+    const known = new Map(((!rebuild && loaded?.all()) || []).filter((e) => onDisk.has(e.id)).map((e) => [e.id, e]));
     const missing = ids.filter((id) => !known.has(id));
     for (const rev of await this.#findAll(missing)) if (rev) known.set(rev.id, entryOf(rev));
-    const entries = [...known.values()].sort(compareEntries);
-    await writeIndex(this.indexFile, entries).catch(() => {});
-    return entries;
+    const text = serializeIndex([...known.values()]);
+    await atomicWriteFile(this.indexFile, text, { mode: 0o600 }).catch(() => {});
+    return parseIndex(text)!;
+  }
+
+  /** Every index entry, oldest first. */
+  async entries(): Promise<IndexEntry[]> {
+    return (await this.#index()).all() ?? (await this.#index(true)).all()!;
   }
 
   /** Every record, newest first (reads them all: for `--all` and tests; paged callers use page()). */
@@ -274,17 +277,24 @@ export class RevisionStore {
     return (await this.page({})).revisions;
   }
 
-  /** A page of history, newest first, reading only the records on the page. */
+  /** A page of history, newest first, reading only the index lines and the records on the page. */
   async page(q: RevisionPageQuery): Promise<RevisionPage> {
-    const entries = (await this.entries()).reverse();
-    let from = 0;
+    let index = await this.#index();
+    let skip = 0;
     if (q.before) {
-      const id = matchId(entries.map((e) => e.id), q.before);
-      from = entries.findIndex((e) => e.id === id) + 1;
+      const id = /^[0-9a-f]{64}$/.test(q.before) ? q.before : matchId(/^[0-9a-f]{6,63}$/.test(q.before) ? index.idsWithPrefix(q.before) : [], q.before);
+      skip = index.positionFromNewest(id) + 1;
+      if (skip === 0) throw new NotFoundError(`no revision ${q.before}`, { revision: q.before });
     }
-    const end = q.limit ? Math.min(entries.length, from + q.limit) : entries.length;
-    const revisions = (await this.#findAll(entries.slice(from, end).map((e) => e.id))).filter((r): r is Revision => !!r);
-    return { revisions, total: entries.length, next: end < entries.length && revisions.length ? revisions[revisions.length - 1].id : null };
+    const n = Math.max(0, Math.min(index.count - skip, q.limit || index.count));
+    let entries = index.newest(n, skip);
+    if (!entries) {
+      index = await this.#index(true);
+      entries = index.newest(n, skip)!;
+    }
+    const revisions = (await this.#findAll(entries.map((e) => e.id))).filter((r): r is Revision => !!r);
+    const more = skip + n < index.count;
+    return { revisions, total: index.count, next: more && revisions.length ? revisions[revisions.length - 1].id : null };
   }
 
   /** Removes a record (only for one that no deployment names: recovery of a crashed deploy). */
@@ -350,14 +360,15 @@ export class RevisionStore {
   }
 
   async #updateIndex(change: (entries: IndexEntry[]) => IndexEntry[]): Promise<void> {
-    await writeIndex(this.indexFile, change(await this.entries()));
+    await atomicWriteFile(this.indexFile, serializeIndex(change(await this.entries())), { mode: 0o600 });
   }
 }
 
 function entryOf(rev: Revision): IndexEntry {
   // Records written by hand or by old versions may carry any date text: the index keeps a valid one.
   const t = Date.parse(rev.created);
-  return { id: rev.id, created: new Date(Number.isNaN(t) ? 0 : t).toISOString(), state: isRevisionState(rev.state) ? rev.state : 'deployed' };
+  const ok = t >= 0 && t < Date.UTC(10000, 0, 1);
+  return { id: rev.id, created: new Date(ok ? t : 0).toISOString(), state: isRevisionState(rev.state) ? rev.state : 'deployed' };
 }
 
 /** A full id or a unique prefix of at least 6 characters, among ids. */
