@@ -116,25 +116,26 @@ function parseLine(line: string): IndexEntry | null {
 
 /** The index, or null when it is missing or its header does not seal its body. */
 export async function readIndex(file: string): Promise<LoadedIndex | null> {
-  let text: string;
+  let data: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    data = await readFile(file);
   } catch {
     return null;
   }
-  return parseIndex(text);
+  return parseIndex(data);
 }
 
-export function parseIndex(text: string): LoadedIndex | null {
-  const nl = text.indexOf('\n');
+/** Works on bytes: the hash is taken before any decoding, and the body is ASCII when it checks out. */
+export function parseIndex(data: Buffer): LoadedIndex | null {
+  const nl = data.indexOf(10);
   if (nl < 0) return null;
-  const m = HEADER_RE.exec(text.slice(0, nl));
+  const m = HEADER_RE.exec(data.toString('latin1', 0, nl));
   if (!m) return null;
-  const body = text.slice(nl + 1);
-  if (createHash('sha256').update(body).digest('hex') !== m[3]) return null;
+  const bytes = data.subarray(nl + 1);
+  if (createHash('sha256').update(bytes).digest('hex') !== m[3]) return null;
   const count = Number(m[1]);
-  if (count === 0 ? body !== '' : !body.endsWith('\n')) return null;
-  return new LoadedIndex(count, m[2], body);
+  if (count === 0 ? bytes.length !== 0 : bytes[bytes.length - 1] !== 10) return null;
+  return new LoadedIndex(count, m[2], bytes.toString('latin1'));
 }
 
 export function serializeIndex(entries: IndexEntry[]): string {

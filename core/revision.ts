@@ -264,7 +264,7 @@ export class RevisionStore {
     for (const rev of await this.#findAll(missing)) if (rev) known.set(rev.id, entryOf(rev));
     const text = serializeIndex([...known.values()]);
     await atomicWriteFile(this.indexFile, text, { mode: 0o600 }).catch(() => {});
-    return parseIndex(text)!;
+    return parseIndex(Buffer.from(text, 'latin1'))!;
   }
 
   /** Every index entry, oldest first. */
