@@ -10,7 +10,6 @@
 // pass over its names, not by building sets). A page parses only its own lines.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { atomicWriteFile } from './atomic-write.js';
 import type { RevisionState } from './revision.js';
 
 export interface IndexEntry {
@@ -20,7 +19,7 @@ export interface IndexEntry {
 }
 
 const MAGIC = 'atomhost-revision-index 2';
-const HEADER_RE = /^atomhost-revision-index 2 count=(\d{1,9}) ids=([0-9a-f]{16}) sha256=([0-9a-f]{64})$/;
+const HEADER_RE = /^atomhost-revision-index 2 count=(\d{1,9}) ids=([0-9a-f]{16}) dir=(-|\d{1,30}:\d{1,30}) sha256=([0-9a-f]{64})$/;
 const STATES = new Set<string>(['deployed', 'staged', 'booted', 'healthy', 'failed', 'rolled-back']);
 const LINE_RE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([0-9a-f]{64}) ([a-z-]+)$/;
 
@@ -58,12 +57,20 @@ export class IdFingerprint {
 export class LoadedIndex {
   readonly count: number;
   readonly fingerprint: string;
+  /** The records directory's stamp when it was last seen to match (see dirStamp), or '-'. */
+  readonly dir: string;
   readonly #body: string;
 
-  constructor(count: number, fingerprint: string, body: string) {
+  constructor(count: number, fingerprint: string, dir: string, body: string) {
     this.count = count;
     this.fingerprint = fingerprint;
+    this.dir = dir;
     this.#body = body;
+  }
+
+  /** The same index under a new directory stamp. */
+  serialize(dir: string): string {
+    return header(this.count, this.fingerprint, dir, this.#body) + this.#body;
   }
 
   /** n entries, newest first, after skipping the `skip` newest; null when a line is not what we write. */
@@ -132,20 +139,32 @@ export function parseIndex(data: Buffer): LoadedIndex | null {
   const m = HEADER_RE.exec(data.toString('latin1', 0, nl));
   if (!m) return null;
   const bytes = data.subarray(nl + 1);
-  if (createHash('sha256').update(bytes).digest('hex') !== m[3]) return null;
+  if (createHash('sha256').update(bytes).digest('hex') !== m[4]) return null;
   const count = Number(m[1]);
   if (count === 0 ? bytes.length !== 0 : bytes[bytes.length - 1] !== 10) return null;
-  return new LoadedIndex(count, m[2], bytes.toString('latin1'));
+  return new LoadedIndex(count, m[2], m[3], bytes.toString('latin1'));
 }
 
-export function serializeIndex(entries: IndexEntry[]): string {
+function header(count: number, fingerprint: string, dir: string, body: string): string {
+  return `${MAGIC} count=${count} ids=${fingerprint} dir=${dir} sha256=${createHash('sha256').update(body, 'latin1').digest('hex')}\n`;
+}
+
+/**
+ * A stamp of the records directory (inode and modification time) that proves it unchanged
+ * since, or '-' when it cannot: file times advance in clock ticks, so a change made in the
+ * same tick as the one stamped would keep the time. A stamp is only taken once the last
+ * change is older than STAMP_AGE_NS; any later change then has a later time.
+ */
+const STAMP_AGE_NS = 100_000_000n;
+export function dirStamp(st: { ino: bigint; mtimeNs: bigint } | null, nowNs: bigint = BigInt(Date.now()) * 1_000_000n): string {
+  if (!st || nowNs - st.mtimeNs < STAMP_AGE_NS) return '-';
+  return `${st.ino}:${st.mtimeNs}`;
+}
+
+export function serializeIndex(entries: IndexEntry[], dir = '-'): string {
   const sorted = [...entries].sort(compareEntries);
   const fp = new IdFingerprint();
   for (const e of sorted) fp.add(e.id);
   const body = sorted.map((e) => `${e.created} ${e.id} ${e.state}\n`).join('');
-  return `${MAGIC} count=${sorted.length} ids=${fp} sha256=${createHash('sha256').update(body).digest('hex')}\n${body}`;
-}
-
-export async function writeIndex(file: string, entries: IndexEntry[]): Promise<void> {
-  await atomicWriteFile(file, serializeIndex(entries), { mode: 0o600 });
+  return header(sorted.length, fp.toString(), dir, body) + body;
 }

@@ -3,12 +3,12 @@
 // content-addressed, stored as YAML under <sysroot>/ostree/atomhost/revisions/ (outside
 // every deployment, so they survive cleanup), and written atomically.
 import { createHash } from 'node:crypto';
-import { access, readFile, readdir, unlink } from 'node:fs/promises';
+import { access, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { atomicWriteFile } from './atomic-write.js';
 import { AtomhostError, InvalidArgumentError, NotFoundError } from './errors.js';
-import { IdFingerprint, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex } from './revision-index.js';
+import { IdFingerprint, dirStamp, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex } from './revision-index.js';
 import { getKey, parseKeyFile, serializeKeyFile, setKey } from './keyfile.js';
 
 export type RevisionState = 'deployed' | 'staged' | 'booted' | 'healthy' | 'failed' | 'rolled-back';
@@ -251,18 +251,25 @@ export class RevisionStore {
    * when this process may (a reader without write access just uses it).
    */
   async #index(rebuild = false): Promise<LoadedIndex> {
-    const [loaded, names] = await Promise.all([readIndex(this.indexFile), readdir(this.dir).catch(() => [] as string[])]);
+    // The directory is stat'ed before it is listed: a change made after this moment makes its stamp differ.
+    const [loaded, st] = await Promise.all([readIndex(this.indexFile), this.#stat()]);
+    // The directory has not changed since it was last seen to match: no need to list it.
+    if (loaded && !rebuild && loaded.dir !== '-' && st && loaded.dir === `${st.ino}:${st.mtimeNs}`) return loaded;
     if (loaded && !rebuild) {
       const fp = new IdFingerprint();
-      for (const n of names) if (isRecordName(n)) fp.add(n);
-      if (fp.count === loaded.count && fp.toString() === loaded.fingerprint) return loaded;
+      for (const n of await readdir(this.dir).catch(() => [] as string[])) if (isRecordName(n)) fp.add(n);
+      if (fp.count === loaded.count && fp.toString() === loaded.fingerprint) {
+        const stamp = dirStamp(st);
+        if (stamp !== loaded.dir) await atomicWriteFile(this.indexFile, loaded.serialize(stamp), { mode: 0o600 }).catch(() => {});
+        return loaded;
+      }
     }
     const ids = await this.ids();
     const onDisk = new Set(ids);
     const known = new Map(((!rebuild && loaded?.all()) || []).filter((e) => onDisk.has(e.id)).map((e) => [e.id, e]));
     const missing = ids.filter((id) => !known.has(id));
     for (const rev of await this.#findAll(missing)) if (rev) known.set(rev.id, entryOf(rev));
-    const text = serializeIndex([...known.values()]);
+    const text = serializeIndex([...known.values()], dirStamp(st));
     await atomicWriteFile(this.indexFile, text, { mode: 0o600 }).catch(() => {});
     return parseIndex(Buffer.from(text, 'latin1'))!;
   }
@@ -360,7 +367,12 @@ export class RevisionStore {
   }
 
   async #updateIndex(change: (entries: IndexEntry[]) => IndexEntry[]): Promise<void> {
+    // Just after a change the directory cannot be stamped ('-'): the next listing checks it.
     await atomicWriteFile(this.indexFile, serializeIndex(change(await this.entries())), { mode: 0o600 });
+  }
+
+  async #stat(): Promise<{ ino: bigint; mtimeNs: bigint } | null> {
+    return stat(this.dir, { bigint: true }).catch(() => null);
   }
 }
 
