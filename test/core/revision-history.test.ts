@@ -212,12 +212,15 @@ test('on a real sysroot: paged `atomhost revisions`, pruning at boot, and a fail
   assert.match((await f.cli('revisions', '--limit', 'x')).stderr, /--limit must be a whole number/);
   assert.match((await f.cli('revisions', '--before', 'zzzzzz')).stderr, /not a revision id: zzzzzz/);
 
-  // Boot: retention with N=3 keeps the named base, the failed 3.0 and the 3 newest.
+  // Boot: a staged record no deployment names was never finalized and is dropped; then
+  // retention with N=3 keeps the named base, the failed 3.0 and the 3 newest.
+  const unfinalized = synthetic(99, 'staged', 2091);
+  await store.save(unfinalized);
   process.env.ATOMHOST_KEEP_REVISIONS = '3';
   t.after(() => delete process.env.ATOMHOST_KEEP_REVISIONS);
   const h2 = await LocalHost.open(f.sysroot);
   try {
-    assert.deepEqual(await h2.dropUnfinalized(), []);
+    assert.deepEqual(await h2.dropUnfinalized(), [unfinalized.id]);
   } finally {
     await h2.close();
   }
