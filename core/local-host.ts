@@ -544,6 +544,7 @@ export class LocalHost implements HostApi {
    * record a deployment names, every failed one). Both find their candidates in the index.
    */
   async dropUnfinalized(): Promise<string[]> {
+    const keep = keepRevisionsSetting(); // a bad setting is refused before anything changes
     return this.sysroot.withLock(async () => {
       if (await this.journal.read()) return [];
       const named = new Set((await this.sysroot.reload()).map((d) => revisionIdFromOrigin(d.origin)).filter((id): id is string => !!id));
@@ -553,7 +554,7 @@ export class LocalHost implements HostApi {
         await this.revisions.remove(rev.id);
         dropped.push(rev.id);
       }
-      await this.revisions.prune({ named, keep: keepRevisionsSetting() });
+      await this.revisions.prune({ named, keep });
       return dropped;
     });
   }
