@@ -34,6 +34,7 @@ const INTROSPECTION = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object I
   <interface name="${INTERFACE}">
     <method name="GetStatus"><arg type="s" direction="out"/></method>
     <method name="ListRevisions"><arg type="s" direction="out"/></method>
+    <method name="ListRevisionPage"><arg name="limit" type="u" direction="in"/><arg name="before" type="s" direction="in"/><arg type="s" direction="out"/></method>
     <method name="Diff"><arg type="s" direction="in"/><arg type="s" direction="in"/><arg type="s" direction="out"/></method>
     <method name="GetLastResult"><arg type="s" direction="out"/><arg type="b" direction="out"/><arg type="s" direction="out"/></method>
     <method name="CheckUpdate"><arg name="preview" type="b" direction="in"/><arg name="transaction" type="s" direction="out"/></method>
@@ -216,7 +217,9 @@ export class AgentService {
       case 'GetStatus':
         return reply('s', [shown(await this.#refreshStatus())]);
       case 'ListRevisions':
-        return reply('s', [shown(JSON.stringify(await h.listRevisions()))]);
+        return reply('s', [shown(JSON.stringify((await h.listRevisions()).revisions))]);
+      case 'ListRevisionPage':
+        return reply('s', [shown(JSON.stringify(await h.listRevisions({ limit: Number(b[0]) || undefined, before: String(b[1]) || undefined })))]);
       case 'Diff':
         return reply('s', [shown(JSON.stringify(await h.diff(String(b[0]), String(b[1]))))]);
       case 'GetLastResult':

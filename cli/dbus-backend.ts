@@ -5,7 +5,7 @@ import dbus from 'dbus-next';
 import type { UpdatesReport } from '../core/updates/state.js';
 import { AtomhostError } from '../core/errors.js';
 import type { HostApi, HostStatus, KargsEdit, RevisionDiff, TransactionResult, TxContext, UpdatePreview } from '../core/host-api.js';
-import type { HealthProbe, Revision } from '../core/revision.js';
+import type { HealthProbe, Revision, RevisionPage, RevisionPageQuery } from '../core/revision.js';
 import type { StackStatus } from '../containers/supervisor.js';
 import type { RemoteAddRequest, RemoteListEntry } from '../core/remotes.js';
 
@@ -95,8 +95,8 @@ export class DaemonHost implements HostApi {
   async status(): Promise<HostStatus> {
     return JSON.parse(String((await this.#call('GetStatus'))[0])) as HostStatus;
   }
-  async listRevisions(): Promise<Revision[]> {
-    return JSON.parse(String((await this.#call('ListRevisions'))[0])) as Revision[];
+  async listRevisions(page: RevisionPageQuery = {}): Promise<RevisionPage> {
+    return JSON.parse(String((await this.#call('ListRevisionPage', 'us', [page.limit ?? 0, page.before ?? '']))[0])) as RevisionPage;
   }
   async diff(from: string, to: string): Promise<RevisionDiff> {
     return JSON.parse(String((await this.#call('Diff', 'ss', [from, to]))[0])) as RevisionDiff;

@@ -198,12 +198,17 @@ program
 
 program
   .command('revisions')
-  .description('list the host revisions, newest first')
+  .description('list the host revisions, newest first, a page at a time')
+  .option('--limit <n>', 'show at most N revisions', '20')
+  .option('--all', 'show every revision')
+  .option('--before <id>', 'show the revisions older than this one (id or unique prefix): the next page')
   .action(
-    action(ctx, async () => {
-      const [revs, s] = await withHost(async (h) => [await h.listRevisions(), await h.status()] as const);
-      if (ctx.globals().json) printJson(revs);
-      else process.stdout.write(`${renderRevisions(revs, s.spec.revision)}\n`);
+    action(ctx, async (o: { limit: string; all?: boolean; before?: string }) => {
+      if (!/^\d{1,6}$/.test(o.limit) || Number(o.limit) < 1) throw new InvalidArgumentError(`--limit must be a whole number ≥ 1, got ${JSON.stringify(o.limit)}`, { field: 'limit' });
+      const query = { limit: o.all ? undefined : Number(o.limit), before: o.before };
+      const [page, s] = await withHost(async (h) => [await h.listRevisions(query), await h.status()] as const);
+      if (ctx.globals().json) printJson(page.revisions);
+      else process.stdout.write(`${renderRevisions(page, s.spec.revision)}\n`);
     }),
   );
 

@@ -2,7 +2,7 @@
 import type { DeploymentStatus, HostStatus, RevisionDiff, TransactionResult, UpdatePreview } from '../core/host-api.js';
 import type { UpdatesReport } from '../core/updates/state.js';
 import type { TreeDiff } from '../ostree-bridge/types.js';
-import { shortId, type Revision } from '../core/revision.js';
+import { shortId, type RevisionPage } from '../core/revision.js';
 
 export function renderStatus(s: HostStatus): string {
   const lines: string[] = [];
@@ -64,11 +64,13 @@ export function renderResult(r: TransactionResult): string {
   return r.message;
 }
 
-export function renderRevisions(revs: Revision[], current: string | null): string {
-  if (revs.length === 0) return 'No revisions yet.';
+export function renderRevisions(page: RevisionPage, current: string | null): string {
+  const revs = page.revisions;
+  if (revs.length === 0) return page.total ? 'No older revisions.' : 'No revisions yet.';
+  const more = page.next ? `\n(${revs.length} of ${page.total}; older: atomhost revisions --before ${shortId(page.next)}, or --all)` : '';
   return revs
     .map((r) => `${r.id === current ? '*' : ' '} ${shortId(r.id)}  ${r.created}  ${r.state.padEnd(11)} ${r.os.osname} ${r.os.version ?? r.os.checksum.slice(0, 12)}  containers: ${Object.keys(r.containers).length}${r.parent ? `  parent ${shortId(r.parent)}` : ''}${r.reason ? `  (${r.reason})` : ''}`)
-    .join('\n');
+    .join('\n') + more;
 }
 
 export function renderRevisionDiff(d: RevisionDiff): string {

@@ -3,7 +3,7 @@
 // client of atomhostd (cli/dbus-backend.ts). The CLI speaks only this interface.
 import type { TreeDiff } from '../ostree-bridge/types.js';
 import type { ProgressSink } from './progress.js';
-import type { Revision, RevisionState } from './revision.js';
+import type { Revision, RevisionPage, RevisionPageQuery, RevisionState } from './revision.js';
 import type { CommitSignature } from './commit-signature.js';
 import type { RemoteAddRequest, RemoteListEntry } from './remotes.js';
 import type { UpdatesReport } from './updates/state.js';
@@ -123,7 +123,8 @@ export interface HostApi {
   kargs(edit: KargsEdit, ctx?: TxContext): Promise<TransactionResult>;
   cleanup(opts: { rollback: boolean }, ctx?: TxContext): Promise<TransactionResult>;
   setPinned(index: number, pinned: boolean, ctx?: TxContext): Promise<TransactionResult>;
-  listRevisions(): Promise<Revision[]>;
+  /** History newest first, paged (all when the query has no limit). */
+  listRevisions(page?: RevisionPageQuery): Promise<RevisionPage>;
   diff(from: string, to: string): Promise<RevisionDiff>;
   setRevisionState?(id: string, state: RevisionState, reason?: string): Promise<void>;
   /** OSTree remotes: adding one verifies by default (a key, or an explicit noVerify). */

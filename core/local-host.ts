@@ -8,6 +8,7 @@ import type { Deployment, TreeDiff } from '../ostree-bridge/types.js';
 import { noProgress, pullProgress, task } from './progress.js';
 import {
   RevisionStore,
+  keepRevisionsSetting,
   newRevision,
   originWithRefspec,
   originWithRevision,
@@ -20,6 +21,8 @@ import {
   originWithStackSource,
   type Revision,
   type RevisionContent,
+  type RevisionPage,
+  type RevisionPageQuery,
   type RevisionState,
 } from './revision.js';
 import { editKargs } from './kargs.js';
@@ -141,8 +144,9 @@ export class LocalHost implements HostApi {
     await this.sysroot.withLock(() => this.sysroot.deleteRemote(name));
   }
 
-  async listRevisions(): Promise<Revision[]> {
-    return this.revisions.list();
+  /** History newest first, one page at a time: reads the index and only the records on the page. */
+  async listRevisions(page: RevisionPageQuery = {}): Promise<RevisionPage> {
+    return this.revisions.page(page);
   }
 
   async diff(from: string, to: string): Promise<RevisionDiff> {
@@ -562,18 +566,28 @@ export class LocalHost implements HostApi {
   /**
    * At boot: a staged deployment that shutdown never finalized (the power went, or
    * ostree-finalize-staged failed) is gone, but its record still says `staged`. Such
-   * records are removed (the upgrade can simply run again); returns their ids.
+   * records are removed (the upgrade can simply run again); returns their ids. Then the
+   * history's retention runs (RevisionStore.prune: ATOMHOST_KEEP_REVISIONS newest, every
+   * record a deployment names, every failed one). Both find their candidates in the index.
    */
   async dropUnfinalized(): Promise<string[]> {
+    // A bad retention setting must not stop the boot: nothing is pruned and the journal says why.
+    let keep: number | null = null;
+    try {
+      keep = keepRevisionsSetting();
+    } catch (err) {
+      process.stderr.write(`warning: ${(err as Error).message}; no revision records pruned\n`);
+    }
     return this.sysroot.withLock(async () => {
       if (await this.journal.read()) return [];
-      const named = new Set((await this.sysroot.reload()).map((d) => revisionIdFromOrigin(d.origin)));
+      const named = new Set((await this.sysroot.reload()).map((d) => revisionIdFromOrigin(d.origin)).filter((id): id is string => !!id));
       const dropped: string[] = [];
-      for (const rev of await this.revisions.list()) {
-        if (rev.state !== 'staged' || named.has(rev.id)) continue;
+      for (const rev of await this.revisions.inState('staged')) {
+        if (named.has(rev.id)) continue;
         await this.revisions.remove(rev.id);
         dropped.push(rev.id);
       }
+      if (keep !== null) await this.revisions.prune({ named, keep });
       return dropped;
     });
   }

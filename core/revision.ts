@@ -3,11 +3,12 @@
 // content-addressed, stored as YAML under <sysroot>/ostree/atomhost/revisions/ (outside
 // every deployment, so they survive cleanup), and written atomically.
 import { createHash } from 'node:crypto';
-import { access, readFile, readdir, unlink } from 'node:fs/promises';
+import { access, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { atomicWriteFile } from './atomic-write.js';
-import { AtomhostError, NotFoundError } from './errors.js';
+import { AtomhostError, InvalidArgumentError, NotFoundError } from './errors.js';
+import { IdFingerprint, dirStamp, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex } from './revision-index.js';
 import { getKey, parseKeyFile, serializeKeyFile, setKey } from './keyfile.js';
 
 export type RevisionState = 'deployed' | 'staged' | 'booted' | 'healthy' | 'failed' | 'rolled-back';
@@ -78,6 +79,33 @@ export interface Revision extends RevisionContent {
 
 export const ORIGIN_SECTION = 'atomhost';
 
+/** One page of history, newest first; `next` is the id to pass as `before` for the page after. */
+export interface RevisionPage {
+  revisions: Revision[];
+  /** Number of records in the store. */
+  total: number;
+  next: string | null;
+}
+
+export interface RevisionPageQuery {
+  /** At most this many (all when absent or 0). */
+  limit?: number;
+  /** Only revisions older than this one (a full id or a unique prefix of at least 6). */
+  before?: string;
+}
+
+/** Retention: how many of the newest records are kept whatever else holds (ATOMHOST_KEEP_REVISIONS). */
+export const DEFAULT_KEEP_REVISIONS = 50;
+
+export function keepRevisionsSetting(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.ATOMHOST_KEEP_REVISIONS;
+  if (raw === undefined || raw === '') return DEFAULT_KEEP_REVISIONS;
+  if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1) {
+    throw new InvalidArgumentError(`ATOMHOST_KEEP_REVISIONS=${raw}: expected a whole number of revisions to keep, at least 1`);
+  }
+  return Number(raw);
+}
+
 /** Canonical JSON (sorted keys) so that the same content always hashes the same. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
@@ -144,9 +172,14 @@ export function splitRefspec(refspec: string): { remote: string | null; ref: str
 
 export class RevisionStore {
   readonly dir: string;
+  /** The index beside the records directory (outside it, so writing it never looks like a record change). */
+  readonly indexFile: string;
+  /** Records read and parsed by this store (what the index saves; tests count it). */
+  recordReads = 0;
 
   constructor(sysrootPath: string) {
     this.dir = join(sysrootPath, 'ostree', 'atomhost', 'revisions');
+    this.indexFile = join(sysrootPath, 'ostree', 'atomhost', 'revisions.index');
   }
 
   #file(id: string): string {
@@ -158,6 +191,8 @@ export class RevisionStore {
     const expected = revisionId(rev);
     if (expected !== rev.id) throw new AtomhostError('AH_ERR_CORRUPT', `revision ${shortId(rev.id)} does not match its content (${shortId(expected)})`);
     await atomicWriteFile(this.#file(rev.id), YAML.stringify(rev), { mode: 0o600 });
+    // The record first: a crash before the index is written leaves an index the next read rebuilds.
+    await this.#updateIndex((entries) => [...entries.filter((e) => e.id !== rev.id), entryOf(rev)]);
   }
 
   async get(id: string): Promise<Revision> {
@@ -168,6 +203,7 @@ export class RevisionStore {
     } catch {
       throw new NotFoundError(`revision ${shortId(id)} has no record (${file})`, { revision: id });
     }
+    this.recordReads++;
     const rev = YAML.parse(text) as Revision;
     if (revisionId(rev) !== id) throw new AtomhostError('AH_ERR_CORRUPT', `revision record ${file} does not match its id`, { details: { file } });
     return rev;
@@ -196,11 +232,7 @@ export class RevisionStore {
   /** Resolves a full id or a unique prefix of at least 6 characters. */
   async resolve(idOrPrefix: string): Promise<Revision> {
     if (/^[0-9a-f]{64}$/.test(idOrPrefix)) return this.get(idOrPrefix);
-    if (!/^[0-9a-f]{6,63}$/.test(idOrPrefix)) throw new NotFoundError(`not a revision id: ${idOrPrefix}`, { revision: idOrPrefix });
-    const matches = (await this.ids()).filter((id) => id.startsWith(idOrPrefix));
-    if (matches.length === 0) throw new NotFoundError(`no revision ${idOrPrefix}`, { revision: idOrPrefix });
-    if (matches.length > 1) throw new NotFoundError(`revision prefix ${idOrPrefix} is ambiguous`, { revision: idOrPrefix });
-    return this.get(matches[0]);
+    return this.get(matchId(await this.ids(), idOrPrefix));
   }
 
   async ids(): Promise<string[]> {
@@ -211,16 +243,71 @@ export class RevisionStore {
     }
   }
 
+  /**
+   * The index, checked against the records directory: one that is missing or whose header
+   * does not seal its body is rebuilt from every record; one whose id fingerprint differs
+   * from the directory's (a record written or removed behind its back) reads only the
+   * records it lacks and drops the ones that are gone. A rebuilt index is written back
+   * when this process may (a reader without write access just uses it).
+   */
+  async #index(rebuild = false): Promise<LoadedIndex> {
+    // The directory is stat'ed before it is listed: a change made after this moment makes its stamp differ.
+    const [loaded, st] = await Promise.all([readIndex(this.indexFile), this.#stat()]);
+    // The directory has not changed since it was last seen to match: no need to list it.
+    if (loaded && !rebuild && loaded.dir !== '-' && st && loaded.dir === `${st.ino}:${st.mtimeNs}`) return loaded;
+    if (loaded && !rebuild) {
+      const fp = new IdFingerprint();
+      for (const n of await readdir(this.dir).catch(() => [] as string[])) if (isRecordName(n)) fp.add(n);
+      if (fp.count === loaded.count && fp.toString() === loaded.fingerprint) {
+        const stamp = dirStamp(st);
+        if (stamp !== loaded.dir) await atomicWriteFile(this.indexFile, loaded.serialize(stamp), { mode: 0o600 }).catch(() => {});
+        return loaded;
+      }
+    }
+    const ids = await this.ids();
+    const onDisk = new Set(ids);
+    const known = new Map(((!rebuild && loaded?.all()) || []).filter((e) => onDisk.has(e.id)).map((e) => [e.id, e]));
+    const missing = ids.filter((id) => !known.has(id));
+    for (const rev of await this.#findAll(missing)) if (rev) known.set(rev.id, entryOf(rev));
+    const text = serializeIndex([...known.values()], dirStamp(st));
+    await atomicWriteFile(this.indexFile, text, { mode: 0o600 }).catch(() => {});
+    return parseIndex(Buffer.from(text, 'latin1'))!;
+  }
+
+  /** Every index entry, oldest first. */
+  async entries(): Promise<IndexEntry[]> {
+    return (await this.#index()).all() ?? (await this.#index(true)).all()!;
+  }
+
+  /** Every record, newest first (reads them all: for `--all` and tests; paged callers use page()). */
   async list(): Promise<Revision[]> {
-    const revs = await Promise.all((await this.ids()).map((id) => this.get(id)));
-    return revs.sort((a, b) => b.created.localeCompare(a.created));
+    return (await this.page({})).revisions;
+  }
+
+  /** A page of history, newest first, reading only the index lines and the records on the page. */
+  async page(q: RevisionPageQuery): Promise<RevisionPage> {
+    let index = await this.#index();
+    let skip = 0;
+    if (q.before) {
+      const id = /^[0-9a-f]{64}$/.test(q.before) ? q.before : matchId(/^[0-9a-f]{6,63}$/.test(q.before) ? index.idsWithPrefix(q.before) : [], q.before);
+      skip = index.positionFromNewest(id) + 1;
+      if (skip === 0) throw new NotFoundError(`no revision ${q.before}`, { revision: q.before });
+    }
+    const n = Math.max(0, Math.min(index.count - skip, q.limit || index.count));
+    let entries = index.newest(n, skip);
+    if (!entries) {
+      index = await this.#index(true);
+      entries = index.newest(n, skip)!;
+    }
+    const revisions = (await this.#findAll(entries.map((e) => e.id))).filter((r): r is Revision => !!r);
+    const more = skip + n < index.count;
+    return { revisions, total: index.count, next: more && revisions.length ? revisions[revisions.length - 1].id : null };
   }
 
   /** Removes a record (only for one that no deployment names: recovery of a crashed deploy). */
   async remove(id: string): Promise<void> {
-    await unlink(this.#file(id)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    await this.#unlink(id);
+    await this.#updateIndex((entries) => entries.filter((e) => e.id !== id));
   }
 
   async setState(id: string, state: RevisionState, reason?: string): Promise<Revision> {
@@ -231,4 +318,76 @@ export class RevisionStore {
     await this.save(rev);
     return rev;
   }
+
+  /**
+   * Records the index says are in `state` (a hint: each is read to confirm, since a crash
+   * between a record and its index write can leave the index's state behind).
+   */
+  async inState(state: RevisionState): Promise<Revision[]> {
+    const hinted = (await this.entries()).filter((e) => e.state === state);
+    return (await this.#findAll(hinted.map((e) => e.id))).filter((r): r is Revision => r?.state === state);
+  }
+
+  /**
+   * Retention: removes the records that nothing needs, keeping those `named` (by a
+   * deployment: the booted, default, staged and rollback entries all are), the newest
+   * `keep`, and every `failed` one (upgrades refuse a failed content hash by looking its
+   * record up, so forgetting it would let a bad release be picked again). Returns the ids removed.
+   */
+  async prune(opts: { named: Set<string>; keep: number }): Promise<string[]> {
+    const entries = await this.entries();
+    const cut = Math.max(0, entries.length - opts.keep);
+    const removed: string[] = [];
+    for (const e of entries.slice(0, cut)) {
+      if (opts.named.has(e.id) || e.state === 'failed') continue;
+      // The index's state is a hint: a record that is failed after all is kept.
+      const rev = await this.find(e.id);
+      if (rev?.state === 'failed') continue;
+      await this.#unlink(e.id);
+      removed.push(e.id);
+    }
+    if (removed.length) {
+      const gone = new Set(removed);
+      await this.#updateIndex((all) => all.filter((e) => !gone.has(e.id)));
+    }
+    return removed;
+  }
+
+  /** Reads records a few at a time (thousands at once would run out of file descriptors). */
+  async #findAll(ids: string[]): Promise<(Revision | null)[]> {
+    const out: (Revision | null)[] = [];
+    for (let i = 0; i < ids.length; i += 32) out.push(...(await Promise.all(ids.slice(i, i + 32).map((id) => this.find(id)))));
+    return out;
+  }
+
+  async #unlink(id: string): Promise<void> {
+    await unlink(this.#file(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  async #updateIndex(change: (entries: IndexEntry[]) => IndexEntry[]): Promise<void> {
+    // Just after a change the directory cannot be stamped ('-'): the next listing checks it.
+    await atomicWriteFile(this.indexFile, serializeIndex(change(await this.entries())), { mode: 0o600 });
+  }
+
+  async #stat(): Promise<{ ino: bigint; mtimeNs: bigint } | null> {
+    return stat(this.dir, { bigint: true }).catch(() => null);
+  }
+}
+
+function entryOf(rev: Revision): IndexEntry {
+  // Records written by hand or by old versions may carry any date text: the index keeps a valid one.
+  const t = Date.parse(rev.created);
+  const ok = t >= 0 && t < Date.UTC(10000, 0, 1);
+  return { id: rev.id, created: new Date(ok ? t : 0).toISOString(), state: isRevisionState(rev.state) ? rev.state : 'deployed' };
+}
+
+/** A full id or a unique prefix of at least 6 characters, among ids. */
+function matchId(ids: string[], idOrPrefix: string): string {
+  if (!/^[0-9a-f]{6,64}$/.test(idOrPrefix)) throw new NotFoundError(`not a revision id: ${idOrPrefix}`, { revision: idOrPrefix });
+  const matches = ids.filter((id) => id.startsWith(idOrPrefix));
+  if (matches.length === 0) throw new NotFoundError(`no revision ${idOrPrefix}`, { revision: idOrPrefix });
+  if (matches.length > 1) throw new NotFoundError(`revision prefix ${idOrPrefix} is ambiguous`, { revision: idOrPrefix });
+  return matches[0];
 }
