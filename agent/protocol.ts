@@ -8,7 +8,7 @@ export const INTERFACE = 'io.atomhost.Agent1';
 export const ERROR_PREFIX = 'io.atomhost.Error.';
 
 /** Methods that change the host: root, or polkit's io.atomhost.manage. */
-export const MUTATING = new Set(['Upgrade', 'Deploy', 'Rebase', 'Rollback', 'KernelArgs', 'Cleanup', 'SetPinned', 'Cancel', 'CheckUpdate', 'ContainerInstall', 'ContainerUpdate', 'ContainerRollback', 'ContainerUninstall', 'RestartRole', 'RemoteAdd', 'RemoteDelete']);
+export const MUTATING = new Set(['Upgrade', 'Deploy', 'Rebase', 'Rollback', 'KernelArgs', 'Cleanup', 'SetPinned', 'Cancel', 'CheckUpdate', 'ContainerInstall', 'ContainerUpdate', 'ContainerRollback', 'ContainerUninstall', 'RestartRole', 'RemoteAdd', 'RemoteDelete', 'UpdatesCheck', 'UpdatesPause', 'UpdatesResume']);
 
 export interface FinishedResult {
   transaction: string;

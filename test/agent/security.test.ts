@@ -145,8 +145,8 @@ test('fuzz: random methods, signatures and values from an unprivileged and a roo
   const r = () => ((s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x6d2b79f5) >>> 0) / 4294967296);
   const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
   // Mutating methods are left out for root: a well-typed random Deploy could really deploy.
-  const reads = ['GetStatus', 'ListRevisions', 'Diff', 'GetLastResult', 'ContainerList', 'StackStatus'];
-  const writes = ['Upgrade', 'Deploy', 'Rebase', 'Rollback', 'KernelArgs', 'Cleanup', 'SetPinned', 'ContainerInstall', 'ContainerUpdate', 'RestartRole', 'Cancel'];
+  const reads = ['GetStatus', 'ListRevisions', 'ListRevisionPage', 'Diff', 'GetLastResult', 'ContainerList', 'StackStatus', 'RemoteList', 'GetUpdates'];
+  const writes = ['Upgrade', 'Deploy', 'Rebase', 'Rollback', 'KernelArgs', 'Cleanup', 'SetPinned', 'ContainerInstall', 'ContainerUpdate', 'RestartRole', 'Cancel', 'RemoteAdd', 'RemoteDelete', 'UpdatesCheck', 'UpdatesPause', 'UpdatesResume'];
   const values: Record<string, () => string[]> = {
     s: () => [pick(['', 'x', '../../etc', 'a\nb', '%n%s', '💥', 'y'.repeat(Math.floor(r() * 70_000))])],
     u: () => [String(Math.floor(r() * 2 ** 32))],
