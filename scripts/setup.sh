@@ -13,6 +13,7 @@ PACKAGES=(
   python3-gi gir1.2-ostree-1.0                     # the raw-libostree rollback baseline in bench/
   fdisk parted xfsprogs dosfstools lvm2 e2fsprogs openssl  # kickstart provisioning
   apache2-utils hyperfine                          # registry auth in tests, benchmarks
+  gpg gpg-agent gpgconf                            # signed OS commits (tests sign with real keys)
   mmdebstrap qemu-system-x86 qemu-utils grub-pc-bin grub2-common cpio socat udev  # compose, the VM host (grub-install asks udevadm for partitions)
 )
 
