@@ -23,15 +23,41 @@ export class DaemonHost implements HostApi {
     this.#bus = bus;
   }
 
-  async #call(member: string, signature = '', body: unknown[] = []): Promise<unknown[]> {
+  async #call(member: string, signature = '', body: unknown[] = [], retried = false): Promise<unknown[]> {
     try {
       const reply = await this.#bus.call(new Message({ destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE, member, signature, body }));
       return (reply?.body ?? []) as unknown[];
     } catch (err) {
       const e = err as { type?: string; text?: string; message?: string };
       if (e.type?.startsWith('io.atomhost.Error.')) throw decodeError(e.text ?? '');
+      // The bus gives up on an activation after its service_start_timeout (25 s), while
+      // systemd goes on starting the unit: a daemon that first finishes an interrupted
+      // transaction (libostree's cleanup on a slow disk) can take longer. Wait for it once.
+      if (!retried && e.type === 'org.freedesktop.DBus.Error.TimedOut') {
+        const started = await this.#waitForOwner();
+        if (started === 'up') return this.#call(member, signature, body, true);
+        if (started === 'failed') throw new AtomhostError('AH_ERR_DAEMON', 'atomhostd.service failed to start; journalctl -u atomhostd says why (give --sysroot PATH to work without it)', { cause: err });
+      }
       throw new AtomhostError('AH_ERR_DAEMON', `atomhostd did not answer (${e.text ?? e.message}); is atomhostd.service running? (give --sysroot PATH to work without it)`, { cause: err });
     }
+  }
+
+  /** Waits until atomhostd owns its name (it is still starting), its unit fails, or a deadline passes. */
+  async #waitForOwner(): Promise<'up' | 'failed' | 'timeout'> {
+    const seconds = Number(process.env.ATOMHOST_DAEMON_START_TIMEOUT_S ?? '') || 180;
+    if (process.stderr.isTTY) process.stderr.write('atomhostd is still starting; waiting for it…\n');
+    const deadline = Date.now() + seconds * 1000;
+    // Loaded only on this slow path: a status through the daemon needs no systemd client.
+    const { readActiveState } = await import('../systemd/client.js');
+    while (Date.now() < deadline) {
+      const reply = await this.#bus.call(new Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: [BUS_NAME] }));
+      if (reply?.body[0] === true) return 'up';
+      // A unit that failed (or was stopped) is not coming: say so now, not at the deadline.
+      const state = await readActiveState(this.#bus, 'atomhostd.service');
+      if (state === 'failed' || state === 'inactive') return 'failed';
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return 'timeout';
   }
 
   /** Starts a transaction and follows its signals until Finished. */

@@ -146,3 +146,17 @@ export class SystemdClient implements UnitManager {
 export function connectSystemd(): Promise<SystemdClient> {
   return SystemdClient.connect();
 }
+
+/**
+ * A unit's ActiveState, read with two plain calls (no Subscribe, no introspection: any
+ * caller may ask, and the CLI stays lean); null when systemd cannot be asked.
+ */
+export async function readActiveState(bus: dbus.MessageBus, unit: string): Promise<string | null> {
+  try {
+    const unitPath = (await bus.call(new dbus.Message({ destination: DEST, path: PATH, interface: MANAGER, member: 'GetUnit', signature: 's', body: [unit] })))?.body[0];
+    const reply = await bus.call(new dbus.Message({ destination: DEST, path: String(unitPath), interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: ['org.freedesktop.systemd1.Unit', 'ActiveState'] }));
+    return String((reply?.body[0] as dbus.Variant).value);
+  } catch {
+    return null;
+  }
+}

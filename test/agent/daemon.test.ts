@@ -136,3 +136,35 @@ test('transactions are in the journal with stable MESSAGE_IDs and their transact
   const failed = await th.exec('journalctl', [`MESSAGE_ID=${MESSAGE_IDS.transactionFailed}`, '-o', 'json', '--no-pager']);
   assert.match(failed.stdout, /"ATOMHOST_ERROR":"AH_ERR_CANCELLED"/);
 });
+
+test('a daemon slower to start than the bus waits is waited for; one that then fails is named', async (t) => {
+  if (!requireRoot(t)) return;
+  // The bus gives up on an activation after 1.5 s here (25 s by default), and atomhostd
+  // takes 5 s to start, as it can on a slow disk after an interrupted transaction.
+  const setup = await th.sh(`set -e
+    printf '<busconfig><limit name="service_start_timeout">1500</limit></busconfig>\\n' > /etc/dbus-1/system-local.conf
+    busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig
+    mkdir -p /run/systemd/system/atomhostd.service.d
+    printf '[Service]\\nExecStartPre=/bin/sleep 5\\n' > /run/systemd/system/atomhostd.service.d/slow.conf
+    systemctl daemon-reload; systemctl stop atomhostd`);
+  assert.equal(setup.exitCode, 0, setup.stderr);
+  try {
+    // A plain D-Bus client gets the bus's timeout: the case is real.
+    const raw = await th.exec('busctl', ['call', 'io.atomhost.Agent1', '/io/atomhost/Agent1', 'io.atomhost.Agent1', 'GetStatus']);
+    assert.notEqual(raw.exitCode, 0, raw.stdout);
+    assert.match(raw.stderr, /timed out/i);
+    await th.sh('systemctl stop atomhostd');
+    const r = await th.exec('atomhost', ['status', '--json']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as HostStatus).metadata.sysroot, SYSROOT);
+
+    // Slow, then failing (and not restarted): the CLI stops waiting and names the unit.
+    await th.sh(`printf '[Service]\\nExecStartPre=/bin/sh -c "sleep 4; exit 1"\\nRestart=no\\n' > /run/systemd/system/atomhostd.service.d/slow.conf; systemctl daemon-reload; systemctl stop atomhostd`);
+    const failed = await th.exec('atomhost', ['status'], { env: { ATOMHOST_DAEMON_START_TIMEOUT_S: '600' } });
+    assert.equal(failed.exitCode, 1, failed.stdout);
+    assert.match(failed.stderr, /atomhostd\.service failed to start; journalctl -u atomhostd says why/);
+  } finally {
+    await th.sh('rm -rf /run/systemd/system/atomhostd.service.d/slow.conf /etc/dbus-1/system-local.conf; systemctl daemon-reload; systemctl reset-failed atomhostd; busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig');
+  }
+  assert.equal((await th.exec('atomhost', ['status'])).exitCode, 0, 'atomhostd starts again as usual');
+});
