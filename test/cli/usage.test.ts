@@ -22,6 +22,7 @@ const cases: { args: string[]; message: RegExp; hint: string }[] = [
   { args: ['rebase', '--os'], message: /option '--os <name>' argument missing/, hint: 'atomhost rebase' },
   { args: ['container', 'frobnicate'], message: /unknown command 'frobnicate'/, hint: 'atomhost container' },
   { args: ['remote', 'add'], message: /missing required argument/, hint: 'atomhost remote add' },
+  { args: ['fleetlock', 'serve', '--etcd', 'http://127.0.0.1:1'], message: /required option '--listen <host:port>' not specified/, hint: 'atomhost fleetlock serve' },
   { args: ['--sysroot'], message: /option '--sysroot <path>' argument missing/, hint: 'atomhost' },
 ];
 
