@@ -14,6 +14,8 @@ import { registerRemote } from './commands/remote.js';
 import { registerFleetlock } from './commands/fleetlock.js';
 import { registerUpdates } from './commands/updates.js';
 import { progressView } from './progress-view.js';
+import { bootedOnly, hasPendingDeployment, PENDING_EXIT } from './status-select.js';
+import { applyUsageHabits } from './usage.js';
 import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
 
 const program = new Command();
@@ -24,7 +26,6 @@ program
   .option('--sysroot <path>', 'work in-process on this OSTree sysroot instead of asking atomhostd (as `ostree admin --sysroot`)')
   .option('--json', 'print machine-readable JSON (reads) and JSON errors')
   .option('--progress-json', 'write progress events as JSON Lines on stderr')
-  .showHelpAfterError();
 
 const ctx: CliContext = { globals: () => program.opts<GlobalOptions>() };
 
@@ -76,11 +77,16 @@ function report(result: { message: string }, extra?: unknown): void {
 program
   .command('status')
   .description('show the deployments, their revisions and the default/rollback entries')
+  .option('-b, --booted', 'only the booted deployment (none on a --sysroot that is not the running system)')
+  .option('-v, --verbose', 'more per deployment: full revision ids and container digests, signing keys, units')
+  .option('--pending-exit-77', `exit ${PENDING_EXIT} when the next boot starts another deployment than the booted one (as rpm-ostree)`)
   .action(
-    action(ctx, async () => {
-      const s = await withHost((h) => h.status());
+    action(ctx, async (opts: { booted?: boolean; verbose?: boolean; pendingExit77?: boolean }) => {
+      const all = await withHost((h) => h.status());
+      const s = opts.booted ? bootedOnly(all) : all;
       if (ctx.globals().json) printJson(s);
-      else process.stdout.write(`${renderStatus(s)}\n`);
+      else process.stdout.write(`${renderStatus(s, { verbose: opts.verbose, bootedOnly: opts.booted })}\n`);
+      return opts.pendingExit77 && hasPendingDeployment(all) ? PENDING_EXIT : EXIT.OK;
     }),
   );
 
@@ -235,4 +241,5 @@ registerFleetlock(program, ctx);
 registerUpdates(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp().env('ATOMHOST_DEBUG'));
+applyUsageHabits(program);
 await program.parseAsync(process.argv);

@@ -4,25 +4,52 @@ import type { UpdatesReport } from '../core/updates/state.js';
 import type { TreeDiff } from '../ostree-bridge/types.js';
 import { shortId, type RevisionPage } from '../core/revision.js';
 
-export function renderStatus(s: HostStatus): string {
+export interface StatusView {
+  /** More per deployment: full ids and digests, signers' fingerprints, units (`status -v`). */
+  verbose?: boolean;
+  /** The deployments were cut to the booted one (`status --booted`). */
+  bootedOnly?: boolean;
+}
+
+export function renderStatus(s: HostStatus, view: StatusView = {}): string {
   const lines: string[] = [];
   if (s.status.transaction) lines.push(`Transaction: ${s.status.transaction.title} (started by ${s.status.transaction.caller} at ${s.status.transaction.started})`);
   else if (s.status.transaction === null) lines.push('State: idle');
   if (s.status.updates) lines.push(renderUpdatesLine(s.status.updates));
   lines.push('Deployments:');
-  if (s.status.deployments.length === 0) lines.push('  (none: make the first one with `atomhost rebase REMOTE:REF --os NAME`)');
+  if (s.status.deployments.length === 0) {
+    lines.push(view.bootedOnly ? `  (none booted: ${s.metadata.sysroot} is not the running system)` : '  (none: make the first one with `atomhost rebase REMOTE:REF --os NAME`)');
+  }
   for (const d of s.status.deployments) {
     const marks = [d.booted ? 'booted' : '', d.default ? 'default' : '', d.rollback ? 'rollback' : '', d.staged ? 'staged' : '', d.pinned ? 'pinned' : ''].filter(Boolean);
     lines.push(`${d.booted ? '●' : ' '} ${d.index}: ${d.osname} ${d.version ?? '(no version)'}${marks.length ? `  [${marks.join(', ')}]` : ''}`);
     lines.push(`       Refspec: ${d.refspec ?? '(none)'}`);
     lines.push(`        Commit: ${d.checksum}${d.timestamp ? ` (${d.timestamp})` : ''}`);
-    lines.push(`     Signature: ${renderSignature(d.signature)}`);
-    lines.push(`      Revision: ${d.revision ? `${shortId(d.revision.id)} (${d.revision.state})` : '(none; adopted on the next change)'}`);
-    if (d.kargs.length) lines.push(`   Kernel args: ${d.kargs.join(' ')}`);
-    const containers = Object.values(d.revision?.containers ?? {});
-    for (const c of containers) lines.push(`     Container: ${c.name} ${c.image} ${c.digest.slice(0, 19)}${c.role ? ` (${c.role})` : ''}`);
+    if (view.verbose) lines.push(`    Deployment: ${d.osname}/deploy/${d.checksum}.${d.deploySerial}`);
+    if (view.verbose && d.signature.signers.length) for (const signer of d.signature.signers) lines.push(`     Signature: ${renderSignerVerbose(signer)}`);
+    else lines.push(`     Signature: ${renderSignature(d.signature)}`);
+    const rev = d.revision;
+    lines.push(`      Revision: ${rev ? `${view.verbose ? rev.id : shortId(rev.id)} (${rev.state})` : '(none; adopted on the next change)'}`);
+    if (view.verbose && rev) {
+      lines.push(`       Created: ${rev.created}${rev.reason ? ` (${rev.reason})` : ''}`);
+      lines.push(`        Parent: ${rev.parent ?? '(none)'}`);
+    }
+    if (d.kargs.length || view.verbose) lines.push(`   Kernel args: ${d.kargs.join(' ') || '(none)'}`);
+    for (const c of Object.values(rev?.containers ?? {})) {
+      lines.push(`     Container: ${c.name} ${c.image} ${view.verbose ? c.digest : c.digest.slice(0, 19)}${c.role ? ` (${c.role})` : ''}`);
+    }
+    if (view.verbose && rev) {
+      for (const [name, u] of Object.entries(rev.units)) lines.push(`          Unit: ${name} sha256:${u.sha256} ${u.path}`);
+      for (const [name, u] of Object.entries(rev.hostUnits ?? {})) lines.push(`     Host unit: ${name} (${u.role})`);
+    }
   }
   return lines.join('\n');
+}
+
+/** One signer in full: the whole fingerprint and when it signed (`status -v`). */
+function renderSignerVerbose(s: DeploymentStatus['signature']['signers'][number]): string {
+  const who = `${s.user ?? 'key'} (fingerprint ${s.fingerprint}, signed ${s.signed})`;
+  return s.valid ? `Valid signature by ${who}` : `Invalid signature by ${who}: ${s.problem}`;
 }
 
 /** rpm-ostree's GPGSignature line, for every kind of signature atomhost knows. */

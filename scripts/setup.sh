@@ -1,9 +1,31 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Debian 12 machine (Node 20, npm, python3, make, g++):
 # Debian packages, npm dependencies, the libostree addon, the TypeScript build, and
-# `atomhost`/`atomhostd` on PATH. Quiet when everything is already in place.
+# `atomhost`/`atomhostd` on PATH. Quiet when everything is already in place; otherwise a
+# line per step on stderr, and apt's, dpkg's, npm's and the build's own output in LOG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# In the checkout (writable by whoever runs this, root in CI or not); *.log is git-ignored.
+LOG="$PWD/.cache/setup.log"
+mkdir -p "$(dirname "$LOG")"
+echo "atomhost setup $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$LOG"
+
+# Runs one step with its output in LOG; the project's own "atomhost …" lines still show.
+# On failure: the step, the end of LOG and its path, and the step's exit code.
+step() {
+  local what=$1 rc=0
+  shift
+  [ -n "$what" ] && echo "atomhost setup: $what (log: $LOG)" >&2
+  echo "== $(date -u +%H:%M:%S) $*" >> "$LOG"
+  "$@" 2>&1 | tee -a "$LOG" | { grep --line-buffered '^atomhost ' >&2 || true; } || rc=$?
+  if ((rc)); then
+    echo "atomhost setup: failed (exit $rc): ${what:-$*}; the last lines of $LOG:" >&2
+    tail -n 30 "$LOG" | sed 's/^/  | /' >&2
+    echo "atomhost setup: the whole output is in $LOG" >&2
+    exit "$rc"
+  fi
+}
 
 PACKAGES=(
   ostree libostree-dev pkg-config libsystemd-dev   # the addon and journald bindings
@@ -27,19 +49,18 @@ if ((${#missing[@]})); then
     echo "run as root (or: sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
-  echo "atomhost setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  step "updating the package lists" apt-get update -qq
+  step "installing Debian packages: ${missing[*]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # npm dependencies: again only when package-lock.json changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "atomhost setup: installing npm dependencies" >&2
-  npm ci --no-audit --no-fund >&2
+  step "installing npm dependencies" npm ci --no-audit --no-fund
 fi
 
-bash scripts/build.sh
+# build.sh says itself what it compiles (its "atomhost build: …" lines); nothing when up to date.
+step "" bash scripts/build.sh
 
 if [ "$(id -u)" -eq 0 ]; then
   for bin in atomhost atomhostd; do
