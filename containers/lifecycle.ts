@@ -19,6 +19,7 @@ import type { UnitManager } from '../core/unit-manager.js';
 import { checkName, prepareContainer, UnitStore, type PrepareSpec } from './bundle.js';
 import { releaseHostUnit, writeHostUnitDropIns } from './host-units.js';
 import { applyHostFiles, planHostFiles } from './hostfs.js';
+import { failureLines } from './unit-journal.js';
 import { run } from '../core/exec.js';
 import { splitReference } from './reference.js';
 import { ImageStore } from './store.js';
@@ -299,7 +300,7 @@ export class SystemContainers implements ContainerPort {
         await this.apply(next as Revision, current, units);
         await this.#waitRunning(`${name}.service`, units);
       } catch (err) {
-        const lines = await startFailureLines(units, `${name}.service`);
+        const lines = await failureLines(units, `${name}.service`);
         await units.stop(`${name}.service`).catch(() => {});
         await this.apply(current, next as Revision, units).catch(() => {});
         if (!Object.values(current.containers).some((c) => c.checkout === prepared.container.checkout)) await rm(prepared.container.checkout, { recursive: true, force: true });
@@ -338,25 +339,6 @@ export class SystemContainers implements ContainerPort {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-}
-
-/** systemd's own lines about a unit ("x.service: Main process exited…", "Started …"). */
-const fromSystemd = (unit: string, line: string) => line.startsWith(`${unit}:`) || /^(Started|Starting|Stopped|Stopping|Failed to start|Scheduled restart) /.test(line);
-
-/**
- * The journal lines that say why a unit failed to start: the runtime's own (runc's "error
- * mounting …"). journald reads a service's output from its stream on its own schedule, so
- * when ExecStart fails at once systemd has already reported the unit failed while those
- * lines are not in the journal yet: read until the unit's own output is there (≤ 3 s).
- */
-async function startFailureLines(units: UnitManager, unit: string): Promise<string[]> {
-  let lines: string[] = [];
-  for (let i = 0; i < 15; i++) {
-    lines = (await units.journal?.(unit, 15).catch(() => [] as string[])) ?? [];
-    if (lines.some((l) => !fromSystemd(unit, l))) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return lines;
 }
 
 const isTmpfiles = (path: string) => path.startsWith('/etc/tmpfiles.d/');

@@ -78,7 +78,7 @@ before(async () => {
   await commitTree(repo, 'testos/stable', join(scratch.dir, 'tree'), '1.0');
   server = await serveDirectory(repo);
   for (const k of Object.keys(port) as (keyof typeof port)[]) port[k] = await freePort();
-  await pushTree('etcd:1', async (r) => {
+  const etcd = (conf: string) => async (r: string) => {
     await put(r, 'usr/bin/etcd', '/usr/bin/etcd', 0o755);
     await put(r, 'lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libc.so.6', 0o755);
     await put(r, 'lib64/ld-linux-x86-64.so.2', '/lib64/ld-linux-x86-64.so.2', 0o755);
@@ -86,8 +86,13 @@ before(async () => {
     for (const d of ['var/lib/etcd', 'var/run/etcd', 'etc/etcd']) await mkdir(join(r, d), { recursive: true });
     await exportsOf(r, 'etcd', ['config.json.template', 'manifest.json', 'service.template', 'tmpfiles.template']);
     await put(r, 'exports/hostfs/usr/local/bin/etcdctl', '/usr/bin/etcdctl', 0o755);
-    await put(r, 'exports/hostfs/etc/etcd/etcd.conf', join(FIX, 'atomhost', 'etcd.conf'));
-  }, ['/usr/bin/etcd-env.sh', '/usr/bin/etcd']);
+    await mkdir(join(r, 'exports/hostfs/etc/etcd'), { recursive: true });
+    await writeFile(join(r, 'exports/hostfs/etc/etcd/etcd.conf'), conf);
+  };
+  const conf = await readFile(join(FIX, 'atomhost', 'etcd.conf'), 'utf8');
+  await pushTree('etcd:1', etcd(conf), ['/usr/bin/etcd-env.sh', '/usr/bin/etcd']);
+  // Version 2 ships another etcd.conf: update and rollback swap the owned file.
+  await pushTree('etcd:2', etcd(`${conf}# version 2\n`), ['/usr/bin/etcd-env.sh', '/usr/bin/etcd']);
   await pushTree('hello-world:1', async (r) => {
     await put(r, 'usr/bin/run.sh', join(FIX, 'atomhost', 'hello-run.sh'), 0o755);
     await put(r, 'usr/bin/greet.sh', join(FIX, 'hello-world', 'greet.sh'), 0o755);
@@ -183,18 +188,33 @@ test("hello-world's published exports run with manifest defaults overridden by -
   assert.match(await fetch(`http://127.0.0.1:${port.hello}/`).then((x) => x.text()), /\r\n\r\nHi atomhost\r\n$/);
 });
 
-test('uninstall removes the hostfs files; a rollback of the revision would bring them back', async (t) => {
+test('update and rollback swap the owned files; uninstall removes them, keeping one changed by hand', async (t) => {
   if (!requireRoot(t)) return;
-  const r = await live('container', 'uninstall', 'etcd1');
+  const url = `http://127.0.0.1:${port.client}`;
+  // etcd1 runs from etcd:1; retag etcd:1 as what etcd:2 is, so `update` finds a new digest.
+  await execa('skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/etcd:2`, `docker://${reg.host}/etcd:1`]);
+  let r = await live('container', 'update', 'etcd1');
   assert.equal(r.exitCode, 0, r.stderr);
+  assert.match((await th.exec('cat', ['/etc/etcd1/etcd.conf'])).stdout, /# version 2/, 'an owned file nobody changed follows the image');
+  assert.equal((await fetch(`${url}/health`).then((x) => x.json()) as { health: string }).health, 'true');
+  r = await live('container', 'rollback', 'etcd1');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.doesNotMatch((await th.exec('cat', ['/etc/etcd1/etcd.conf'])).stdout, /# version 2/, "the rollback puts the previous revision's file back");
+  assert.equal((await th.exec('/usr/local/bin/etcd1ctl', [`--endpoints=${url}`, 'get', '--print-value-only', 'greeting'], { env: { ETCDCTL_API: '3' } })).stdout.trim(), 'hi', 'the data survived both');
+  await th.sh('echo "# mine" >> /etc/etcd1/etcd.conf');
+  r = await live('container', 'uninstall', 'etcd1');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.match(r.stderr, /\/etc\/etcd1\/etcd\.conf was changed since etcd1 installed it: left in place/);
   assert.equal(await exists('/usr/local/bin/etcd1ctl'), false);
-  assert.equal(await exists('/etc/etcd1'), false);
+  assert.match((await th.exec('cat', ['/etc/etcd1/etcd.conf'])).stdout, /# mine/, 'the changed file stays (as Atomic kept it)');
   assert.equal(await exists('/etc/systemd/system/etcd1.service'), false);
   assert.equal(await exists('/var/lib/etcd/etcd1.etcd'), true, 'state is kept, as Atomic kept it');
   const s = JSON.parse((await cli('--json', 'status')).stdout) as HostStatus;
+  assert.equal(s.status.deployments[0].revision!.containers.etcd1, undefined);
   const parent = s.status.deployments[0].revision!.parent!;
   const prev = (await th.exec('cat', [`${SYSROOT}/ostree/atomhost/revisions/${parent}.yaml`])).stdout;
   assert.match(prev, /\/usr\/local\/bin\/etcd1ctl:/, 'the previous revision still records them (a rollback restores that set)');
+  await th.exec('rm', ['-rf', '/etc/etcd1']);
 });
 
 test("flannel's published exports: hostfs and unit rendered, recorded offline", async (t) => {
