@@ -173,6 +173,8 @@ export async function planHostFiles(root: string, from: Revision | null, to: Rev
   const wanted = new Map<string, Owner>();
   for (const c of Object.values(to.containers)) {
     for (const [p, spec] of Object.entries(c.hostFiles ?? {})) {
+      // Checked when the image was read; checked again here since a record is a file on disk.
+      checkHostPath(p, `container ${c.name}`, p);
       const other = wanted.get(p);
       if (other && (other.spec.type === 'file' || spec.type === 'file')) throw new HostFileConflictError(c.name, p, `the container ${other.container} installs it too`);
       if (unitPaths.has(p)) throw new HostFileConflictError(c.name, p, 'atomhost writes a unit there');

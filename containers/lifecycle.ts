@@ -304,7 +304,7 @@ export class SystemContainers implements ContainerPort {
         await units.stop(`${name}.service`).catch(() => {});
         await this.apply(current, next as Revision, units).catch(() => {});
         if (!Object.values(current.containers).some((c) => c.checkout === prepared.container.checkout)) await rm(prepared.container.checkout, { recursive: true, force: true });
-        throw new AtomhostError('AH_ERR_FAILED', `${title}: ${name} failed to start (${(err as Error).message})${lines.length ? `; last log lines:\n  ${lines.join('\n  ')}` : ''}; the previous state was restored`, { cause: err, details: { name, journal: lines } });
+        throw new AtomhostError('AH_ERR_FAILED', `${title}: ${name} failed to start (${(err as Error).message})${lines.length ? `; last log lines:\n  ${lines.join('\n  ')}` : '; the unit wrote nothing to the journal (it failed before its command ran: see `systemctl status`)'}; the previous state was restored`, { cause: err, details: { name, journal: lines } });
       }
     }
     const rev = await this.host.commitRevision(title, (d) => {
