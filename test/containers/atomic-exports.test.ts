@@ -18,7 +18,7 @@ import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js'
 import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
 import type { HostStatus } from '../../core/host-api.js';
 import { collectHostFiles, UnsafeHostFileError } from '../../containers/hostfs.js';
-import { atomicValues } from '../../containers/atomic-values.js';
+import { atomicValues, templateUsesPidfile } from '../../containers/atomic-values.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'containers', 'atomic-exports');
 const SYSROOT = '/var/lib/atomhost-test/sysroot';
@@ -252,4 +252,26 @@ test('hostile hostfs entries and renameFiles are refused, naming the entry (fake
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("Atomic's variables in Atomic's order, with this host's values", async () => {
+  const directives = (pidfile: string) => ({ start: `runc run -d --pid-file ${pidfile} c`, stop: '', startPre: '', stopPost: 'runc delete c' });
+  const v = atomicValues({ name: 'etcd1', destdir: '/var/lib/atomhost/containers/etcd1/x', image: 'r/etcd:1', imageId: 'sha256:ab', user: { RUN_DIRECTORY: '/run/alt', ETCD_NAME: 'mine' }, defaults: { CONF_DIRECTORY: '/nope', ETCD_NAME: 'default', ADDTL_MOUNTS: '' }, runtime: '/usr/sbin/runc', directives });
+  assert.equal(v.PIDFILE, '/run/alt/container-etcd1.pid', 'PIDFILE follows a --set RUN_DIRECTORY');
+  assert.equal(v.EXEC_START, 'runc run -d --pid-file /run/alt/container-etcd1.pid c');
+  assert.equal(v.CONF_DIRECTORY, '/etc', "a manifest default does not override Atomic's directories (only --set does)");
+  assert.equal(v.STATE_DIRECTORY, '/var/lib');
+  assert.equal(v.ETCD_NAME, 'mine', '--set wins over defaultValues');
+  assert.equal(v.ADDTL_MOUNTS, '');
+  assert.equal(v.HOST_UID, String(process.getuid?.()));
+  assert.equal(v.HOST_GID, String(process.getgid?.()));
+  assert.equal(v.DESTDIR, '/var/lib/atomhost/containers/etcd1/x');
+  assert.equal(v.IMAGE_ID, 'sha256:ab');
+  assert.equal(v.RUNTIME, '/usr/sbin/runc');
+  assert.match(v.UUID, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  const caps = JSON.parse(`[${v.ALL_PROCESS_CAPABILITIES}]`) as string[];
+  assert.equal(caps.length, Number((await readFile('/proc/sys/kernel/cap_last_cap', 'utf8')).trim()) + 1, 'every capability this kernel knows');
+  assert.equal(caps[0], 'CAP_CHOWN');
+  assert.equal(templateUsesPidfile('ExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST\nPIDFile=${PIDFILE}\n'), true);
+  assert.equal(templateUsesPidfile('ExecStart=$EXEC_START\nExecStop=$EXEC_STOP\n'), false, "etcd's template runs runc in the foreground");
 });
