@@ -304,7 +304,7 @@ export class SystemContainers implements ContainerPort {
         await units.stop(`${name}.service`).catch(() => {});
         await this.apply(current, next as Revision, units).catch(() => {});
         if (!Object.values(current.containers).some((c) => c.checkout === prepared.container.checkout)) await rm(prepared.container.checkout, { recursive: true, force: true });
-        throw new AtomhostError('AH_ERR_FAILED', `${title}: ${name} failed to start (${(err as Error).message})${lines.length ? `; last log lines:\n  ${lines.join('\n  ')}` : '; the unit wrote nothing to the journal (it failed before its command ran: see `systemctl status`)'}; the previous state was restored`, { cause: err, details: { name, journal: lines } });
+        throw new AtomhostError('AH_ERR_FAILED', `${title}: ${name} failed to start (${(err as Error).message})${lines.length ? `; last log lines:\n  ${lines.join('\n  ')}` : `; ${name}.service wrote nothing to the journal (\`systemctl status ${name}.service\` shows systemd's reason)`}; the previous state was restored`, { cause: err, details: { name, journal: lines } });
       }
     }
     const rev = await this.host.commitRevision(title, (d) => {
@@ -345,7 +345,8 @@ const isTmpfiles = (path: string) => path.startsWith('/etc/tmpfiles.d/');
 
 /** systemd-tmpfiles on one container's entry; a line it cannot apply is reported, not fatal (runc's error says the rest). */
 async function tmpfiles(root: string, action: '--create' | '--remove', path: string): Promise<void> {
-  const r = await run('systemd-tmpfiles', [action, ...(root === '/' ? [] : [`--root=${root}`]), join(root, path)]).catch((err: Error) => ({ exitCode: -1, stderr: err.message }));
+  // With --root, systemd-tmpfiles reads the named file beneath that root too.
+  const r = await run('systemd-tmpfiles', [action, ...(root === '/' ? [] : [`--root=${root}`]), path]).catch((err: Error) => ({ exitCode: -1, stderr: err.message }));
   if (r.exitCode !== 0) process.stderr.write(`warning: systemd-tmpfiles ${action} ${path}: ${r.stderr.trim()}\n`);
 }
 
