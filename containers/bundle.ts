@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { atomicWriteFile } from '../core/atomic-write.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { runOk } from '../core/exec.js';
-import type { ContainerSpec, UnitSpec } from '../core/revision.js';
+import type { ContainerSpec, HostFileSpec, UnitSpec } from '../core/revision.js';
 import { roleOrder, STACK_ROLES } from '../core/stack-manifest.js';
 import { checkLineValue, checkRole, renderTemplate } from '../core/values.js';
+import { atomicValues, templateUsesPidfile } from './atomic-values.js';
+import { collectHostFiles, type HostfsManifest } from './hostfs.js';
 import type { ImageStore, StoredImage } from './store.js';
 
 export const RUNC = process.env.ATOMHOST_RUNC ?? '/usr/sbin/runc';
@@ -48,7 +50,7 @@ export class UnitStore {
   constructor(sysrootPath: string) {
     this.dir = join(sysrootPath, 'ostree', 'atomhost', 'units');
   }
-  async put(content: string): Promise<string> {
+  async put(content: string | Buffer): Promise<string> {
     const sha = createHash('sha256').update(content).digest('hex');
     const file = join(this.dir, sha);
     if (!(await stat(file).catch(() => null))) await atomicWriteFile(file, content, { mode: 0o600 });
@@ -56,6 +58,10 @@ export class UnitStore {
   }
   async get(sha: string): Promise<string> {
     return readFile(join(this.dir, sha), 'utf8');
+  }
+  /** Host files of /exports/hostfs (binaries too) are kept here with the units. */
+  async getBytes(sha: string): Promise<Buffer> {
+    return readFile(join(this.dir, sha));
   }
 }
 
@@ -105,6 +111,28 @@ WantedBy=multi-user.target
 `;
 }
 
+interface AtomicManifest extends HostfsManifest {
+  defaultValues?: Record<string, string>;
+}
+
+/** /exports/manifest.json: absent is none; one that is not a JSON object is refused, naming it. */
+async function readManifest(file: string, image: string): Promise<AtomicManifest> {
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text === null || !text.trim()) return {};
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`${image}:/exports/manifest.json is not JSON (${(err as Error).message})`, { image, file: '/exports/manifest.json' });
+  }
+  const o = m as AtomicManifest;
+  const isMap = (x: unknown) => x === undefined || (typeof x === 'object' && x !== null && !Array.isArray(x));
+  if (!m || typeof m !== 'object' || Array.isArray(m) || !isMap(o.defaultValues) || !isMap(o.renameFiles) || (o.installedFilesTemplate !== undefined && !Array.isArray(o.installedFilesTemplate))) {
+    throw new InvalidArgumentError(`${image}:/exports/manifest.json: expected an object with defaultValues and renameFiles objects and an installedFilesTemplate list`, { image, file: '/exports/manifest.json' });
+  }
+  return o;
+}
+
 /** The OCI runtime config for a plain image: runc's defaults adapted to a system container. */
 async function runtimeConfigFromImage(bundle: string, img: StoredImage, name: string, values: Record<string, string>): Promise<void> {
   await runOk(RUNC, ['spec', '--bundle', bundle]);
@@ -148,6 +176,7 @@ export async function prepareContainer(store: ImageStore, units: UnitStore, cont
   let atomic = false;
   let unitText: string;
   let tmpfiles: string | null = null;
+  let hostFiles: Record<string, HostFileSpec> = {};
   const work = exists ? dir : tmp;
   try {
     if (!exists) {
@@ -159,34 +188,29 @@ export async function prepareContainer(store: ImageStore, units: UnitStore, cont
     const template = await readFile(join(exp, 'config.json.template'), 'utf8').catch(() => null);
     if (template !== null) {
       atomic = true;
-      const manifest = JSON.parse((await readFile(join(exp, 'manifest.json'), 'utf8').catch(() => '{}')) || '{}') as { defaultValues?: Record<string, string> };
-      const execStart = `${RUNC} --root ${RUNC_ROOT} run --no-new-keyring --bundle ${dir} ${spec.name}`;
-      const values: Record<string, string> = {
-        ...(manifest.defaultValues ?? {}),
-        ...spec.values,
-        NAME: spec.name,
-        DESTDIR: dir,
-        EXEC_START: execStart,
-        EXEC_STOP: stopCommand(spec.name),
-        EXEC_STARTPRE: `${RUNC} --root ${RUNC_ROOT} delete --force ${spec.name}`,
-        EXEC_STOPPOST: `${RUNC} --root ${RUNC_ROOT} delete --force ${spec.name}`,
-        PIDFILE: `/run/container-${spec.name}.pid`,
-        HOST_UID: '0',
-        HOST_GID: '0',
-        RUN_DIRECTORY: '/run',
-        STATE_DIRECTORY: '/var/lib',
-        CONF_DIRECTORY: '/etc',
-        IMAGE_ID: spec.digest,
-        IMAGE_NAME: spec.image,
-        UUID: createHash('sha256').update(spec.name).digest('hex').slice(0, 32),
-      };
+      const manifest = await readManifest(join(exp, 'manifest.json'), spec.image);
+      const service = await readFile(join(exp, 'service.template'), 'utf8').catch(() => null);
+      const r = `${RUNC} --root ${RUNC_ROOT}`;
+      const values = atomicValues({
+        name: spec.name,
+        destdir: dir,
+        image: spec.image,
+        imageId: spec.digest,
+        user: spec.values,
+        defaults: manifest.defaultValues ?? {},
+        runtime: RUNC,
+        directives: (pidfile) =>
+          templateUsesPidfile(service)
+            ? { start: `${r} run -d --pid-file ${pidfile} --no-new-keyring --bundle ${dir} ${spec.name}`, stop: '', startPre: '', stopPost: `${r} delete --force ${spec.name}` }
+            : { start: `${r} run --no-new-keyring --bundle ${dir} ${spec.name}`, stop: stopCommand(spec.name), startPre: `${r} delete --force ${spec.name}`, stopPost: `${r} delete --force ${spec.name}` },
+      });
+      hostFiles = await collectHostFiles(exp, manifest, values, spec.image, units);
       if (!exists) {
         const config = JSON.parse(renderTemplate(template, values, `${spec.image}:/exports/config.json.template`, 'json')) as { process?: { terminal?: boolean }; root?: { path?: string } };
         if (config.process) config.process.terminal = false;
         config.root = { ...(config.root ?? {}), path: join(dir, 'rootfs') };
         await writeFile(join(tmp, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
       }
-      const service = await readFile(join(exp, 'service.template'), 'utf8').catch(() => null);
       unitText = service !== null ? renderTemplate(service, values, `${spec.image}:/exports/service.template`, 'unit') : defaultUnit(spec.name, spec.image, dir, spec.role);
       const tf = await readFile(join(exp, 'tmpfiles.template'), 'utf8').catch(() => null);
       if (tf !== null) tmpfiles = renderTemplate(tf, values, `${spec.image}:/exports/tmpfiles.template`, 'lines');
@@ -208,7 +232,7 @@ export async function prepareContainer(store: ImageStore, units: UnitStore, cont
   };
   if (tmpfiles !== null) unitRecords[`${spec.name}.tmpfiles.conf`] = { sha256: await units.put(tmpfiles), path: `/etc/tmpfiles.d/${spec.name}.conf` };
   return {
-    container: { name: spec.name, image: spec.image, digest: spec.digest, values: spec.values, checkout: dir, ...(spec.role ? { role: spec.role } : {}) },
+    container: { name: spec.name, image: spec.image, digest: spec.digest, values: spec.values, checkout: dir, ...(spec.role ? { role: spec.role } : {}), ...(Object.keys(hostFiles).length ? { hostFiles } : {}) },
     units: unitRecords,
     atomic,
   };

@@ -18,6 +18,9 @@ import { checkProbe, checkRole, checkValues } from '../core/values.js';
 import type { UnitManager } from '../core/unit-manager.js';
 import { checkName, prepareContainer, UnitStore, type PrepareSpec } from './bundle.js';
 import { releaseHostUnit, writeHostUnitDropIns } from './host-units.js';
+import { applyHostFiles, planHostFiles } from './hostfs.js';
+import { failureLines } from './unit-journal.js';
+import { run } from '../core/exec.js';
 import { splitReference } from './reference.js';
 import { ImageStore } from './store.js';
 
@@ -86,10 +89,23 @@ export class SystemContainers implements ContainerPort {
     const fromHost = from?.hostUnits ?? {};
     const toHost = to.hostUnits ?? {};
     for (const unit of Object.keys(fromHost)) if (!toHost[unit]) await releaseHostUnit(units, unit);
-    for (const [key, spec] of Object.entries(fromUnits)) if (!to.units[key]) await unlink(join(root, spec.path)).catch(() => {});
+    for (const [key, spec] of Object.entries(fromUnits)) {
+      if (to.units[key]) continue;
+      // What a container's tmpfiles.d entry made goes with it (D and r lines), as Atomic did.
+      if (isTmpfiles(spec.path)) await tmpfiles(root, '--remove', spec.path);
+      await unlink(join(root, spec.path)).catch(() => {});
+    }
     for (const spec of Object.values(to.units)) await atomicWriteFile(join(root, spec.path), await this.unitStore.get(spec.sha256), { mode: 0o640 });
+    // /exports/hostfs files: those of removed containers go, the new set is written before
+    // any container starts (etcd mounts its /etc/NAME). A file nobody owns is kept, with a
+    // warning: install refused it already, and a boot must not fail over it.
+    const plan = await planHostFiles(root, from, to, { strict: false });
+    await applyHostFiles(plan, this.unitStore);
+    for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
     await writeHostUnitDropIns(root, fromHost, toHost);
     await units.reload();
+    // tmpfiles.template applied as at install under Atomic (state and run directories exist before the start).
+    for (const spec of Object.values(to.units)) if (isTmpfiles(spec.path)) await tmpfiles(root, '--create', spec.path);
     // Containers and the OS's host units of the stack start together, in role order.
     const hostUnits = Object.entries(toHost).map(([unit, spec]) => ({ name: unit, role: spec.role, host: true as const }));
     for (const c of sortByRole<{ name: string; role?: string; host?: true }>([...Object.values(to.containers), ...hostUnits])) {
@@ -273,15 +289,22 @@ export class SystemContainers implements ContainerPort {
     const units = this.#opts.units;
     const next = { ...current, containers: { ...current.containers, [name]: prepared.container }, units: { ...withoutUnitsOf(current.units, name), ...prepared.units } };
     if (units) {
+      // A host file this container does not own is refused before anything changes.
+      try {
+        await planHostFiles(this.#opts.hostRoot ?? '/', current, next as Revision, { strict: true });
+      } catch (err) {
+        if (!Object.values(current.containers).some((c) => c.checkout === prepared.container.checkout)) await rm(prepared.container.checkout, { recursive: true, force: true });
+        throw err;
+      }
       try {
         await this.apply(next as Revision, current, units);
         await this.#waitRunning(`${name}.service`, units);
       } catch (err) {
-        const lines = (await units.journal?.(`${name}.service`, 10).catch(() => [] as string[])) ?? [];
+        const lines = await failureLines(units, `${name}.service`);
         await units.stop(`${name}.service`).catch(() => {});
         await this.apply(current, next as Revision, units).catch(() => {});
         if (!Object.values(current.containers).some((c) => c.checkout === prepared.container.checkout)) await rm(prepared.container.checkout, { recursive: true, force: true });
-        throw new AtomhostError('AH_ERR_FAILED', `${title}: ${name} failed to start (${(err as Error).message})${lines.length ? `; last log lines:\n  ${lines.join('\n  ')}` : ''}; the previous state was restored`, { cause: err, details: { name, journal: lines } });
+        throw new AtomhostError('AH_ERR_FAILED', `${title}: ${name} failed to start (${(err as Error).message})${lines.length ? `; last log lines:\n  ${lines.join('\n  ')}` : `; ${name}.service wrote nothing to the journal (\`systemctl status ${name}.service\` shows systemd's reason)`}; the previous state was restored`, { cause: err, details: { name, journal: lines } });
       }
     }
     const rev = await this.host.commitRevision(title, (d) => {
@@ -316,6 +339,15 @@ export class SystemContainers implements ContainerPort {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+}
+
+const isTmpfiles = (path: string) => path.startsWith('/etc/tmpfiles.d/');
+
+/** systemd-tmpfiles on one container's entry; a line it cannot apply is reported, not fatal (runc's error says the rest). */
+async function tmpfiles(root: string, action: '--create' | '--remove', path: string): Promise<void> {
+  // With --root, systemd-tmpfiles reads the named file beneath that root too.
+  const r = await run('systemd-tmpfiles', [action, ...(root === '/' ? [] : [`--root=${root}`]), path]).catch((err: Error) => ({ exitCode: -1, stderr: err.message }));
+  if (r.exitCode !== 0) process.stderr.write(`warning: systemd-tmpfiles ${action} ${path}: ${r.stderr.trim()}\n`);
 }
 
 function withoutUnitsOf(units: Record<string, UnitSpec>, name: string): Record<string, UnitSpec> {

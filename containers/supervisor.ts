@@ -13,6 +13,7 @@ import { roleOrder } from '../core/stack-manifest.js';
 import type { UnitState } from '../core/unit-manager.js';
 import type { SystemdClient } from '../systemd/client.js';
 import type { ContainerPort } from '../core/container-port.js';
+import { failureLines } from './unit-journal.js';
 
 export interface ContainerHealth {
   name: string;
@@ -236,7 +237,8 @@ export class StackSupervisor {
     const prev = this.#last.get(unit);
     this.#last.set(unit, s);
     if (!prev) return;
-    const journal = () => this.units.journal(unit, 10).catch(() => [] as string[]);
+    // A unit that just failed may not have its own lines in the journal yet (unit-journal.ts).
+    const journal = () => failureLines(this.units, unit, 10);
     if (s.restarts >= LOOP_RESTARTS && prev.restarts < LOOP_RESTARTS) this.onEvent({ kind: 'restart-loop', unit, state: s, journal: await journal() });
     else if (s.activeState === 'failed' && prev.activeState !== 'failed') this.onEvent({ kind: 'unit-failed', unit, state: s, journal: await journal() });
     else if (s.activeState === 'active' && prev.activeState !== 'active' && prev.activeState !== 'activating' && prev.activeState !== 'unknown') this.onEvent({ kind: 'unit-recovered', unit, state: s });

@@ -38,7 +38,16 @@ export interface ContainerSpec {
   role?: string;
   /** How the health gate knows the container works, beyond its unit being active. */
   probe?: HealthProbe;
+  /**
+   * Files and directories the image's /exports/hostfs put on the host (Project Atomic
+   * system containers), by host path: what this container owns in this revision, so a
+   * rollback restores that set and an uninstall removes it (containers/hostfs.ts).
+   */
+  hostFiles?: Record<string, HostFileSpec>;
 }
+
+/** A host file a container owns: its content (in the unit store) and mode, or a directory. */
+export type HostFileSpec = { type: 'file'; sha256: string; mode: number } | { type: 'dir'; mode: number };
 
 /** An HTTP URL that must answer 2xx, or a command that must exit 0. */
 export type HealthProbe = { http: string } | { command: string[] };
