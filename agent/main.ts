@@ -14,7 +14,7 @@ import { LocalHost } from '../core/local-host.js';
 import type { TxContext } from '../core/host-api.js';
 import { AgentService } from './service.js';
 import { log } from './journal.js';
-import { AgentMetrics, metricsOptions, serveMetrics, type MetricsListen } from './metrics.js';
+import { AgentMetrics, metricsOptions, recordBootStep, serveMetrics, type MetricsListen } from './metrics.js';
 
 async function openStack(host: LocalHost) {
   const [{ StackSupervisor }, { connectSystemd }] = await Promise.all([import('../containers/supervisor.js'), import('../systemd/client.js')]);
@@ -29,6 +29,7 @@ async function openStack(host: LocalHost) {
 async function reconcile(host: LocalHost): Promise<void> {
   const { units, supervisor } = await openStack(host);
   const out = await supervisor.reconcileAtBoot();
+  await recordBootStep('reconcile', out.decision?.action ?? 'none');
   log(out.reboot ? 'err' : 'info', out.reboot ? 'autoRollback' : 'reconciled', out.message, { ATOMHOST_REVISION: out.revision ?? undefined, ATOMHOST_DECISION: out.decision?.action });
   process.stdout.write(`${out.message}\n`);
   if (out.reboot) await units.start('reboot.target');
@@ -39,10 +40,12 @@ async function healthGate(host: LocalHost): Promise<void> {
   const { units, supervisor } = await openStack(host);
   try {
     const out = await supervisor.gateChange('boot', 'boot');
+    await recordBootStep('gate', out.decision?.action ?? 'none');
     log('info', 'healthPassed', out.message, { ATOMHOST_REVISION: out.revision ?? undefined });
     process.stdout.write(`${out.message}\n`);
   } catch (err) {
-    const d = (err as { details?: { reboot?: boolean; fallback?: string } }).details ?? {};
+    const d = (err as { details?: { reboot?: boolean; fallback?: string; revision?: string } }).details ?? {};
+    await recordBootStep('gate', d.fallback ? 'fall-back' : d.revision ? 'give-up' : 'error');
     log('err', 'autoRollback', (err as Error).message, { PRIORITY: 3, ATOMHOST_FALLBACK: d.fallback, ATOMHOST_REASON: (err as Error).message.split('\n')[0] });
     process.stderr.write(`${(err as Error).message}\n`);
     if (d.reboot) await units.start('reboot.target');

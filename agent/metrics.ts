@@ -13,16 +13,54 @@
 //
 // Nothing secret goes into a metric: no reasons, hook output, URLs or tokens; labels
 // come from fixed sets (kinds, outcomes, states) or are revision ids and versions.
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import client from 'prom-client';
+import { atomicWriteFile } from '../core/atomic-write.js';
 import { AtomhostError, InvalidArgumentError } from '../core/errors.js';
 import type { HostStatus } from '../core/host-api.js';
 import { UPDATE_STATES, type UpdatesReport } from '../core/updates/state.js';
 
 export const METRICS_SOCKET = '/run/atomhost/metrics.sock';
+/**
+ * What the boot units (atomhostd --reconcile, --gate: processes of their own, gone before
+ * a scrape) decided this boot; on /run, so it is this boot's and nothing else's.
+ */
+export const BOOT_GATE_FILE = '/run/atomhost/boot-gate.json';
+
+export type BootStep = 'reconcile' | 'gate';
+interface BootStepResult {
+  outcome: string;
+  at: string;
+}
+
+/** Records a boot unit's decision for the daemon's metrics; never fails the unit. */
+export async function recordBootStep(step: BootStep, outcome: string, file = BOOT_GATE_FILE): Promise<void> {
+  try {
+    const all = await readBootSteps(file);
+    all[step] = { outcome, at: new Date().toISOString() };
+    await mkdir(dirname(file), { recursive: true, mode: 0o755 });
+    await atomicWriteFile(file, `${JSON.stringify(all)}\n`);
+  } catch {
+    // Metrics are not worth a failed boot step.
+  }
+}
+
+async function readBootSteps(file: string): Promise<Partial<Record<BootStep, BootStepResult>>> {
+  try {
+    const j = JSON.parse(await readFile(file, 'utf8')) as Record<string, BootStepResult>;
+    const out: Partial<Record<BootStep, BootStepResult>> = {};
+    for (const step of ['reconcile', 'gate'] as const) {
+      const r = j[step];
+      if (r && typeof r.outcome === 'string' && typeof r.at === 'string') out[step] = { outcome: r.outcome, at: r.at };
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
 
 /** Transaction kinds, from the daemon's transaction titles: a fixed set, so labels stay few. */
 const KINDS: [RegExp, string][] = [
@@ -102,7 +140,7 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
+  constructor(opts: { defaultMetrics?: boolean; bootGateFile?: string } = {}) {
     const metrics = this;
     new client.Gauge({
       name: 'atomhost_revision_info',
@@ -163,6 +201,27 @@ export class AgentMetrics {
         this.reset();
         const r = metrics.#updates();
         if (r) this.set(r.paused ? 1 : 0);
+      },
+    });
+    const bootFile = opts.bootGateFile ?? BOOT_GATE_FILE;
+    new client.Gauge({
+      name: 'atomhost_boot_gate_result',
+      help: 'What the boot units decided this boot (value 1): step reconcile (boot counting) or gate (the health gate), outcome healthy, wait, fall-back, give-up or error.',
+      labelNames: ['step', 'outcome'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const [step, r] of Object.entries(await readBootSteps(bootFile))) this.set({ step, outcome: r.outcome }, 1);
+      },
+    });
+    new client.Gauge({
+      name: 'atomhost_boot_gate_timestamp_seconds',
+      help: 'When the boot unit of that step decided (Unix time).',
+      labelNames: ['step'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const [step, r] of Object.entries(await readBootSteps(bootFile))) this.set({ step }, Date.parse(r.at) / 1000);
       },
     });
     if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry });

@@ -115,6 +115,10 @@ test('served on 127.0.0.1 and on a root-only socket: the revision, deployments, 
   const states = samples.filter((s) => s.name === 'atomhost_update_state');
   assert.equal(states.filter((s) => s.value === 1).length, 1, JSON.stringify(states));
   assert.equal(states.find((s) => s.value === 1)?.labels.state, status.status.updates?.state);
+  // The boot units ran in processes of their own before the daemon: their decisions this boot.
+  assert.equal(value(samples, 'atomhost_boot_gate_result', { step: 'gate', outcome: 'healthy' }), 1, 'atomhost-health.service passed 1.0');
+  assert.equal(samples.filter((x) => x.name === 'atomhost_boot_gate_result' && x.labels.step === 'reconcile').length, 1);
+  assert.ok(Math.abs(value(samples, 'atomhost_boot_gate_timestamp_seconds', { step: 'gate' }) - Date.now() / 1000) < 300);
   assert.ok(value(samples, 'process_cpu_seconds_total') > 0, 'prom-client\'s process metrics are in the same registry');
   assert.ok(value(samples, 'nodejs_heap_size_used_bytes') > 0);
 
