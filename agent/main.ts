@@ -14,7 +14,8 @@ import { LocalHost } from '../core/local-host.js';
 import type { TxContext } from '../core/host-api.js';
 import { AgentService } from './service.js';
 import { log } from './journal.js';
-import { AgentMetrics, metricsOptions, recordBootStep, serveMetrics, type MetricsListen } from './metrics.js';
+import { recordBootStep } from './boot-record.js';
+import type { MetricsListen } from './metrics.js';
 
 async function openStack(host: LocalHost) {
   const [{ StackSupervisor }, { connectSystemd }] = await Promise.all([import('../containers/supervisor.js'), import('../systemd/client.js')]);
@@ -62,6 +63,7 @@ async function daemon(host: LocalHost, metricsListen: MetricsListen | null): Pro
   });
   const bus = dbus.systemBus();
   const service = new AgentService(bus, host, stack);
+  const { AgentMetrics, serveMetrics } = await import('./metrics.js');
   const metrics = new AgentMetrics();
   service.attachMetrics(metrics);
   const { UpdateAgent } = await import('../core/updates/agent.js');
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
     return mode === '--reconcile' ? reconcile(host) : healthGate(host);
   }
   // Checked before anything is opened: a bad value names its flag or variable.
-  const { listen, rest } = metricsOptions(process.argv.slice(2));
+  const { listen, rest } = (await import('./metrics.js')).metricsOptions(process.argv.slice(2));
   if (rest.length) throw new Error(`unknown option ${rest[0]} (atomhostd [--reconcile|--gate|--metrics-listen HOST:PORT [--metrics-allow-remote]])`);
   return daemon(await LocalHost.open(process.env.ATOMHOST_SYSROOT || '/'), listen);
 }

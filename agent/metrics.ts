@@ -13,55 +13,17 @@
 //
 // Nothing secret goes into a metric: no reasons, hook output, URLs or tokens; labels
 // come from fixed sets (kinds, outcomes, states) or are revision ids and versions.
-import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import client from 'prom-client';
-import { atomicWriteFile } from '../core/atomic-write.js';
 import { AtomhostError, InvalidArgumentError } from '../core/errors.js';
 import type { HostStatus } from '../core/host-api.js';
 import { UPDATE_STATES, type UpdatesReport } from '../core/updates/state.js';
+import { BOOT_GATE_FILE, readBootSteps } from './boot-record.js';
 
 export const METRICS_SOCKET = '/run/atomhost/metrics.sock';
-/**
- * What the boot units (atomhostd --reconcile, --gate: processes of their own, gone before
- * a scrape) decided this boot; on /run, so it is this boot's and nothing else's.
- */
-export const BOOT_GATE_FILE = '/run/atomhost/boot-gate.json';
-
-export type BootStep = 'reconcile' | 'gate';
-interface BootStepResult {
-  outcome: string;
-  at: string;
-}
-
-/** Records a boot unit's decision for the daemon's metrics; never fails the unit. */
-export async function recordBootStep(step: BootStep, outcome: string, file = BOOT_GATE_FILE): Promise<void> {
-  try {
-    const all = await readBootSteps(file);
-    all[step] = { outcome, at: new Date().toISOString() };
-    await mkdir(dirname(file), { recursive: true, mode: 0o755 });
-    await atomicWriteFile(file, `${JSON.stringify(all)}\n`);
-  } catch {
-    // Metrics are not worth a failed boot step.
-  }
-}
-
-async function readBootSteps(file: string): Promise<Partial<Record<BootStep, BootStepResult>>> {
-  try {
-    const j = JSON.parse(await readFile(file, 'utf8')) as Record<string, BootStepResult>;
-    const out: Partial<Record<BootStep, BootStepResult>> = {};
-    for (const step of ['reconcile', 'gate'] as const) {
-      const r = j[step];
-      if (r && typeof r.outcome === 'string' && typeof r.at === 'string') out[step] = { outcome: r.outcome, at: r.at };
-    }
-    return out;
-  } catch {
-    return {};
-  }
-}
-
 /** Transaction kinds, from the daemon's transaction titles: a fixed set, so labels stay few. */
 const KINDS: [RegExp, string][] = [
   [/^upgrade$/, 'upgrade'],
