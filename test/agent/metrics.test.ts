@@ -136,6 +136,22 @@ test('served on 127.0.0.1 and on a root-only socket: the revision, deployments, 
   assert.equal(nobody.stdout, '');
 });
 
+test('an update check of the update agent: its result, its time and its state', async (t) => {
+  if (!requireRoot(t)) return;
+  // Only 1.0 is published: the check finds nothing. The policy goes again at once, so that
+  // the agent's timer never takes the 2.0 published below.
+  await th.sh(`mkdir -p /etc/atomhost/updates.d && printf 'strategy: immediate\\n' > /etc/atomhost/updates.d/50-test.yaml`);
+  const r = await atomhost('--json', 'updates', 'check');
+  await th.sh('rm -f /etc/atomhost/updates.d/50-test.yaml');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { state: string }).state, 'steady', r.stdout);
+  const { samples } = await scrape();
+  assert.equal(value(samples, 'atomhost_update_checks_total', { result: 'steady' }), 1);
+  assert.equal(value(samples, 'atomhost_update_state', { state: 'steady' }), 1);
+  assert.equal(value(samples, 'atomhost_update_paused'), 0);
+  assert.ok(Math.abs(value(samples, 'atomhost_update_last_check_timestamp_seconds') - Date.now() / 1000) < 120);
+});
+
 test('live gates: a healthy container install counts as healthy; a broken one falls back live and counts a fallback', async (t) => {
   if (!requireRoot(t)) return;
   const was = (await scrape()).samples;
