@@ -17,6 +17,7 @@ import { redactError, redactJson } from './redact.js';
 import { checkProbe } from '../core/values.js';
 import { log } from './journal.js';
 import type { UpdateAgent } from '../core/updates/agent.js';
+import type { AgentMetrics } from './metrics.js';
 import { BUS_NAME, INTERFACE, MUTATING, OBJECT_PATH, encodeError, errorName, type FinishedResult } from './protocol.js';
 
 const { Message, MessageType } = dbus;
@@ -27,6 +28,8 @@ interface Running {
   caller: string;
   started: string;
   abort: AbortController;
+  /** Ends the transaction's metrics (agent/metrics.ts). */
+  endMetrics?: (success: boolean, err?: unknown) => void;
 }
 
 const INTROSPECTION = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
@@ -107,6 +110,7 @@ export class AgentService {
   #last: FinishedResult | null = null;
   #statusCache = '{}';
   #updates: UpdateAgent | null = null;
+  #metrics: AgentMetrics | null = null;
 
   readonly #stack: StackSupervisor | null;
   readonly #containers: ((tx: TxContext) => Promise<SystemContainers>) | null;
@@ -121,6 +125,17 @@ export class AgentService {
   /** The update agent (core/updates/agent.ts): its state goes into Status and GetUpdates. */
   attachUpdates(agent: UpdateAgent): void {
     this.#updates = agent;
+  }
+
+  /** Transactions and live gates are counted there (agent/metrics.ts); it reads the cached status. */
+  attachMetrics(metrics: AgentMetrics): void {
+    this.#metrics = metrics;
+    metrics.readFrom({ status: () => this.#statusSnapshot(), updates: () => this.#updates?.report() ?? null });
+  }
+
+  #statusSnapshot(): HostStatus | null {
+    const s = JSON.parse(this.#statusCache) as Partial<HostStatus>;
+    return s.status ? (s as HostStatus) : null;
   }
 
   /** The update agent's state changed: Status is read again (not during a transaction, which refreshes at its end). */
@@ -326,9 +341,12 @@ export class AgentService {
       const result = await fn(await containers(tx));
       try {
         const out = await task(tx.progress ?? noProgress, 'Checking the health of the stack', () => supervisor.gateChange(title, 'live', tx.signal));
+        this.#metrics?.gateResult('live', out.decision?.action ?? 'none');
         log('info', 'healthPassed', `${title}: ${out.message}`, { ATOMHOST_REVISION: result.revision ?? undefined });
       } catch (err) {
         const d = (err as AtomhostError).details ?? {};
+        if (d.fallback) this.#metrics?.gateResult('live', 'fall-back', { reboot: Boolean(d.reboot), ms: d.fallbackMs as number | null });
+        else this.#metrics?.gateResult('live', 'revision' in d ? 'give-up' : 'error');
         log('err', 'autoRollback', (err as Error).message, { PRIORITY: 3, ATOMHOST_REVISION: result.revision ?? undefined, ATOMHOST_FALLBACK: d.fallback ? String(d.fallback) : undefined, ATOMHOST_REASON: (err as Error).message.split('\n')[0], ATOMHOST_FALLBACK_MS: d.fallbackMs != null ? Number(d.fallbackMs) : undefined });
         throw err;
       }
@@ -340,7 +358,7 @@ export class AgentService {
   #begin(title: string, caller: string, fn: (tx: TxContext) => Promise<unknown>): string {
     if (this.#running) throw new AtomhostError('AH_ERR_BUSY', `transaction in progress: ${this.#running.title} started by ${this.#running.caller} at ${this.#running.started}`, { details: { title: this.#running.title, caller: this.#running.caller } });
     const id = randomUUID();
-    const running: Running = { id, title, caller, started: new Date().toISOString(), abort: new AbortController() };
+    const running: Running = { id, title, caller, started: new Date().toISOString(), abort: new AbortController(), endMetrics: this.#metrics?.transactionStarted(title) };
     this.#running = running;
     log('info', 'transactionStarted', `${title} started by ${caller}`, { ATOMHOST_TRANSACTION: id, ATOMHOST_CALLER: caller });
     const tx: TxContext = { signal: running.abort.signal, progress: (e) => this.#progress(id, e) };
@@ -374,6 +392,7 @@ export class AgentService {
   async #finish(running: Running, success: boolean, payload: string, revision?: string, err?: unknown): Promise<void> {
     this.#running = null;
     this.#last = { transaction: running.id, success, payload };
+    running.endMetrics?.(success, err);
     const fields = { ATOMHOST_TRANSACTION: running.id, ATOMHOST_REVISION: revision, ATOMHOST_CALLER: running.caller };
     if (success) log('info', 'transactionSucceeded', `${running.title} succeeded`, fields);
     else log('err', 'transactionFailed', `${running.title} failed: ${err instanceof Error ? err.message : String(err)}`, { ...fields, PRIORITY: 3, ATOMHOST_ERROR: err instanceof AtomhostError ? err.code : 'AH_ERR_FAILED' });
