@@ -156,24 +156,20 @@ class TempKeyring {
   static async create(keys: PolicyKey[]): Promise<TempKeyring> {
     const ring = new TempKeyring(await mkdtemp(join(tmpdir(), 'atomhost-sigverify-')));
     try {
-      const files: string[] = [];
+      // One import per key source, so a file that holds no usable key is named as such.
       for (const [i, k] of keys.entries()) {
+        const f = join(ring.home, `key${i}`);
         if ('path' in k) {
-          // Read here, so a missing key file is named as such (not as a gpg message).
           const data = await readFile(k.path).catch((err: Error) => {
             throw new Error(`key file ${k.path} cannot be read (${err.message})`);
           });
-          const f = join(ring.home, `key${i}`);
           await writeFile(f, data);
-          files.push(f);
         } else {
-          const f = join(ring.home, `key${i}`);
           await writeFile(f, k.data);
-          files.push(f);
         }
+        const r = await ring.gpg(['--status-fd', '1', '--import', f]);
+        if (!/^\[GNUPG:\] IMPORT_OK /m.test(r.stdout)) throw new Error(`no OpenPGP public key could be imported from ${'path' in k ? k.path : 'keyData'} (${r.stderr.trim().split('\n').pop() ?? `gpg exit ${r.exitCode}`})`);
       }
-      const r = await ring.gpg(['--status-fd', '1', '--import', ...files]);
-      if (!/^\[GNUPG:\] IMPORT_OK /m.test(r.stdout)) throw new Error(`no OpenPGP public key found in ${describeKeys(keys)}`);
       return ring;
     } catch (err) {
       await ring.dispose();
@@ -192,7 +188,8 @@ class TempKeyring {
     const outFile = join(this.home, `${name}.payload`);
     await writeFile(sigFile, sig);
     try {
-      const r = await this.gpg(['--status-fd', '1', '--yes', '--output', outFile, '--decrypt', sigFile]);
+      // --max-output: a compressed payload cannot unpack into more than a signature may hold.
+      const r = await this.gpg(['--status-fd', '1', '--max-output', String(MAX_SIGNATURE_BYTES), '--yes', '--output', outFile, '--decrypt', sigFile]);
       const status = r.stdout.split('\n').filter((l) => l.startsWith('[GNUPG:] ')).map((l) => l.slice(9).split(' '));
       const has = (k: string) => status.some((s) => s[0] === k);
       if (has('NO_PUBKEY') || (has('ERRSIG') && !has('BADSIG'))) return 'not signed by a key of the policy';

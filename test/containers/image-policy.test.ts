@@ -176,9 +176,16 @@ describe('pulls under policy.json, with images signed by skopeo --sign-by', () =
     await writeFile(join(conf, 'registries.d', 'default.yaml'), `default-docker:\n  sigstore: file://${sigstore}\ndocker:\n  ${reg.host}/overhttp:\n    lookaside: ${sigServer.url}\n`);
     signer = await newKey('Atomhost Signer <signer@example.org>');
     other = await newKey('Someone Else <else@example.org>');
-    await writeFile(join(work, 'signer.gpg'), (await execa('gpg', ['--homedir', gnupg, '--export', signer], { encoding: 'buffer' })).stdout);
-    await writeFile(join(work, 'signer.asc'), (await gpg(['--armor', '--export', signer])).stdout);
-    await writeFile(join(work, 'other.gpg'), (await execa('gpg', ['--homedir', gnupg, '--export', other], { encoding: 'buffer' })).stdout);
+    // Each exported file must hold exactly the key it is named for (what a policy's keyPath points at).
+    const exportKey = async (fpr: string, file: string, armor = false) => {
+      await gpg([...(armor ? ['--armor'] : []), '--output', file, '--export', fpr]);
+      const shown = (await gpg(['--with-colons', '--show-keys', file])).stdout.split('\n').filter((l) => l.startsWith('fpr:')).map((l) => l.split(':')[9]);
+      assert.equal(shown[0], fpr, `${file} holds ${fpr}`);
+    };
+    await exportKey(signer, join(work, 'signer.gpg'));
+    await exportKey(signer, join(work, 'signer.asc'), true);
+    await exportKey(other, join(work, 'other.gpg'));
+    assert.notEqual(signer, other);
     digest = await buildAndPush(reg.host, 'base/app:1', { layers: [{ files: { 'www/index.html': 'signed\n' } }], cmd: ['/www/index.html'] });
     await publish('signed/app', signer);
     await publish('overhttp/app', signer);
@@ -270,12 +277,36 @@ describe('pulls under policy.json, with images signed by skopeo --sign-by', () =
   });
 
 
-  test('insecureAcceptAnything accepts an unsigned image; a missing key file is a refusal that names it', async (t) => {
+  test('a rewritten location: scopes and identities speak of the logical name, the lookaside of the registry it came from', async (t) => {
+    if (!requireRoot(t)) return;
+    const regconf = join(conf, 'registries.conf');
+    const saved = await readFile(regconf, 'utf8');
+    try {
+      await writeFile(regconf, `${saved}\n[[registry]]\nprefix = "policy.example/apps"\nlocation = "${reg.host}/signed"\ninsecure = true\n`);
+      // A scope of the registry it really comes from does not apply: the logical name's does (here the default).
+      await usePolicy({ [reg.host]: [{ type: 'insecureAcceptAnything' }] });
+      const r = await f.cli('container', 'install', '--name', 'logical', 'policy.example/apps/app:1');
+      assert.notEqual(r.exitCode, 0);
+      assert.match(r.stderr, /refused policy\.example\/apps\/app:1: .*policy\.json: default: rejected/);
+      // The signature names the registry's own name: refused as an identity mismatch, accepted once remapped.
+      await usePolicy({ 'policy.example': signedBy(join(work, 'signer.gpg')) });
+      await refused('policy.example/apps/app:1', /transports\.docker\["policy\.example"\]\[0\]: signedBy: .*it is signed for 127\.0\.0\.1:\d+\/signed\/app:1, which signedIdentity matchRepoDigestOrExact does not accept for policy\.example\/apps\/app:1/);
+      await usePolicy({ 'policy.example': signedBy(join(work, 'signer.gpg'), { type: 'remapIdentity', prefix: 'policy.example/apps', signedPrefix: `${reg.host}/signed` }) });
+      await accepted('policy.example/apps/app:1');
+    } finally {
+      await writeFile(regconf, saved);
+    }
+  });
+
+  test('insecureAcceptAnything accepts an unsigned image; a missing or unusable key file is a refusal that names it', async (t) => {
     if (!requireRoot(t)) return;
     await usePolicy({ [`${reg.host}/unsigned`]: [{ type: 'insecureAcceptAnything' }] });
     await accepted(`${reg.host}/unsigned/app:1`);
     await usePolicy({ [reg.host]: signedBy('/nonexistent/policy-key.gpg') });
     await refused(`${reg.host}/signed/app:1`, /signedBy: key file \/nonexistent\/policy-key\.gpg cannot be read/);
+    await writeFile(join(work, 'garbage.gpg'), 'not a key\n');
+    await usePolicy({ [reg.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPaths: [join(work, 'signer.gpg'), join(work, 'garbage.gpg')] }] });
+    await refused(`${reg.host}/signed/app:1`, new RegExp(`signedBy: no OpenPGP public key could be imported from ${join(work, 'garbage.gpg').replace(/[.]/g, '\\.')}`));
   });
 
   test('the top-level default applies when no docker scope matches; a malformed policy.json stops the pull naming its path', async (t) => {
