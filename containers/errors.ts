@@ -28,3 +28,11 @@ export class UnsupportedMediaTypeError extends AtomhostError {
     this.name = 'UnsupportedMediaTypeError';
   }
 }
+
+/** An image policy.json refuses: names the image, the policy file and the entry that decided (nothing was stored). */
+export class ImagePolicyRefusedError extends AtomhostError {
+  constructor(image: string, file: string, entry: string, why: string) {
+    super('AH_ERR_SIGNATURE', `refused ${image}: ${file}: ${entry}: ${why}; nothing was pulled`, { details: { image, file, entry } });
+    this.name = 'ImagePolicyRefusedError';
+  }
+}

@@ -5,7 +5,8 @@
 // busybox:1.36), never a mirror's or a rewritten location's: those are the host's
 // configuration, read again at every pull.
 import { NotFoundError } from '../core/errors.js';
-import { RegistryError } from './errors.js';
+import { ImagePolicyRefusedError, RegistryError } from './errors.js';
+import { checkSignatures, policyFor, type PolicyCheck } from './image-signatures.js';
 import { DOCKER_HUB, formatReference, type ImageReference } from './reference.js';
 import { BlockedRegistryError, loadRegistriesConf, pullSources, type PullSource, type RegistriesConf, type RegistryEntry, type SkippedMirror } from './registries-conf.js';
 import { noteLegacyRegistriesYaml, settingsFor } from './registries.js';
@@ -55,7 +56,10 @@ export function clientFor(source: PullSource): RegistryClient {
 /**
  * Resolves an image (optionally pinned to a digest) through registries.conf and opens it
  * at the first source that has it. A blocked name or an ambiguous short name throws
- * before any request; when every source fails, the error lists each one.
+ * before any request; when every source fails, the error lists each one. policy.json is
+ * applied to the logical name: a `reject` scope refuses before any request, signatures are
+ * checked on the manifest before anything of the image is stored (a refusal is final for
+ * that name, as in containers/image: the next mirror is not tried).
  */
 export async function openImage(input: string, opts: { digest?: string; signal?: AbortSignal; conf?: RegistriesConf } = {}): Promise<OpenedImage> {
   noteLegacyRegistriesYaml();
@@ -66,14 +70,32 @@ export async function openImage(input: string, opts: { digest?: string; signal?:
     const name = opts.digest ? { ...c, digest: opts.digest } : c;
     // A blocked candidate refuses the whole pull: it is never skipped for the next one.
     const { sources } = pullSources(conf, name);
+    let policy: PolicyCheck | null;
+    try {
+      policy = policyFor(name);
+    } catch (err) {
+      // Refused by policy: another short-name candidate may still be allowed (podman tries them all).
+      if (!(err instanceof ImagePolicyRefusedError) || resolution.candidates.length === 1) throw err;
+      failures.push({ where: formatReference(name), err });
+      continue;
+    }
     for (const source of sources) {
       const client = clientFor(source);
+      let resolved: ResolvedImage;
       try {
-        const resolved = await client.resolve(source.reference, opts.signal);
-        return { name, source, client, resolved, resolution };
+        resolved = await client.resolve(source.reference, opts.signal);
       } catch (err) {
         if (opts.signal?.aborted) throw err;
         failures.push({ where: `${source.kind} ${formatReference(source.reference)}`, err });
+        continue;
+      }
+      try {
+        if (policy) await checkSignatures(policy, source.reference, resolved.index ?? { digest: resolved.digest, bytes: resolved.manifestBytes }, opts.signal);
+        return { name, source, client, resolved, resolution };
+      } catch (err) {
+        if (!(err instanceof ImagePolicyRefusedError) || resolution.candidates.length === 1) throw err;
+        failures.push({ where: `${source.kind} ${formatReference(source.reference)}`, err });
+        break;
       }
     }
   }

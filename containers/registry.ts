@@ -53,6 +53,8 @@ export interface ResolvedImage {
   manifestBytes: Buffer;
   config: ImageConfig;
   configBytes: Buffer;
+  /** The index the reference named, when it named one (signatures sign what the tag names). */
+  index: { digest: string; bytes: Buffer } | null;
 }
 
 // Redirects (registries send blob fetches to their storage) are followed by #send itself,
@@ -277,7 +279,9 @@ export class RegistryClient {
   async resolve(ref: ImageReference, signal?: AbortSignal, platform = { os: 'linux', architecture: hostArchitecture() }): Promise<ResolvedImage> {
     const name = formatReference(ref);
     let m = await this.manifest(ref.repository, ref.digest ?? ref.tag!, signal);
+    let top: ResolvedImage['index'] = null;
     if (m.mediaType === MEDIA.ociIndex || m.mediaType === MEDIA.dockerList) {
+      top = { digest: m.digest, bytes: m.bytes };
       const index = JSON.parse(m.bytes.toString('utf8')) as { manifests: Descriptor[] };
       if (!Array.isArray(index.manifests) || index.manifests.some((d) => !d || typeof d.digest !== 'string')) throw new RegistryError(`the index of ${name} is malformed (manifests must be a list of descriptors)`, { image: name });
       const pick = index.manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
@@ -301,7 +305,7 @@ export class RegistryClient {
     }
     const configBytes = await this.blobBuffer(ref.repository, manifest.config, signal);
     const config = checkConfig(parseObject(configBytes, `the config of ${name}`, name), name);
-    return { reference: ref, digest: m.digest, manifest, manifestBytes: m.bytes, config, configBytes };
+    return { reference: ref, digest: m.digest, manifest, manifestBytes: m.bytes, config, configBytes, index: top };
   }
 
   async blobBuffer(repository: string, d: Descriptor, signal?: AbortSignal): Promise<Buffer> {
