@@ -21,6 +21,7 @@ import { Target } from './target.js';
 import { installBootloader } from './bootloader.js';
 import { configureEtc, type Mounted } from './configure.js';
 import { applyAccounts } from './accounts.js';
+import { substituteBasearch } from './basearch.js';
 import { runScript, type ScriptRun } from './scripts.js';
 import { addSetupRemote, preflightSignedRef } from './ostree-keys.js';
 import type { Kickstart } from './types.js';
@@ -63,6 +64,7 @@ function load(path: string, lenient: boolean): Kickstart {
   const { ks, errors } = parseKickstart(path, undefined, { lenientIncludes: lenient });
   if (errors.length) throw new KickstartError(errors);
   if (ks.unsupported.length) throw new KickstartUnsupportedError(ks.unsupported);
+  if (ks.ostreesetup) ks.ostreesetup.ref = substituteBasearch(ks.ostreesetup.ref);
   return ks;
 }
 
