@@ -22,9 +22,7 @@ export const registerKickstart: Registrar = (program: Command, ctx: CliContext) 
         const { formatProblem } = await import('../../kickstart/errors.js');
         const { planLayout, parseSize, LayoutError } = await import('../../kickstart/layout.js');
         const { summarize } = await import('../../kickstart/summary.js');
-        const { parseVersion, VERSIONS } = await import('../../kickstart/versions.js');
-        const version = o.version === undefined ? undefined : parseVersion(o.version);
-        if (version === null) throw new InvalidArgumentError(`unknown kickstart version ${JSON.stringify(o.version)} (one of ${VERSIONS.join(', ')}, or DEVEL)`, { field: 'version' });
+        const version = o.version === undefined ? undefined : await versionOption(o.version);
         const sizeBytes = parseSize(o.size ?? DEFAULT_PLAN_SIZE);
         if (!sizeBytes) throw new InvalidArgumentError(`invalid --size ${JSON.stringify(o.size)} (e.g. 4G, 512M)`, { field: 'size' });
         const { ks, errors } = parseKickstart(file, undefined, { lenientIncludes: true, version });
@@ -62,18 +60,20 @@ export const registerKickstart: Registrar = (program: Command, ctx: CliContext) 
     .option('--size <size>', 'size of the image, e.g. 4G')
     .option('--disk <device>', 'provision this block device instead (everything on it is erased)')
     .option('--force', 'replace an existing image file')
+    .option('--version <version>', 'judge the kickstart by this version, as validate --version (default the newest, F45)')
     .description('provision a disk image: partitions, file systems, the OSTree deployment, /etc, %post; needs root')
     .action(
-      action(ctx, async (file: string, o: { image?: string; size?: string; disk?: string; force?: boolean }) => {
+      action(ctx, async (file: string, o: { image?: string; size?: string; disk?: string; force?: boolean; version?: string }) => {
         const { parseSize } = await import('../../kickstart/layout.js');
         const { applyKickstart } = await import('../../kickstart/apply.js');
         const { progressView } = await import('../progress-view.js');
         const sizeBytes = o.size ? parseSize(o.size) : undefined;
         if (o.size && !sizeBytes) throw new InvalidArgumentError(`invalid --size ${JSON.stringify(o.size)} (e.g. 4G, 512M)`, { field: 'size' });
+        const version = o.version === undefined ? undefined : await versionOption(o.version);
         if (process.getuid?.() !== 0) throw new InvalidArgumentError('kickstart apply needs root (loop devices, mkfs, mount)', { field: 'uid' });
         const view = progressView({ json: ctx.globals().json ?? false, jsonLines: false });
         try {
-          const r = await applyKickstart(file, { image: o.image, disk: o.disk, sizeBytes: sizeBytes ?? undefined, force: o.force, progress: view.sink });
+          const r = await applyKickstart(file, { image: o.image, disk: o.disk, sizeBytes: sizeBytes ?? undefined, force: o.force, progress: view.sink, version });
           if (ctx.globals().json) printJson(r);
           else {
             const lines = [
@@ -94,6 +94,14 @@ export const registerKickstart: Registrar = (program: Command, ctx: CliContext) 
       }),
     );
 };
+
+/** A --version as pykickstart names it (F40, RHEL9, DEVEL), or a clear error. */
+async function versionOption(written: string) {
+  const { parseVersion, VERSIONS } = await import('../../kickstart/versions.js');
+  const v = parseVersion(written);
+  if (!v) throw new InvalidArgumentError(`unknown kickstart version ${JSON.stringify(written)} (one of ${VERSIONS.join(', ')}, or DEVEL)`, { field: 'version' });
+  return v;
+}
 
 function renderSummary(s: ReturnType<typeof import('../../kickstart/summary.js').summarize>, size: string, layoutError: string | null, version: string, unsupported: number): string {
   const lines = unsupported

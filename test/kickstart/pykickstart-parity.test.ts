@@ -1110,3 +1110,15 @@ test('validate: valid but not applicable here exits 0 with the warnings and the 
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /unknown kickstart version "F99"/);
 });
+
+test('apply still refuses valid kickstart it cannot do, before touching anything', async () => {
+  const { applyKickstart } = await import('../../kickstart/apply.js');
+  const { KickstartUnsupportedError } = await import('../../kickstart/errors.js');
+  const image = `/tmp/kspar-never-${process.pid}.img`;
+  await assert.rejects(applyKickstart(join(REAL, 'fedora21-cloud-atomic.ks'), { image, sizeBytes: 4 * 1024 ** 3, version: parseVersion('F21')! }), (e: unknown) => {
+    assert.ok(e instanceof KickstartUnsupportedError);
+    assert.match((e as Error).message, /bootloader --extlinux/);
+    return true;
+  });
+  assert.equal(spawnSync('test', ['-e', image]).status, 1, 'no image was made');
+});
