@@ -63,6 +63,8 @@ const list = (names: string | string[], dest?: string, choices?: readonly string
 const empty = (o: OptSpec): OptSpec => ({ ...o, allowEmpty: true });
 /** An option pykickstart removed from the given version on (e.g. firewall --telnet in F14). */
 const until = (o: OptSpec, removedIn: string): OptSpec => ({ ...o, removedIn });
+/** An option pykickstart deprecates from the given version on (timezone --ntpservers in F40). */
+const deprecated = (o: OptSpec, deprecatedIn: string): OptSpec => ({ ...o, deprecatedIn });
 function destOf(name: string): string {
   return name.replace(/^--?/, '').replace(/-/g, '_');
 }
@@ -260,7 +262,9 @@ export const COMMANDS: Record<string, CommandDef> = {
   },
 
   timezone: {
-    options: [flag(['--utc', '--isUtc'], 'utc'), flag('--nontp'), empty(list('--ntpservers'))],
+    // From F40 pykickstart deprecates --isUtc, --nontp and --ntpservers (timesource replaces
+    // the last two); atomhost still applies them, with pykickstart's warning.
+    options: [flag('--utc', 'utc'), deprecated(flag('--isUtc', 'utc'), 'F40'), deprecated(flag('--nontp'), 'F40'), deprecated(empty(list('--ntpservers')), 'F40')],
     positionals: [0, 1],
     positionalName: 'time zone (e.g. Europe/Paris)',
     once: true,
@@ -1039,6 +1043,12 @@ export function makeCmd(
     err('unexpected-argument', max === 0 ? `takes no arguments (got ${JSON.stringify(parsed.args[0])})` : `unexpected argument ${JSON.stringify(parsed.args[max])}`);
   }
   if (failed && parsed.args.length < min) return null; // the handler cannot run without its positional argument
+  for (const o of options) {
+    const written = parsed.opts.get(o.dest)?.written;
+    if (o.deprecatedIn && written && o.names.includes(written) && version.index >= VERSIONS.indexOf(o.deprecatedIn)) {
+      sink.warn(`the ${written} option is deprecated since ${o.deprecatedIn} (pykickstart: it no longer has any effect; timesource replaces the NTP options); atomhost still applies it`, written);
+    }
+  }
   const cmd: Cmd & { constSeen: Map<string, string[]> } = {
     name,
     at,

@@ -16,6 +16,8 @@ export interface OptSpec {
   allowEmpty?: boolean;
   /** pykickstart removed the option from this version on (unknown there and after). */
   removedIn?: string;
+  /** pykickstart deprecates the option from this version on (a warning there and after). */
+  deprecatedIn?: string;
 }
 
 export interface OptValue {

@@ -908,6 +908,35 @@ test('agreement over all ported cases (the number the report quotes)', () => {
   assert.equal(agree, n - DELIBERATE.size);
 });
 
+// The accepted cases on which pykickstart warns (deprecated options and commands): atomhost warns too.
+const PYKICKSTART_WARNS = [
+  "timezone --isUtc Eastern",
+  "timezone --isUtc",
+  "timezone --isUtc Europe/Prague",
+  "timezone Europe/Prague --nontp",
+  "timezone Europe/Prague --ntpservers=ntp.cesnet.cz",
+  "timezone Europe/Prague --ntpservers=",
+  "timezone --utc Europe/Prague --ntpservers=ntp.cesnet.cz,0.fedora.pool.ntp.org,",
+  "timezone --utc Europe/Sofia --ntpservers=,0.fedora.pool.ntp.org,",
+  "timezone --ntpservers=ntp.cesnet.cz",
+  "timezone --ntpservers=ntp.cesnet.cz,tik.nic.cz",
+  "timezone Europe/Oslo --nontp",
+  "timezone --isUtc Europe/Bratislava",
+  "timezone --ntpservers foo,bar,baz",
+  "timezone --nontp",
+];
+
+test('where pykickstart warns, atomhost warns', () => {
+  const silent = PYKICKSTART_WARNS.filter((line) => {
+    const { ks, errors } = judge(line);
+    return errors.length > 0 || ks.warnings.length + ks.unsupported.length === 0;
+  });
+  assert.deepEqual(silent, []);
+  const { ks } = judge('timezone Europe/Prague --ntpservers=ntp.cesnet.cz');
+  assert.match(ks.warnings[0].message, /--ntpservers option is deprecated since F40/);
+  assert.deepEqual(judge('timezone Europe/Prague --ntpservers=ntp.cesnet.cz', 'F39').ks.warnings, [], 'not before F40');
+});
+
 // --- the causes of issue #14 item 6 ---
 
 const BASE = 'ostreesetup --osname=os --url=http://h/repo --ref=os/stable\nautopart\n';
