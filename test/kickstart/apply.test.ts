@@ -94,8 +94,8 @@ test('validate reports every mistake with its file and line, and exits 1', async
   assert.equal(lines.length, 6, r.stderr);
   for (const [i, l] of lines.slice(0, 5).entries()) assert.ok(l.startsWith(`${join(CORPUS, 'bad-value.ks')}:${i + 1}: `), l);
   assert.match(lines[0], /ostreesetup --url: invalid URL "ftp:\/\/x\/repo"/);
-  assert.match(lines[3], /timezone: unknown time zone "Mars\/Olympus_Mons"/);
-  assert.equal(lines[5], `5 errors in ${join(CORPUS, 'bad-value.ks')}`);
+  assert.match(lines[3], /timezone: invalid time zone "\.\.\/\.\.\/etc\/passwd"/);
+  assert.equal(lines[5], `5 errors in ${join(CORPUS, 'bad-value.ks')} (kickstart version F45)`);
 
   const j = await cli('--json', 'kickstart', 'validate', join(CORPUS, 'conflict.ks'));
   assert.equal(j.exitCode, 1);
