@@ -133,27 +133,28 @@ function checkMount(c: Cmd, mnt: string, allowPv: boolean): void {
   if (mnt === 'swap' || mnt === 'biosboot' || mnt === 'prepboot' || mnt === 'None' || mnt === 'none') return;
   if (allowPv && /^pv\.[A-Za-z0-9_.-]+$/.test(mnt)) return;
   if (/^raid\./.test(mnt)) {
-    c.err('bad-value', `software RAID members (${mnt}) are not in the atomic-host subset (no raid command)`);
+    c.unsupported(`software RAID members (${mnt}) are not in the atomic-host subset apply does (no raid command)`);
     return;
   }
   if (allowPv && /^pv\./.test(mnt)) {
     c.err('bad-value', `invalid physical volume name ${JSON.stringify(mnt)}`);
     return;
   }
-  if (!mnt.startsWith('/')) c.err('bad-value', `mount point ${JSON.stringify(mnt)} must be an absolute path, swap, biosboot${allowPv ? ' or pv.NAME' : ''}`);
-  else if (mnt.split('/').some((s) => s === '..' || s === '.')) c.err('bad-value', `mount point ${JSON.stringify(mnt)} must not contain . or ..`);
+  // A relative mount point is valid for pykickstart (Anaconda refuses it at install); `..` is refused here.
+  if (mnt.split('/').some((s) => s === '..' || s === '.')) c.err('bad-value', `mount point ${JSON.stringify(mnt)} must not contain . or ..`);
+  else if (!mnt.startsWith('/')) c.unsupported(`mount point ${JSON.stringify(mnt)} is not an absolute path, swap, biosboot${allowPv ? ' or pv.NAME' : ''}`);
 }
 
 function fstypeFor(c: Cmd, mnt: string, given: string | null): FsType {
   if (mnt === 'swap') {
-    if (given && given !== 'swap') c.err('conflict', `a swap partition cannot have --fstype=${given}`, c.w('fstype'));
+    if (given && given !== 'swap') c.unsupported(`a swap partition cannot have --fstype=${given}`, c.w('fstype'));
     return 'swap';
   }
   if (mnt === 'biosboot') return 'biosboot';
   if (mnt === 'prepboot') return 'prepboot';
   if (/^pv\./.test(mnt)) {
     // Anaconda's own kickstarts write `part pv.1 --fstype=lvmpv`.
-    if (given && given !== 'lvmpv') c.err('conflict', `a physical volume (${mnt}) takes no --fstype other than lvmpv`, c.w('fstype'));
+    if (given && given !== 'lvmpv') c.unsupported(`a physical volume (${mnt}) takes no --fstype other than lvmpv`, c.w('fstype'));
     return 'lvmpv';
   }
   if (given === 'tmpfs') {
@@ -169,7 +170,7 @@ function fstypeFor(c: Cmd, mnt: string, given: string | null): FsType {
     c.unsupported(`--fstype=lvmpv needs a pv.NAME mount point, not ${mnt}`, c.w('fstype'));
     return 'lvmpv';
   }
-  if (given === 'swap') c.err('conflict', `--fstype=swap needs the mount point "swap", not ${mnt}`, c.w('fstype'));
+  if (given === 'swap') c.unsupported(`--fstype=swap needs the mount point "swap", not ${mnt}`, c.w('fstype'));
   if (given === 'biosboot' || given === 'prepboot') return given;
   if (given === 'efi') return 'efi';
   if (given) return given as FsType;
@@ -323,7 +324,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       for (const s of c.list('remove')) if (!FW_SERVICE_RE.test(s)) c.err('bad-value', `invalid service ${JSON.stringify(s)} (a firewalld service name such as ssh)`, c.w('remove'));
       for (const d of c.list('trust')) if (!IFNAME_RE.test(d)) c.err('bad-value', `invalid interface ${JSON.stringify(d)} (an interface name such as eth0)`, c.w('trust'));
       const enabled = c.str('state') !== 'disabled';
-      if (!enabled && (services.length || ports.length)) c.err('conflict', 'cannot open services or ports on a disabled firewall', c.w('state'));
+      if (!enabled && (services.length || ports.length)) c.warn('services and ports are ignored on a disabled firewall', c.w('state'));
       ks.firewall = { enabled, services, ports, trust: c.list('trust'), removeServices: c.list('remove'), useSystemDefaults: c.has('use_system_defaults'), at: c.at };
     },
   },
@@ -375,8 +376,8 @@ export const COMMANDS: Record<string, CommandDef> = {
       const ip = c.str('ip');
       const netmask = c.str('netmask');
       const hostname = c.str('hostname');
-      if (bootproto === 'static' && !ip && !c.has('noipv4')) c.err('missing-option', '--bootproto=static needs --ip', '--ip');
-      if (bootproto === 'static' && ip && !netmask) c.err('missing-option', '--bootproto=static needs --netmask', '--netmask');
+      if (bootproto === 'static' && !ip && !c.has('noipv4')) c.unsupported('--bootproto=static without --ip gives no address to write', '--bootproto');
+      if (bootproto === 'static' && ip && !netmask) c.unsupported('--bootproto=static needs --netmask to write the address', '--ip');
       // pykickstart takes these as strings; NetworkManager keyfiles need addresses, so a
       // value apply cannot write is "valid, but not here".
       if (ip && bootproto !== 'static') c.warn(`--ip is ignored unless --bootproto=static (it is ${bootproto})`, c.w('ip'));
@@ -415,7 +416,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       const dev = c.str('device');
       if (dev && !IFNAME_RE.test(dev) && !MAC_RE.test(dev)) c.err('bad-value', `invalid device ${JSON.stringify(dev)} (an interface name, a MAC address, link or bootif)`, c.w('device'));
       const mtu = c.int('mtu');
-      if (mtu !== null && (mtu < 68 || mtu > 65536)) c.err('bad-value', `MTU ${mtu} is out of range (68-65536)`, c.w('mtu'));
+      if (mtu !== null && (mtu < 68 || mtu > 65536)) c.unsupported( `MTU ${mtu} is out of range (68-65536)`, c.w('mtu'));
       ks.network.push({
         bootproto,
         device: dev,
@@ -478,7 +479,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       const name = c.str('name');
       if (name === null) c.err('missing-option', 'needs --name', '--name');
       else if (!USERNAME_RE.test(name)) c.err('bad-value', `invalid user name ${JSON.stringify(name)} (lower case letters, digits, _ . -; at most 32)`, c.w('name'));
-      else if (name === 'root') c.err('bad-value', 'the root account is set with rootpw, not user', c.w('name'));
+      else if (name === 'root') c.unsupported('the root account is set with rootpw, not user', c.w('name'));
       for (const g of c.list('groups')) if (!USERNAME_RE.test(g)) c.err('bad-value', `invalid group name ${JSON.stringify(g)}`, c.w('groups'));
       lastWins(c, 'iscrypted');
       const crypted = c.str('iscrypted') === 'yes';
@@ -495,7 +496,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       }
       for (const dest of ['uid', 'gid'] as const) {
         const v = c.int(dest);
-        if (v !== null && (v < 0 || v > 2 ** 31 - 2)) c.err('bad-value', `${v} is out of range`, c.w(dest));
+        if (v !== null && (v < 0 || v > 2 ** 31 - 2)) c.unsupported(`${v} is out of range`, c.w(dest));
       }
       ks.users.push({
         name: name ?? '',
@@ -523,7 +524,8 @@ export const COMMANDS: Record<string, CommandDef> = {
       if (username === null) c.err('missing-option', 'needs --username', '--username');
       else if (username !== 'root' && !USERNAME_RE.test(username)) c.err('bad-value', `invalid user name ${JSON.stringify(username)}`, c.w('username'));
       const key = c.args[0];
-      if (key !== undefined && (!SSHKEY_RE.test(key) || /\n/.test(key))) c.err('bad-value', 'not an OpenSSH public key (expected "ssh-ed25519 AAAA... comment"; quote it)');
+      // pykickstart takes any string; one that is not a public key is not written.
+      if (key !== undefined && !SSHKEY_RE.test(key)) c.unsupported('not an OpenSSH public key (expected "ssh-ed25519 AAAA... comment"; quote it)');
       ks.sshkeys.push({ username: username ?? '', key: key ?? '', at: c.at });
     },
   },
@@ -538,8 +540,9 @@ export const COMMANDS: Record<string, CommandDef> = {
       for (const dest of ['enabled', 'disabled']) for (const s of c.list(dest)) if (!UNIT_RE.test(s)) c.err('bad-value', `invalid unit name ${JSON.stringify(s)} (systemd unit name characters, not starting with - or .)`, c.w(dest));
       const enabled = c.list('enabled').map(norm);
       const disabled = c.list('disabled').map(norm);
-      for (const s of enabled) if (disabled.includes(s)) c.err('conflict', `${s} is both enabled and disabled`, '--disabled');
-      ks.services = { enabled, disabled, at: c.at };
+      // pykickstart takes a unit in both lists; apply leaves it disabled.
+      for (const s of enabled) if (disabled.includes(s)) c.warn(`${s} is both enabled and disabled: it stays disabled`, '--disabled');
+      ks.services = { enabled: enabled.filter((s) => !disabled.includes(s)), disabled, at: c.at };
     },
   },
 
@@ -572,7 +575,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       if (c.has('default')) c.warn('--default is ignored (the newest deployment boots first)', '--default');
       const append = c.str('append') ?? '';
       const words = append.split(/\s+/).filter(Boolean);
-      for (const wd of words) if (/^(ostree|root)=/.test(wd)) c.err('conflict', `${wd.split('=')[0]}= is set by the installer, not by --append`, c.w('append'));
+      for (const wd of words) if (/^(ostree|root)=/.test(wd)) c.unsupported(`${wd.split('=')[0]}= is set by the installer, not by --append`, c.w('append'));
       if (c.has('extlinux')) c.unsupported('extlinux is not supported (atomhost writes BLS entries)', '--extlinux');
       ks.bootloader = {
         timeout,
@@ -610,7 +613,6 @@ export const COMMANDS: Record<string, CommandDef> = {
     handle(c, ks) {
       lastWins(c, 'which');
       if (c.has('cdl')) c.warn('--cdl only concerns DASDs on s390x; ignored by apply', '--cdl');
-      if (c.has('list') && c.has('which')) c.err('conflict', `--list and ${c.w('which')} are mutually exclusive`, '--list');
       const which = c.has('list') ? 'list' : ((c.str('which') ?? 'none') as 'all');
       if (c.str('disklabel') === 'msdos') c.unsupported('atomhost partitions with GPT only', c.w('disklabel'));
       ks.clearpart = { which, list: c.list('list'), drives: c.list('drives'), initlabel: c.has('initlabel'), disklabel: c.str('disklabel') as 'gpt' | null, at: c.at };
@@ -629,7 +631,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   autopart: {
     options: [
       str('--type', 'type', ['lvm', 'plain', 'partition', 'thinp', 'btrfs']),
-      flag('--nolvm'),
+      flag('--nolvm', 'type', 'plain'),
       str('--fstype', 'fstype'),
       flag('--nohome'),
       flag('--noboot'),
@@ -650,15 +652,14 @@ export const COMMANDS: Record<string, CommandDef> = {
     positionals: [0, 0],
     once: true,
     handle(c, ks) {
-      if (c.has('nolvm') && c.has('type') && !['plain', 'partition'].includes(c.str('type')!)) c.err('conflict', `--nolvm and --type=${c.str('type')} are mutually exclusive`, '--nolvm');
-      // pykickstart's "partition" is the plain layout.
+      // --nolvm and --type set one value in pykickstart (the last wins); "partition" is plain.
       const written = c.str('type') === 'partition' ? 'plain' : c.str('type');
-      const type = (c.has('nolvm') ? 'plain' : (written ?? 'lvm')) as 'lvm' | 'plain' | 'thinp' | 'btrfs';
+      const type = (written ?? 'lvm') as 'lvm' | 'plain' | 'thinp' | 'btrfs';
       const fstype = c.str('fstype') as FsType | null;
       if (fstype === 'btrfs') c.err('bad-value', 'autopart --fstype=btrfs is not valid; use --type=btrfs', c.w('fstype'));
       else if (fstype && type === 'btrfs') c.err('conflict', '--type=btrfs takes no --fstype', c.w('fstype'));
       else if (fstype && !FSTYPES.includes(fstype)) c.unsupported(`file system type ${JSON.stringify(fstype)} is not one apply makes`, c.w('fstype'));
-      if (fstype && ['swap', 'biosboot', 'prepboot', 'efi', 'vfat'].includes(fstype)) c.err('bad-value', `--fstype=${fstype} cannot hold the root file system`, c.w('fstype'));
+      if (fstype && ['swap', 'biosboot', 'prepboot', 'efi', 'vfat'].includes(fstype)) c.unsupported(`--fstype=${fstype} cannot hold the root file system`, c.w('fstype'));
       if (c.has('hibernation') && c.has('noswap')) c.err('conflict', 'only one of --noswap and --hibernation can be given', '--hibernation');
       encryptionRules(c);
       if (c.has('hibernation')) c.warn('--hibernation is ignored: apply sizes swap without it', '--hibernation');
@@ -695,7 +696,8 @@ export const COMMANDS: Record<string, CommandDef> = {
       if (fstype === 'btrfs') c.unsupported('btrfs is not supported by apply', c.w('fstype'));
       if (fstype === 'prepboot') c.unsupported('PReP boot partitions are for POWER; apply makes x86_64 images', c.w('fstype'));
       const label = c.str('label');
-      if (label !== null && (label.length > 16 || /[\s/]/.test(label))) c.err('bad-value', `invalid label ${JSON.stringify(label)} (at most 16 characters, no spaces or /)`, c.w('label'));
+      if (label !== null && /[\s/]/.test(label)) c.err('bad-value', `invalid label ${JSON.stringify(label)} (no spaces or /)`, c.w('label'));
+      else if (label !== null && label.length > 16) c.unsupported(`label ${JSON.stringify(label)} is longer than the 16 characters ext4 and xfs keep`, c.w('label'));
       ks.parts.push({
         mntpoint: mnt,
         fstype,
@@ -762,8 +764,8 @@ export const COMMANDS: Record<string, CommandDef> = {
     handle(c, ks) {
       const mnt = c.args[0];
       checkMount(c, mnt, false);
-      if (mnt === 'biosboot' || mnt === 'prepboot') c.err('bad-value', `${mnt} must be a partition, not a logical volume`);
-      if (mnt === '/boot' || mnt === '/boot/efi') c.err('bad-value', `${mnt} must be a partition: the boot loader cannot read LVM`);
+      if (mnt === 'biosboot' || mnt === 'prepboot') c.unsupported(`${mnt} must be a partition, not a logical volume`);
+      if (mnt === '/boot' || mnt === '/boot/efi') c.unsupported(`${mnt} must be a partition: the boot loader cannot read LVM`);
       const vgname = c.str('vgname');
       const name = c.str('name');
       if (vgname === null) c.err('missing-option', 'needs --vgname', '--vgname');
@@ -952,7 +954,7 @@ function mode(c: Cmd, ks: Kickstart, value: 'text' | 'cmdline' | 'graphical'): v
 
 function auth(c: Cmd, ks: Kickstart, command: 'auth' | 'authconfig' | 'authselect'): void {
   // pykickstart: "The authselect and authconfig commands can't be used at the same time."
-  if (ks.auth && (ks.auth.command === 'authselect') !== (command === 'authselect')) c.err('conflict', `${command} conflicts with ${ks.auth.command} at ${ks.auth.at.file}:${ks.auth.at.line}`);
+  if (ks.auth && (ks.auth.command === 'authselect') !== (command === 'authselect')) c.warn(`overrides ${ks.auth.command} at ${ks.auth.at.file}:${ks.auth.at.line} (the later one wins)`);
   // pykickstart warns from F28 on, where authselect exists (authconfig is gone from F35).
   if (command !== 'authselect' && c.version.index >= VERSIONS.indexOf('F28')) c.warn(`the ${command} command is deprecated, use authselect instead; Anaconda runs it through authselect's compatibility tool`);
   ks.auth = { command, args: c.args, at: c.at };

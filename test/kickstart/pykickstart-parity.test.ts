@@ -1151,3 +1151,62 @@ test('apply still refuses valid kickstart it cannot do, before touching anything
   });
   assert.equal(spawnSync('test', ['-e', image]).status, 1, 'no image was made');
 });
+
+// Further single lines checked against pykickstart 3.74 (F45 unless named): what it accepts
+// is accepted here too, as a warning where apply cannot do it; what it refuses is refused.
+test('more lines checked against pykickstart: accepted (maybe not applicable here) or refused alike', () => {
+  const accepted: [string, string?][] = [
+    ['autopart --nolvm --type=lvm'],
+    ['autopart --type=thinp --nolvm'],
+    ['clearpart --all --list=sda'],
+    ['services --enabled=sshd --disabled=sshd'],
+    ['firewall --disabled --ssh'],
+    ['network --bootproto=static --device=eth0'],
+    ['network --device=eth0 --ip=1.2.3.4'],
+    ['part swap --fstype=ext4 --size=5'],
+    ['part / --fstype=swap --size=5'],
+    ['part pv.01 --fstype=xfs --size=5'],
+    ['part foo --size=5'],
+    ['part raid.01 --size=5'],
+    ['part / --label=averyveryverylonglabel --size=500'],
+    ['user --name=root'],
+    ['user --name=a --uid=-5'],
+    ['autopart --fstype=swap'],
+    ['logvol /boot --name=a --vgname=b --size=5'],
+    ['logvol biosboot --name=a --vgname=b --size=5'],
+    ['network --mtu=5'],
+    ['sshkey --username=a notakey'],
+    ["bootloader --append='ostree=/x'"],
+    ['bootloader --timeout=-1'],
+    ['part / --size=0'],
+    ['part / --size=-5'],
+    ['group --name=a --gid=-1'],
+    ['volgroup vg.01 pv.01 --pesize=70000'],
+    ['authselect select x\nauth --useshadow', 'F34'],
+  ];
+  const refused: [string, string?][] = [
+    ['timezone UTC --nontp --ntpservers=a'],
+    ['logvol / --size=5 --percent=5 --name=a --vgname=b'],
+    ['repo --name=a --baseurl=http://x --mirrorlist=http://y'],
+    ['logvol / --percent=101 --name=a --vgname=b'],
+    ['volgroup vg'],
+    ['keyboard'],
+    ['selinux --enforcing foo'],
+    ['timesource'],
+    ['ignoredisk --drives=sda --only-use=sdb'],
+    ['url'],
+  ];
+  const wrong = [
+    ...accepted.filter(([l, v]) => judge(l, v).errors.length > 0).map(([l]) => `pykickstart accepts: ${l}`),
+    ...refused.filter(([l, v]) => judge(l, v).errors.length === 0).map(([l]) => `pykickstart refuses: ${l}`),
+  ];
+  assert.deepEqual(wrong, []);
+  // Where apply cannot do it, it says so as a warning.
+  for (const l of ['part raid.01 --size=5', 'user --name=root', 'logvol /boot --name=a --vgname=b --size=5', 'sshkey --username=a notakey', 'part / --size=0']) {
+    assert.ok(judge(l).ks.unsupported.length > 0, l);
+  }
+  const nolvm = judge('autopart --type=lvm --nolvm').ks.autopart;
+  assert.equal(nolvm?.type, 'plain', 'the last of --type/--nolvm wins');
+  assert.equal(judge('autopart --nolvm --type=thinp').ks.autopart?.type, 'thinp');
+  assert.deepEqual(judge('services --enabled=sshd,cups --disabled=sshd').ks.services?.enabled, ['cups.service'], 'a unit in both lists stays disabled');
+});
