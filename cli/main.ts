@@ -18,11 +18,19 @@ import { bootedOnly, hasPendingDeployment, PENDING_EXIT } from './status-select.
 import { applyUsageHabits } from './usage.js';
 import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
 
+const VERSION = '0.1.0';
+// `atomhost --version` (first) prints the version; Commander's .version() would also take a
+// --version given after a command, which `kickstart validate --version F40` needs for itself.
+if (process.argv[2] === '--version' || process.argv[2] === '-V') {
+  process.stdout.write(`${VERSION}\n`);
+  process.exit(0);
+}
+
 const program = new Command();
 program
   .name('atomhost')
   .description('Upgrade, roll back and inspect an atomic container host: one revision for the OS, its system containers and their units.')
-  .version('0.1.0')
+  .addHelpText('after', '\nOptions before a command:\n  -V, --version             output the version number')
   .option('--sysroot <path>', 'work in-process on this OSTree sysroot instead of asking atomhostd (as `ostree admin --sysroot`)')
   .option('--json', 'print machine-readable JSON (reads) and JSON errors')
   .option('--progress-json', 'write progress events as JSON Lines on stderr')

@@ -68,6 +68,19 @@ export async function applyAccounts(ks: Kickstart, t: Target): Promise<string[]>
     done.push(r.lock ? 'root account locked' : 'root password set (hashed)');
   }
 
+  // group lines come first, as in Anaconda, so that users can join them.
+  for (const g of ks.groups) {
+    if (db.group.some((x) => x[0] === g.name)) {
+      done.push(`group ${g.name} exists in the image`);
+      continue;
+    }
+    const gids = new Set(db.group.map((x) => Number(x[2])));
+    if (g.gid !== null && gids.has(g.gid)) throw new Error(`${g.at.file}:${g.at.line}: group: gid ${g.gid} is already used in the image`);
+    const gid = g.gid ?? nextId(gids);
+    db.group.push([g.name, 'x', String(gid), '']);
+    db.gshadow?.push([g.name, '!', '', '']);
+    done.push(`group ${g.name} (gid ${gid}) created`);
+  }
   for (const u of ks.users) {
     if (db.passwd.some((p) => p[0] === u.name)) {
       done.push(`user ${u.name} exists in the image; its password and groups were updated`);

@@ -21,6 +21,8 @@ import { Target } from './target.js';
 import { installBootloader } from './bootloader.js';
 import { configureEtc, type Mounted } from './configure.js';
 import { applyAccounts } from './accounts.js';
+import { substituteBasearch } from './basearch.js';
+import type { KsVersion } from './versions.js';
 import { runScript, type ScriptRun } from './scripts.js';
 import { addSetupRemote, preflightSignedRef } from './ostree-keys.js';
 import type { Kickstart } from './types.js';
@@ -34,6 +36,8 @@ export interface ApplyOptions {
   /** Replace an existing image file. */
   force?: boolean;
   progress?: ProgressSink;
+  /** The kickstart version to judge the file by (default the newest). */
+  version?: KsVersion;
 }
 
 export interface ProvisionedVolume {
@@ -59,17 +63,18 @@ export interface ApplyResult {
 }
 
 /** Parses strictly; problems that only apply can reveal come later. */
-function load(path: string, lenient: boolean): Kickstart {
-  const { ks, errors } = parseKickstart(path, undefined, { lenientIncludes: lenient });
+function load(path: string, lenient: boolean, version?: KsVersion): Kickstart {
+  const { ks, errors } = parseKickstart(path, undefined, { lenientIncludes: lenient, version });
   if (errors.length) throw new KickstartError(errors);
   if (ks.unsupported.length) throw new KickstartUnsupportedError(ks.unsupported);
+  if (ks.ostreesetup) ks.ostreesetup.ref = substituteBasearch(ks.ostreesetup.ref);
   return ks;
 }
 
 export async function applyKickstart(path: string, opts: ApplyOptions): Promise<ApplyResult> {
   const progress = opts.progress ?? noProgress;
   if (!!opts.image === !!opts.disk) throw new InvalidArgumentError('give --image PATH --size SIZE or --disk DEVICE', { field: 'image' });
-  let ks = load(path, true);
+  let ks = load(path, true, opts.version);
   const osname = ks.ostreesetup!.osname;
 
   let size: number;
@@ -103,7 +108,7 @@ export async function applyKickstart(path: string, opts: ApplyOptions): Promise<
     }
     if (r.exitCode !== 0) warnings.push(`%pre at ${s.at.file}:${s.at.line} exited with ${r.exitCode} (log ${r.log})`);
   }
-  if (ks.pre.length) ks = load(path, false);
+  if (ks.pre.length) ks = load(path, false, opts.version);
 
   let layout: Layout;
   let keys: string[];

@@ -78,7 +78,22 @@ export async function configureEtc(ks: Kickstart, t: Target, mounts: Mounted[]):
     done.push(`host name ${hostname}`);
   }
 
-  if (ks.timezone) {
+  // NTP servers: timezone --ntpservers and timesource lines (Anaconda merges them).
+  const ntp = [...(ks.timezone?.ntpservers ?? []), ...ks.timesources.filter((s) => s.host).map((s) => s.host!)];
+  const ntpOff = !!ks.timezone?.nontp || ks.timesources.some((s) => s.kind === 'disable');
+  if (ntp.length) {
+    await t.write('/etc/systemd/timesyncd.conf.d/50-kickstart.conf', `[Time]\nNTP=${ntp.join(' ')}\n`);
+    if (existsSync(t.resolve('/etc/chrony.conf'))) {
+      const chrony = (await t.read('/etc/chrony.conf')) ?? '';
+      const kept = chrony.split('\n').filter((l) => !/^\s*(server|pool)\s/.test(l));
+      const pools = new Set(ks.timesources.filter((s) => s.kind === 'pool').map((s) => s.host));
+      await t.write('/etc/chrony.conf', `${ntp.map((s) => `${pools.has(s) ? 'pool' : 'server'} ${s} iburst`).join('\n')}\n${kept.join('\n')}`);
+    }
+    done.push(`NTP ${ntp.join(', ')}`);
+  }
+  if (ntpOff) for (const u of ['chronyd.service', 'systemd-timesyncd.service']) if (unitExists(t, u)) await systemctl(t, 'disable', u);
+
+  if (ks.timezone?.timezone) {
     const tz = ks.timezone;
     // The zone must be a file of the image's own tz database (the parser already refused
     // `..` and absolute names; resolving beneath the target keeps its symlinks inside).
@@ -92,16 +107,10 @@ export async function configureEtc(ks: Kickstart, t: Target, mounts: Mounted[]):
     await rm(link, { force: true });
     await symlink(`../usr/share/zoneinfo/${tz.timezone}`, link);
     await t.write('/etc/adjtime', `0.0 0 0.0\n0\n${tz.utc ? 'UTC' : 'LOCAL'}\n`);
-    if (tz.ntpservers.length) {
-      await t.write('/etc/systemd/timesyncd.conf.d/50-kickstart.conf', `[Time]\nNTP=${tz.ntpservers.join(' ')}\n`);
-      if (existsSync(t.resolve('/etc/chrony.conf'))) {
-        const chrony = (await t.read('/etc/chrony.conf')) ?? '';
-        const kept = chrony.split('\n').filter((l) => !/^\s*(server|pool)\s/.test(l));
-        await t.write('/etc/chrony.conf', `${tz.ntpservers.map((s) => `server ${s} iburst`).join('\n')}\n${kept.join('\n')}`);
-      }
-    }
-    if (tz.nontp) for (const u of ['chronyd.service', 'systemd-timesyncd.service']) if (unitExists(t, u)) await systemctl(t, 'disable', u);
-    done.push(`time zone ${tz.timezone} (hardware clock ${tz.utc ? 'UTC' : 'local'}${tz.ntpservers.length ? `, NTP ${tz.ntpservers.join(', ')}` : ''})`);
+    done.push(`time zone ${tz.timezone} (hardware clock ${tz.utc ? 'UTC' : 'local'})`);
+  } else if (ks.timezone) {
+    await t.write('/etc/adjtime', `0.0 0 0.0\n0\n${ks.timezone.utc ? 'UTC' : 'LOCAL'}\n`);
+    done.push(`hardware clock ${ks.timezone.utc ? 'UTC' : 'local'}`);
   }
 
   if (ks.lang) {

@@ -12,6 +12,12 @@ export interface OptSpec {
   choices?: readonly string[];
   /** For flags that share a dest (selinux --enforcing|--permissive): the value they store. */
   const?: string;
+  /** An empty value is kept (pykickstart takes `--passphrase=` and `--ntpservers=`). */
+  allowEmpty?: boolean;
+  /** pykickstart removed the option from this version on (unknown there and after). */
+  removedIn?: string;
+  /** pykickstart deprecates the option from this version on (a warning there and after). */
+  deprecatedIn?: string;
 }
 
 export interface OptValue {
@@ -84,7 +90,7 @@ export function parseOptions(tokens: string[], specs: OptSpec[], report: Report)
     }
     switch (spec.type) {
       case 'string':
-        if (value === '') report('missing-value', 'needs a non-empty value', name);
+        if (value === '' && !spec.allowEmpty) report('missing-value', 'needs a non-empty value', name);
         else out.opts.set(spec.dest, { value, written: name });
         break;
       case 'int': {
@@ -103,7 +109,7 @@ export function parseOptions(tokens: string[], specs: OptSpec[], report: Report)
       }
       case 'list': {
         const items = value.split(',').map((s) => s.trim()).filter(Boolean);
-        if (items.length === 0) {
+        if (items.length === 0 && !spec.allowEmpty) {
           report('missing-value', 'needs at least one value', name);
           break;
         }

@@ -1,5 +1,6 @@
 // What `kickstart validate` says apply would do, as data (for --json) and as lines.
 import type { Layout } from './layout.js';
+import { substituteBasearch } from './basearch.js';
 import { hostnameOf, type Kickstart } from './types.js';
 
 export interface KickstartSummary {
@@ -11,7 +12,7 @@ export interface KickstartSummary {
 }
 
 export function summarize(ks: Kickstart, layout: Layout | null): KickstartSummary {
-  const os = ks.ostreesetup ? `${ks.ostreesetup.remote}:${ks.ostreesetup.ref} from ${ks.ostreesetup.url} as ${ks.ostreesetup.osname}${ks.ostreesetup.nogpg ? ' (no GPG check)' : ''}` : '(no OS)';
+  const os = ks.ostreesetup ? `${ks.ostreesetup.remote}:${substituteBasearch(ks.ostreesetup.ref)} from ${ks.ostreesetup.url} as ${ks.ostreesetup.osname}${ks.ostreesetup.nogpg ? ' (no GPG check)' : ''}` : '(no OS)';
   const partitions = layout
     ? [
         ...layout.partitions.map((p) => `${p.number}: ${(p.mount ?? p.pv ?? p.fstype).padEnd(10)} ${p.fstype.padEnd(8)} ${p.sizeMiB} MiB`),
@@ -21,7 +22,10 @@ export function summarize(ks: Kickstart, layout: Layout | null): KickstartSummar
   const etc: string[] = [];
   const hostname = hostnameOf(ks);
   if (hostname) etc.push(`host name ${hostname}`);
-  if (ks.timezone) etc.push(`time zone ${ks.timezone.timezone}`);
+  if (ks.timezone?.timezone) etc.push(`time zone ${ks.timezone.timezone}`);
+  const ntp = [...(ks.timezone?.ntpservers ?? []), ...ks.timesources.filter((s) => s.host).map((s) => s.host!)];
+  if (ntp.length) etc.push(`NTP ${ntp.join(', ')}`);
+  for (const g of ks.groups) etc.push(`group ${g.name}${g.gid !== null ? ` (gid ${g.gid})` : ''}`);
   if (ks.lang) etc.push(`locale ${ks.lang.lang}`);
   if (ks.keyboard) etc.push(`keyboard ${ks.keyboard.vckeymap ?? ks.keyboard.layout ?? ks.keyboard.xlayouts.join(',')}`);
   if (ks.selinux) etc.push(`SELinux ${ks.selinux.mode}`);

@@ -41,7 +41,7 @@ export interface SshKeySpec extends At {
   key: string;
 }
 
-export type FsType = 'xfs' | 'ext4' | 'ext3' | 'ext2' | 'vfat' | 'efi' | 'swap' | 'biosboot' | 'prepboot' | 'lvmpv' | 'btrfs';
+export type FsType = 'xfs' | 'ext4' | 'ext3' | 'ext2' | 'vfat' | 'efi' | 'swap' | 'biosboot' | 'prepboot' | 'lvmpv' | 'btrfs' | 'tmpfs';
 
 export interface PartSpec extends At {
   /** Mount point, or swap, biosboot, pv.NAME. */
@@ -102,6 +102,7 @@ export interface Kickstart {
   mode: ({ value: 'text' | 'cmdline' | 'graphical' } & At) | null;
   lang: ({ lang: string; addsupport: string[] } & At) | null;
   keyboard: ({ layout: string | null; vckeymap: string | null; xlayouts: string[] } & At) | null;
+  /** timezone: '' when only options were given (`timezone --utc`). */
   timezone: ({ timezone: string; utc: boolean; nontp: boolean; ntpservers: string[] } & At) | null;
   auth: ({ command: 'auth' | 'authconfig' | 'authselect'; args: string[] } & At) | null;
   selinux: ({ mode: 'enforcing' | 'permissive' | 'disabled' } & At) | null;
@@ -125,6 +126,11 @@ export interface Kickstart {
   pre: ScriptSpec[];
   post: ScriptSpec[];
   packages: ({ lines: string[] } & At) | null;
+  groups: ({ name: string; gid: number | null } & At)[];
+  /** timesource lines: NTP servers or pools, or --ntp-disable. */
+  timesources: ({ kind: 'server' | 'pool' | 'disable'; host: string | null; nts: boolean } & At)[];
+  /** The kickstart version the file was judged by (pykickstart's name, e.g. F45). */
+  version: string;
   /** Not errors: things valid in a kickstart that apply ignores or cannot do. */
   warnings: KickstartProblem[];
   /** Valid kickstart that `apply` cannot do on this host (it refuses before touching a disk). */
@@ -170,6 +176,9 @@ export function emptyKickstart(): Kickstart {
     pre: [],
     post: [],
     packages: null,
+    groups: [],
+    timesources: [],
+    version: '',
     warnings: [],
     unsupported: [],
   };
