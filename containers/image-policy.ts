@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AtomhostError } from '../core/errors.js';
 import { confDir } from './registries-conf.js';
-import { isRegistryHost, type ImageReference } from './reference.js';
+import { DOCKER_HUB, isRegistryHost, splitReference, type ImageReference, type SplitReference } from './reference.js';
 
 export type SignedIdentity =
   | { type: 'matchExact' }
@@ -199,41 +199,22 @@ export interface DockerName {
   digest: string | null;
 }
 
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$/;
-
-/** Parses and normalizes a docker reference (as ParseNormalizedNamed does), or null when it is not one. */
+/**
+ * Parses and normalizes a docker reference as policy.json names images (containers/image's
+ * ParseNormalizedNamed: a short name is Docker Hub's), or null when it is not one. The
+ * grammar is the one image references have everywhere (containers/reference.ts).
+ */
 export function parseDockerName(s: string): DockerName | null {
-  if (!s || /\s/.test(s) || s.includes('://')) return null;
-  let rest = s;
-  let digest: string | null = null;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) return null;
+  if (s.includes('://')) return null;
+  let r: SplitReference;
+  try {
+    r = splitReference(s);
+  } catch {
+    return null;
   }
-  let tag: string | null = null;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) return null;
-  }
-  let host = 'docker.io';
-  const slash = rest.indexOf('/');
-  if (slash > 0) {
-    const first = rest.slice(0, slash);
-    if (first.includes('.') || first.includes(':') || first === 'localhost') {
-      if (!isRegistryHost(first)) return null;
-      host = first === 'index.docker.io' ? 'docker.io' : first;
-      rest = rest.slice(slash + 1);
-    }
-  }
-  if (!rest || rest.split('/').some((c) => !COMPONENT.test(c))) return null;
-  if (host === 'docker.io' && !rest.includes('/')) rest = `library/${rest}`;
-  return { name: `${host}/${rest}`, tag, digest };
+  const host = r.registry ?? DOCKER_HUB;
+  const repository = host === DOCKER_HUB && !r.repository.includes('/') ? `library/${r.repository}` : r.repository;
+  return { name: `${host}/${repository}`, tag: r.tag, digest: r.digest };
 }
 
 export const formatDockerName = (r: DockerName): string => `${r.name}${r.digest ? `@${r.digest}` : r.tag ? `:${r.tag}` : ''}`;
@@ -244,19 +225,12 @@ function validScope(scope: string, bare = false): boolean {
   if (scope.startsWith('*.')) return /^[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*$/.test(scope.slice(2));
   const slash = scope.indexOf('/');
   if (slash < 0) return isRegistryHost(scope);
-  if (!isRegistryHost(scope.slice(0, slash))) return false;
-  let path = scope.slice(slash + 1);
-  const at = path.indexOf('@');
-  if (at >= 0) {
-    if (bare || !DIGEST.test(path.slice(at + 1))) return false;
-    path = path.slice(0, at);
+  try {
+    const r = splitReference(scope, { qualified: true });
+    return !bare || (r.tag === null && r.digest === null);
+  } catch {
+    return false;
   }
-  const colon = path.lastIndexOf(':');
-  if (colon >= 0) {
-    if (bare || !TAG.test(path.slice(colon + 1))) return false;
-    path = path.slice(0, colon);
-  }
-  return path.split('/').every((c) => COMPONENT.test(c));
 }
 
 /** The image as policy.json scopes see it: a digest wins over a tag (docker references cannot hold both). */
