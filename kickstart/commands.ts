@@ -190,15 +190,20 @@ const volumeOptions = (): OptSpec[] => [
   str('--fsoptions'),
   str('--mkfsoptions'),
   flag('--recommended'),
-  flag('--encrypted'),
-  empty(str('--passphrase')),
   // Accepted as pykickstart does; they only matter for encryption, resizing or
   // hibernation, none of which apply does (see the checks in the handlers).
   str('--fsprofile'),
-  str('--escrowcert'),
-  flag('--backuppassphrase'),
   flag('--resize'),
   flag('--hibernation'),
+  ...encryptionOptions(),
+];
+
+/** LUKS options (part, logvol, autopart): accepted as pykickstart does; apply encrypts nothing. */
+const encryptionOptions = (): OptSpec[] => [
+  flag('--encrypted'),
+  empty(str('--passphrase')),
+  str('--escrowcert'),
+  flag('--backuppassphrase'),
   str('--cipher'),
   str('--luks-version', 'luks_version'),
   str('--pbkdf'),
@@ -636,16 +641,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       flag('--nohome'),
       flag('--noboot'),
       flag('--noswap'),
-      flag('--encrypted'),
-      empty(str('--passphrase')),
-      str('--escrowcert'),
-      flag('--backuppassphrase'),
-      str('--cipher'),
-      str('--luks-version', 'luks_version'),
-      str('--pbkdf'),
-      int('--pbkdf-memory', 'pbkdf_memory'),
-      int('--pbkdf-time', 'pbkdf_time'),
-      int('--pbkdf-iterations', 'pbkdf_iterations'),
+      ...encryptionOptions(),
       flag('--hibernation'),
       str('--hw-passphrase', 'hw_passphrase'),
     ],
