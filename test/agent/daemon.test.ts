@@ -3,49 +3,26 @@
 // The CLI inside talks to it without --sysroot.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { requireRoot } from '../helpers/capability.js';
-import { TestHost } from '../testhost/testhost.js';
-import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
-import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
-import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
+import { bootSysrootHost, SYSROOT, type SysrootHost } from '../helpers/sysroot-host.js';
+import type { TestHost } from '../testhost/testhost.js';
 import { MESSAGE_IDS } from '../../agent/journal.js';
 import type { HostStatus } from '../../core/host-api.js';
 
+let host: SysrootHost;
 let th: TestHost;
-let scratch: Scratch;
-let server: StaticServer;
-let repo = '';
-const SYSROOT = '/var/lib/atomhost-test/sysroot';
-const REF = 'testos/stable';
-
-async function publish(version: string, files: Record<string, string> = {}): Promise<void> {
-  await buildOsTree(join(scratch.dir, 'tree'), { osname: 'testos', version, files });
-  await commitTree(repo, REF, join(scratch.dir, 'tree'), version);
-}
+const publish = (version: string, files?: Record<string, string>) => host.publish(version, files);
 
 const deployments = async () => (await th.exec('ostree', ['admin', 'status', `--sysroot=${SYSROOT}`])).stdout.split('\n').filter((l) => /^\S?\s+testos [0-9a-f]{64}/.test(l)).map((l) => l.trim().replace(/^\* /, ''));
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  scratch = await makeScratch('atomhost-agent-');
-  repo = join(scratch.dir, 'repo');
-  await initArchiveRepo(repo);
-  await publish('1.0');
-  server = await serveDirectory(repo);
-  th = await TestHost.boot();
-  const setup = await th.sh(`set -e; mkdir -p /var/lib/atomhost-test; mount -t tmpfs tmpfs /var/lib/atomhost-test; mkdir -p ${SYSROOT};
-    ostree admin init-fs ${SYSROOT}; ostree admin os-init --sysroot=${SYSROOT} testos;
-    ostree remote add --no-gpg-verify --repo=${SYSROOT}/ostree/repo origin ${server.url};
-    atomhost --sysroot ${SYSROOT} rebase origin:${REF} --os testos;
-    mkdir -p /etc/atomhost; echo ATOMHOST_SYSROOT=${SYSROOT} > /etc/atomhost/atomhostd.env`);
-  if (setup.exitCode !== 0) throw new Error(`test host setup: ${setup.stderr}`);
+  host = await bootSysrootHost('atomhost-agent-');
+  th = host.th;
 });
 
 after(async () => {
-  await th?.shutdown();
-  await server?.close();
-  await scratch?.dispose();
+  await host?.dispose();
 });
 
 test('status comes from atomhostd (started by D-Bus activation), for root and for any user', async (t) => {
@@ -97,7 +74,7 @@ test('a second transaction is refused naming the first; cancel stops the first a
   const files: Record<string, string> = {};
   for (let i = 0; i < 500; i++) files[`usr/share/many/f${i}`] = `file ${i} of 3.0\n`.repeat(40);
   await publish('3.0', files);
-  server.setDelay(100); // a slow network: the pull is still running when we cancel it
+  host.server.setDelay(100); // a slow network: the pull is still running when we cancel it
   const before = await deployments();
   await th.sh('(atomhost upgrade > /tmp/upgrade.out 2> /tmp/upgrade.err; echo $? > /tmp/upgrade.rc) > /dev/null 2>&1 &');
   let running = false;
@@ -120,7 +97,7 @@ test('a second transaction is refused naming the first; cancel stops the first a
   assert.equal(rc, '1');
   assert.match((await th.exec('cat', ['/tmp/upgrade.err'])).stdout, /^error: .*cancelled/);
   assert.deepEqual(await deployments(), before, 'the cancelled upgrade deployed nothing');
-  server.setDelay(0);
+  host.server.setDelay(0);
   // The daemon is free again and completes the next one.
   const again = await th.exec('atomhost', ['upgrade']);
   assert.equal(again.exitCode, 0, again.stderr);

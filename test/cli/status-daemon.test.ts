@@ -4,48 +4,25 @@
 // --sysroot): --booted shows no deployment and a second deployment is pending.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { requireRoot } from '../helpers/capability.js';
-import { TestHost } from '../testhost/testhost.js';
-import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
-import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
-import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
+import { bootSysrootHost, SYSROOT, type SysrootHost } from '../helpers/sysroot-host.js';
+import type { TestHost } from '../testhost/testhost.js';
 import type { HostStatus } from '../../core/host-api.js';
 
+let host: SysrootHost;
 let th: TestHost;
-let scratch: Scratch;
-let server: StaticServer;
-let repo = '';
-const SYSROOT = '/var/lib/atomhost-test/sysroot';
-const REF = 'testos/stable';
-
-async function publish(version: string): Promise<void> {
-  await buildOsTree(join(scratch.dir, 'tree'), { osname: 'testos', version, files: { 'usr/share/testos/VERSION': `${version}\n` } });
-  await commitTree(repo, REF, join(scratch.dir, 'tree'), version);
-}
+const publish = (version: string, files?: Record<string, string>) => host.publish(version, files);
 
 const atomhost = (...args: string[]) => th.exec('atomhost', args);
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  scratch = await makeScratch('atomhost-clihabits-');
-  repo = join(scratch.dir, 'repo');
-  await initArchiveRepo(repo);
-  await publish('1.0');
-  server = await serveDirectory(repo);
-  th = await TestHost.boot();
-  const setup = await th.sh(`set -e; mkdir -p /var/lib/atomhost-test; mount -t tmpfs tmpfs /var/lib/atomhost-test; mkdir -p ${SYSROOT};
-    ostree admin init-fs ${SYSROOT}; ostree admin os-init --sysroot=${SYSROOT} testos;
-    ostree remote add --no-gpg-verify --repo=${SYSROOT}/ostree/repo origin ${server.url};
-    atomhost --sysroot ${SYSROOT} rebase origin:${REF} --os testos;
-    mkdir -p /etc/atomhost; echo ATOMHOST_SYSROOT=${SYSROOT} > /etc/atomhost/atomhostd.env`);
-  if (setup.exitCode !== 0) throw new Error(`test host setup: ${setup.stderr}`);
+  host = await bootSysrootHost('atomhost-clihabits-', { files: (version) => ({ 'usr/share/testos/VERSION': `${version}\n` }) });
+  th = host.th;
 });
 
 after(async () => {
-  await th?.shutdown();
-  await server?.close();
-  await scratch?.dispose();
+  await host?.dispose();
 });
 
 test('through atomhostd: one deployment is not pending; --booted shows none; -v shows the full revision', async (t) => {
