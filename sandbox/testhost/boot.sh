@@ -21,6 +21,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROJECT="$(cd "$HERE/../.." && pwd)"
+CHECKOUT=/usr/lib/atomhost-checkout
 
 if [ "${1:-}" = "--inner" ]; then
   D="$2"
@@ -41,6 +42,10 @@ if [ "${1:-}" = "--inner" ]; then
   # is: under /tmp, or on a filesystem the overlay's lower layer does not show.
   mkdir -p "$D/root$PROJECT"
   mount --rbind "$PROJECT" "$D/root$PROJECT"
+  # And at a fixed path under /usr, which hardened units still see (PrivateTmp= and
+  # ProtectHome= hide a checkout under /tmp or /root): the atomhost wrappers run it there.
+  mkdir -p "$D/root$CHECKOUT"
+  mount --rbind "$PROJECT" "$D/root$CHECKOUT"
   hostname atomhost-testhost
   cd "$D/root"
   mkdir -p .oldroot
@@ -69,8 +74,8 @@ done
 [ -e "$PROJECT/units/io.atomhost.Agent1.dbus-service" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.dbus-service" "$U/usr/share/dbus-1/system-services/io.atomhost.Agent1.service"
 [ -e "$PROJECT/units/io.atomhost.policy" ] && install -m 0644 "$PROJECT/units/io.atomhost.policy" "$U/usr/share/polkit-1/actions/"
 NODE="$(command -v node)"
-printf '#!/bin/sh\nexec %s %s/dist/cli/main.js "$@"\n' "$NODE" "$PROJECT" > "$U/usr/local/bin/atomhost"
-printf '#!/bin/sh\nexec %s %s/dist/agent/main.js "$@"\n' "$NODE" "$PROJECT" > "$U/usr/local/bin/atomhostd"
+printf '#!/bin/sh\nexec %s %s/dist/cli/main.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhost"
+printf '#!/bin/sh\nexec %s %s/dist/agent/main.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhostd"
 chmod 0755 "$U/usr/local/bin/atomhost" "$U/usr/local/bin/atomhostd"
 
 # Units that cannot work, or must not run, in a namespace host: consoles, udev, the
