@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   health: async () => (await import('./health.js')).benchHealth(),
   fleetlock: async () => (await import('./fleetlock.js')).benchFleetlock(),
   history: async () => (await import('./history.js')).benchHistory(),
+  cli: async () => (await import('./cli.js')).benchCli(),
   // Not in the default run (about 15 minutes of qemu): BENCH_ONLY=vm.
   vm: async () => (await import('./vm.js')).benchVm(),
 };

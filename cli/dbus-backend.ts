@@ -19,15 +19,19 @@ const { Message, MessageType } = dbus;
 
 export class DaemonHost implements HostApi {
   readonly #bus: dbus.MessageBus;
-  constructor(bus: dbus.MessageBus) {
+  /** Rejects when the connection fails (no bus socket): dbus-next leaves the calls pending then. */
+  readonly #lost: Promise<never>;
+  constructor(bus: dbus.MessageBus, lost: Promise<never> = new Promise(() => {})) {
     this.#bus = bus;
+    this.#lost = lost;
   }
 
   async #call(member: string, signature = '', body: unknown[] = [], retried = false): Promise<unknown[]> {
     try {
-      const reply = await this.#bus.call(new Message({ destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE, member, signature, body }));
+      const reply = await Promise.race([this.#bus.call(new Message({ destination: BUS_NAME, path: OBJECT_PATH, interface: INTERFACE, member, signature, body })), this.#lost]);
       return (reply?.body ?? []) as unknown[];
     } catch (err) {
+      if (err instanceof AtomhostError) throw err;
       const e = err as { type?: string; text?: string; message?: string };
       if (e.type?.startsWith('io.atomhost.Error.')) throw decodeError(e.text ?? '');
       // The bus gives up on an activation after its service_start_timeout (25 s), while
@@ -66,7 +70,7 @@ export class DaemonHost implements HostApi {
     // A daemon that exits mid-transaction (a crash, kill -9) ends the wait at once.
     const owner = `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`;
     for (const rule of [match, owner]) {
-      await this.#bus.call(new Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] }));
+      await Promise.race([this.#bus.call(new Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] })), this.#lost]);
     }
     let id: string | null = null;
     const early: dbus.Message[] = [];
@@ -201,7 +205,9 @@ export async function connectDaemon(): Promise<DaemonHost> {
   } catch (err) {
     throw new AtomhostError('AH_ERR_DAEMON', `no system bus: ${(err as Error).message}; give --sysroot PATH to work on a sysroot directly`, { cause: err });
   }
-  // A connection error surfaces on the first call; keep it from crashing the process.
-  bus.on('error', () => {});
-  return new DaemonHost(bus);
+  // A connection error (no socket, refused) fails the first call instead of crashing the
+  // process; without this the call would wait forever and Node exit 13 with no word.
+  const lost = new Promise<never>((_, reject) => bus.on('error', (err: Error) => reject(new AtomhostError('AH_ERR_DAEMON', `no system bus (${err.message}); give --sysroot PATH to work on a sysroot directly`, { cause: err }))));
+  lost.catch(() => {});
+  return new DaemonHost(bus, lost);
 }

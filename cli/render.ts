@@ -2,7 +2,8 @@
 import type { DeploymentStatus, HostStatus, RevisionDiff, TransactionResult, UpdatePreview } from '../core/host-api.js';
 import type { UpdatesReport } from '../core/updates/state.js';
 import type { TreeDiff } from '../ostree-bridge/types.js';
-import { shortId, type RevisionPage } from '../core/revision.js';
+import type { RevisionPage } from '../core/revision.js';
+import { shortId } from '../core/revision-index.js';
 
 export interface StatusView {
   /** More per deployment: full ids and digests, signers' fingerprints, units (`status -v`). */

@@ -12,6 +12,11 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { RevisionState } from './revision.js';
 
+/** A revision id as people read it: its first 12 hex digits. */
+export function shortId(id: string): string {
+  return id.slice(0, 12);
+}
+
 export interface IndexEntry {
   created: string;
   id: string;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { atomicWriteFile } from './atomic-write.js';
 import { AtomhostError, InvalidArgumentError, NotFoundError } from './errors.js';
-import { IdFingerprint, dirStamp, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex } from './revision-index.js';
+import { IdFingerprint, dirStamp, shortId, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex } from './revision-index.js';
 import { getKey, parseKeyFile, serializeKeyFile, setKey } from './keyfile.js';
 
 export type RevisionState = 'deployed' | 'staged' | 'booted' | 'healthy' | 'failed' | 'rolled-back';
@@ -134,9 +134,8 @@ export function revisionId(content: RevisionContent): string {
   return createHash('sha256').update(canonical({ os, containers, units, hostUnits: host, parent })).digest('hex');
 }
 
-export function shortId(id: string): string {
-  return id.slice(0, 12);
-}
+// In revision-index.ts, which loads no YAML: the CLI's renderers need it and nothing else.
+export { shortId };
 
 export function newRevision(content: RevisionContent, state: RevisionState = 'deployed'): Revision {
   return { id: revisionId(content), ...structuredClone(content), created: new Date().toISOString(), state };

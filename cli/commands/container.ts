@@ -22,8 +22,8 @@ interface ContainerVerbs {
 async function open(ctx: CliContext): Promise<{ containers: ContainerVerbs; close(): Promise<void> }> {
   const g = ctx.globals() as { sysroot?: string; json?: boolean; progressJson?: boolean };
   if (!g.sysroot && process.env.ATOMHOST_LIVE !== '1') return openDaemon(g);
-  const [{ LocalHost }, { SystemContainers }] = await Promise.all([import('../../core/local-host.js'), import('../../containers/lifecycle.js')]);
-  const host = await LocalHost.open(g.sysroot ?? '/');
+  const [{ openLocalHost }, { SystemContainers }] = await Promise.all([import('../local-host.js'), import('../../containers/lifecycle.js')]);
+  const host = await openLocalHost(g.sysroot ?? '/');
   let units: UnitManager | null = null;
   // On the running host, apply through systemd; with --sysroot only with --live (a
   // sysroot of this very system mounted elsewhere, or a test host).
@@ -56,8 +56,8 @@ async function openDaemon(g: { json?: boolean; progressJson?: boolean }): Promis
     list: () => d.containerList() as ReturnType<ContainerVerbs['list']>,
     // Garbage collection needs no daemon state: it runs here, under the sysroot lock.
     gc: async () => {
-      const [{ LocalHost }, { SystemContainers }] = await Promise.all([import('../../core/local-host.js'), import('../../containers/lifecycle.js')]);
-      return new SystemContainers(await LocalHost.open('/'), { units: null }).gc();
+      const [{ openLocalHost }, { SystemContainers }] = await Promise.all([import('../local-host.js'), import('../../containers/lifecycle.js')]);
+      return new SystemContainers(await openLocalHost('/'), { units: null }).gc();
     },
   };
   return {

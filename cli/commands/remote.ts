@@ -9,7 +9,7 @@ import { action, printJson, type CliContext, type Registrar } from '../context.j
 
 async function openHost(ctx: CliContext): Promise<HostApi> {
   const { sysroot } = ctx.globals();
-  if (sysroot) return (await import('../../core/local-host.js')).LocalHost.open(sysroot);
+  if (sysroot) return (await import('../local-host.js')).openLocalHost(sysroot);
   return (await import('../dbus-backend.js')).connectDaemon();
 }
 

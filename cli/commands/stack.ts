@@ -6,7 +6,7 @@ import { action, printJson, type CliContext, type Registrar } from '../context.j
 
 export const registerStack: Registrar = (program: Command, ctx: CliContext) => {
   const cmd = program.command('stack').description('the whole-stack release the host follows (OS + system containers as one revision)');
-  const host = async () => (await import('../../core/local-host.js')).LocalHost.open(ctx.globals().sysroot ?? '/');
+  const host = async () => (await import('../local-host.js')).openLocalHost(ctx.globals().sysroot ?? '/');
 
   const follow = (source: string | null) => async () => {
     const r = await (await host()).followStack(source);
