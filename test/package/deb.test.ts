@@ -43,7 +43,12 @@ let files: string[];
 
 before(async () => {
   // Under the checkout (git-ignored dist-pkg/): the test host sees the checkout at the same path.
-  deb = join(PROJECT, 'dist-pkg', `test-${inputsKey()}`, `atomhost_${VERSION}_amd64.deb`);
+  const key = `test-${inputsKey()}`;
+  deb = join(PROJECT, 'dist-pkg', key, `atomhost_${VERSION}_amd64.deb`);
+  // Packages of older inputs are never used again.
+  for (const e of existsSync(dirname(dirname(deb))) ? readdirSync(dirname(dirname(deb))) : []) {
+    if (e.startsWith('test-') && e !== key) await rm(join(dirname(dirname(deb)), e), { recursive: true, force: true });
+  }
   if (!existsSync(deb)) {
     const r = await execa('nice', ['-n', '19', 'bash', join(PROJECT, 'scripts/package.sh'), deb], { cwd: PROJECT, reject: false });
     assert.equal(r.exitCode, 0, `scripts/package.sh failed:\n${r.stderr}`);
