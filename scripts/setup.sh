@@ -36,6 +36,7 @@ PACKAGES=(
   fdisk parted xfsprogs dosfstools lvm2 e2fsprogs openssl  # kickstart provisioning
   apache2-utils hyperfine                          # registry auth in tests, benchmarks
   gpg gpg-agent gpgconf                            # signed OS commits (tests sign with real keys)
+  lintian                                          # checks the Debian package (test/package, npm run package)
   mmdebstrap qemu-system-x86 qemu-utils grub-pc-bin grub2-common cpio socat udev  # compose, the VM host (grub-install asks udevadm for partitions)
 )
 

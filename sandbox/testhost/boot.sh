@@ -15,6 +15,7 @@
 #   cmdline  bound over /proc/cmdline: the kernel arguments of the boot entry "chosen"
 #   enable   unit names to enable (multi-user.target.wants) before booting
 #   atomhostd.env  installed as /etc/atomhost/atomhostd.env (ATOMHOST_SYSROOT=…)
+#   no-project     do not install the checkout's units, D-Bus/polkit files and wrappers
 #
 # The network namespace is shared with the machine: servers on 127.0.0.1 outside are
 # reachable inside and the other way round.
@@ -67,16 +68,19 @@ U="$D/upper"
 # --- install the project into the upper layer -------------------------------------
 install -d "$U/etc/systemd/system" "$U/etc/dbus-1/system.d" "$U/usr/share/dbus-1/system-services" \
   "$U/usr/share/polkit-1/actions" "$U/usr/local/bin" "$U/etc/atomhost" "$U/etc/systemd/system/multi-user.target.wants"
-for f in "$PROJECT"/units/*.service "$PROJECT"/units/*.slice "$PROJECT"/units/*.target; do
-  [ -e "$f" ] && install -m 0644 "$f" "$U/etc/systemd/system/"
-done
-[ -e "$PROJECT/units/io.atomhost.Agent1.conf" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.conf" "$U/etc/dbus-1/system.d/"
-[ -e "$PROJECT/units/io.atomhost.Agent1.dbus-service" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.dbus-service" "$U/usr/share/dbus-1/system-services/io.atomhost.Agent1.service"
-[ -e "$PROJECT/units/io.atomhost.policy" ] && install -m 0644 "$PROJECT/units/io.atomhost.policy" "$U/usr/share/polkit-1/actions/"
-NODE="$(command -v node)"
-printf '#!/bin/sh\nexec %s %s/dist/cli/main.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhost"
-printf '#!/bin/sh\nexec %s %s/dist/agent/main.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhostd"
-chmod 0755 "$U/usr/local/bin/atomhost" "$U/usr/local/bin/atomhostd"
+# DIR/no-project: boot without the checkout's atomhost (a test installs the package).
+if [ ! -f "$D/no-project" ]; then
+  for f in "$PROJECT"/units/*.service "$PROJECT"/units/*.slice "$PROJECT"/units/*.target; do
+    [ -e "$f" ] && install -m 0644 "$f" "$U/etc/systemd/system/"
+  done
+  [ -e "$PROJECT/units/io.atomhost.Agent1.conf" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.conf" "$U/etc/dbus-1/system.d/"
+  [ -e "$PROJECT/units/io.atomhost.Agent1.dbus-service" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.dbus-service" "$U/usr/share/dbus-1/system-services/io.atomhost.Agent1.service"
+  [ -e "$PROJECT/units/io.atomhost.policy" ] && install -m 0644 "$PROJECT/units/io.atomhost.policy" "$U/usr/share/polkit-1/actions/"
+  NODE="$(command -v node)"
+  printf '#!/bin/sh\nexec %s %s/dist/cli/main.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhost"
+  printf '#!/bin/sh\nexec %s %s/dist/agent/main.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhostd"
+  chmod 0755 "$U/usr/local/bin/atomhost" "$U/usr/local/bin/atomhostd"
+fi
 
 # Units that cannot work, or must not run, in a namespace host: consoles, udev, the
 # machine's own services (they would bind the shared network), timers, device mappers.

@@ -26,12 +26,14 @@ export class TestHost {
 
   /**
    * Boots a new test host. `binds` are machine directories seen at a path inside (kept
-   * across reboots), `enable` units enabled before the first boot.
+   * across reboots), `enable` units enabled before the first boot; `project: false` boots
+   * without the checkout's atomhost installed (for a test that installs the package).
    */
-  static async boot(opts: { binds?: [string, string][]; enable?: string[]; agentEnv?: Record<string, string> } = {}): Promise<TestHost> {
+  static async boot(opts: { binds?: [string, string][]; enable?: string[]; agentEnv?: Record<string, string>; project?: boolean } = {}): Promise<TestHost> {
     const dir = await mkdtemp(join(tmpdir(), 'atomhost-testhost-'));
-    if (opts.binds?.length || opts.enable?.length || opts.agentEnv) {
+    if (opts.binds?.length || opts.enable?.length || opts.agentEnv || opts.project === false) {
       await execa('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=4g', 'atomhost-testhost', dir]);
+      if (opts.project === false) await writeFile(join(dir, 'no-project'), '');
       if (opts.agentEnv) await writeFile(join(dir, 'atomhostd.env'), Object.entries(opts.agentEnv).map(([k, v]) => `${k}=${v}\n`).join(''));
       if (opts.binds?.length) await writeFile(join(dir, 'binds'), opts.binds.map(([s, d]) => `${s} ${d}\n`).join(''));
       if (opts.enable?.length) await writeFile(join(dir, 'enable'), opts.enable.join('\n'));
