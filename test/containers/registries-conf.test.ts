@@ -13,7 +13,7 @@ import { resolveName, ShortNameError } from '../../containers/short-names.js';
 import { endpointHost, planImage } from '../../containers/image-source.js';
 import { formatReference, parseReference } from '../../containers/reference.js';
 import { OsFixture } from '../helpers/os-fixture.js';
-import { requireRoot } from '../helpers/capability.js';
+import { requireFile, requireRoot } from '../helpers/capability.js';
 import { buildAndPush, freePort, startRegistry, type Registry } from './fixtures.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -63,7 +63,7 @@ describe('parsing and merging', () => {
   });
 
   test("Debian's shipped registries.conf and shortnames.conf are read as they are", async (t) => {
-    if (!existsSync('/etc/containers/registries.conf.d/shortnames.conf')) return t.skip('no /etc/containers/registries.conf.d/shortnames.conf (golang-github-containers-common) on this machine');
+    if (!requireFile(t, '/etc/containers/registries.conf.d/shortnames.conf', "golang-github-containers-common, which the set-up's podman brings")) return;
     const dir = await confDir(null);
     if (existsSync('/etc/containers/registries.conf')) await copyFile('/etc/containers/registries.conf', join(dir, 'registries.conf'));
     await copyFile('/etc/containers/registries.conf.d/shortnames.conf', join(dir, 'registries.conf.d', 'shortnames.conf'));

@@ -8,7 +8,7 @@ import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { publish } from '../../sandbox/vm-os.js';
 import type { Vm } from '../../sandbox/vm.js';
-import { requireCommand, requireRoot } from '../helpers/capability.js';
+import { requireCommand, requireEarlier, requireRoot } from '../helpers/capability.js';
 import { Guest } from './guest.js';
 
 let g: Guest;
@@ -67,7 +67,7 @@ test('a power cut while an upgrade is being staged: the next boot runs the old r
 });
 
 test('/boot too full for the new kernel: a clear error before anything is staged; / too full: the same', { timeout: 900_000 }, async (t) => {
-  if (!vm) return t.skip('the image did not boot');
+  if (!requireEarlier(t, vm, 'the image did not boot')) return;
   // 2.0 shares 1.0's kernel and initramfs (ostree reuses them), so only the boot entries are
   // new: /boot is filled until even they do not fit.
   await vm.ok('fallocate -l $(( $(stat -f -c "%a * %S" /boot) - 512 * 1024 )) /boot/filler');
@@ -87,7 +87,7 @@ test('/boot too full for the new kernel: a clear error before anything is staged
 });
 
 test('kill -9 of atomhostd at every injection point: the host stays consistent and the next call recovers', { timeout: 1_800_000 }, async (t) => {
-  if (!vm) return t.skip('the image did not boot');
+  if (!requireEarlier(t, vm, 'the image did not boot')) return;
   const kills = async () => Number((await vm.ok("journalctl -u atomhostd.service -o cat | grep -c 'status=9/KILL' || true")).trim());
   const fault = (point: string | null) =>
     vm.ok(
@@ -125,7 +125,7 @@ test('kill -9 of atomhostd at every injection point: the host stays consistent a
 });
 
 test('a power cut while the staged upgrade is finalized at shutdown: the next boot runs one whole revision', { timeout: 1_800_000 }, async (t) => {
-  if (!vm) return t.skip('the image did not boot');
+  if (!requireEarlier(t, vm, 'the image did not boot')) return;
   // systemd shortens long status lines in the middle ("ostree-finalize-s…Staged Deployment").
   const console = await vm.cutPowerDuringShutdown(/Stopping .*(ostree-fin|Finalize Staged)/i, 1500);
   t.diagnostic(`console at the cut:\n${console.split('\n').slice(0, 6).join('\n')}`);
