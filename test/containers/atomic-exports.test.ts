@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { initSysroot, SYSROOT } from '../helpers/sysroot-host.js';
 import { requireRoot } from '../helpers/capability.js';
 import { TestHost } from '../testhost/testhost.js';
 import { freePort, startRegistry, type Registry } from './fixtures.js';
@@ -21,7 +22,6 @@ import { collectHostFiles, UnsafeHostFileError } from '../../containers/hostfs.j
 import { atomicValues, templateUsesPidfile } from '../../containers/atomic-values.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'containers', 'atomic-exports');
-const SYSROOT = '/var/lib/atomhost-test/sysroot';
 const APPLETS = ['sh', 'httpd', 'sleep', 'cat', 'echo', 'ls', 'true', 'false', 'hostname', 'cut', 'mkdir', 'rm', 'printf'];
 
 let th: TestHost;
@@ -106,14 +106,7 @@ before(async () => {
   }, ['/usr/bin/flanneld-run.sh']);
   th = await TestHost.boot();
   env = { ATOMHOST_INSECURE_REGISTRIES: reg.host };
-  const setup = await th.sh(
-    `set -e; mkdir -p ${SYSROOT}; mount -t tmpfs tmpfs /var/lib/atomhost-test; mkdir -p ${SYSROOT};
-     ostree admin init-fs ${SYSROOT}; ostree admin os-init --sysroot=${SYSROOT} testos;
-     ostree remote add --no-gpg-verify --repo=${SYSROOT}/ostree/repo origin ${server.url};
-     atomhost --sysroot ${SYSROOT} rebase origin:testos/stable --os testos`,
-    env,
-  );
-  if (setup.exitCode !== 0) throw new Error(`test host setup: ${setup.stderr}`);
+  await initSysroot(th, server.url, { env });
 });
 
 after(async () => {

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { initSysroot, SYSROOT } from '../helpers/sysroot-host.js';
 import { requireRoot, inCI } from '../helpers/capability.js';
 import { TestHost } from '../testhost/testhost.js';
 import { buildAndPush, freePort, startRegistry, type Registry } from './fixtures.js';
@@ -19,7 +20,6 @@ let scratch: Scratch;
 let reg: Registry;
 let server: StaticServer;
 let env: Record<string, string>;
-const SYSROOT = '/var/lib/atomhost-test/sysroot';
 const ports = { netd: 0, kubelet: 0 };
 
 const cli = (...args: string[]) => th.exec('atomhost', ['--sysroot', SYSROOT, ...args], { env });
@@ -41,14 +41,7 @@ before(async () => {
   await buildAndPush(reg.host, 'crashes:1', { layers: [{ busybox: true }], cmd: ['/bin/sh', '-c', 'echo "crashes: cannot open /etc/crashes.conf" >&2; exit 3'] });
   th = await TestHost.boot();
   env = { ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_LIVE: '1' };
-  const setup = await th.sh(
-    `set -e; mkdir -p ${SYSROOT}; mount -t tmpfs tmpfs /var/lib/atomhost-test; mkdir -p ${SYSROOT};
-     ostree admin init-fs ${SYSROOT}; ostree admin os-init --sysroot=${SYSROOT} testos;
-     ostree remote add --no-gpg-verify --repo=${SYSROOT}/ostree/repo origin ${server.url};
-     atomhost --sysroot ${SYSROOT} rebase origin:testos/stable --os testos`,
-    env,
-  );
-  if (setup.exitCode !== 0) throw new Error(`test host setup: ${setup.stderr}`);
+  await initSysroot(th, server.url, { env });
 });
 
 after(async () => {

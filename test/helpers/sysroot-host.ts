@@ -41,14 +41,28 @@ export async function bootSysrootHost(scratchPrefix: string, opts: { files?: (ve
       await scratch.dispose();
     },
   };
-  const setup = await th.sh(`set -e; mkdir -p /var/lib/atomhost-test; mount -t tmpfs tmpfs /var/lib/atomhost-test; mkdir -p ${SYSROOT};
-    ostree admin init-fs ${SYSROOT}; ostree admin os-init --sysroot=${SYSROOT} testos;
-    ostree remote add --no-gpg-verify --repo=${SYSROOT}/ostree/repo origin ${server.url};
-    atomhost --sysroot ${SYSROOT} rebase origin:${REF} --os testos;
-    mkdir -p /etc/atomhost; echo ATOMHOST_SYSROOT=${SYSROOT} > /etc/atomhost/atomhostd.env`);
-  if (setup.exitCode !== 0) {
+  try {
+    await initSysroot(th, server.url, { serveByDaemon: true });
+  } catch (err) {
     await host.dispose();
-    throw new Error(`test host setup: ${setup.stderr}`);
+    throw err;
   }
   return host;
+}
+
+/**
+ * Inside a booted test host: SYSROOT on a tmpfs of its own, testos deployed from
+ * `repoUrl` (REF) with the test host's own `atomhost --sysroot`; with `serveByDaemon`,
+ * atomhostd.env points the daemon at it. `env` is given to those commands.
+ */
+export async function initSysroot(th: TestHost, repoUrl: string, opts: { env?: Record<string, string>; serveByDaemon?: boolean } = {}): Promise<void> {
+  const setup = await th.sh(
+    `set -e; mkdir -p /var/lib/atomhost-test; mount -t tmpfs tmpfs /var/lib/atomhost-test; mkdir -p ${SYSROOT};
+    ostree admin init-fs ${SYSROOT}; ostree admin os-init --sysroot=${SYSROOT} testos;
+    ostree remote add --no-gpg-verify --repo=${SYSROOT}/ostree/repo origin ${repoUrl};
+    atomhost --sysroot ${SYSROOT} rebase origin:${REF} --os testos` +
+      (opts.serveByDaemon ? `;\n    mkdir -p /etc/atomhost; echo ATOMHOST_SYSROOT=${SYSROOT} > /etc/atomhost/atomhostd.env` : ''),
+    opts.env,
+  );
+  if (setup.exitCode !== 0) throw new Error(`test host setup: ${setup.stderr}`);
 }

@@ -12,6 +12,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, execaSync } from 'execa';
 import { requireCommand, requireRoot } from '../helpers/capability.js';
+import { initSysroot, REF, SYSROOT } from '../helpers/sysroot-host.js';
 import { TestHost } from '../../sandbox/testhost/testhost.js';
 import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
 import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
@@ -20,8 +21,6 @@ import type { HostStatus } from '../../core/host-api.js';
 
 const PROJECT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const VERSION = (JSON.parse(readFileSync(join(PROJECT, 'package.json'), 'utf8')) as { version: string }).version;
-const SYSROOT = '/var/lib/atomhost-test/sysroot';
-const REF = 'testos/stable';
 
 /** The last commit's time: the package's SOURCE_DATE_EPOCH (scripts/package.sh). */
 const EPOCH = execaSync('git', ['log', '-1', '--format=%ct'], { cwd: PROJECT }).stdout.trim();
@@ -152,11 +151,7 @@ test('in a test host without the checkout: dpkg -i, status through D-Bus-activat
   assert.match(shown, /^ExecStart=\{ path=\/usr\/bin\/atomhostd /m);
   assert.equal((await th.sh('systemctl is-enabled atomhostd.service')).stdout.trim(), 'disabled', 'nothing enabled by the package');
 
-  await sh(`set -e; mkdir -p /var/lib/atomhost-test; mount -t tmpfs tmpfs /var/lib/atomhost-test; mkdir -p ${SYSROOT};
-    ostree admin init-fs ${SYSROOT}; ostree admin os-init --sysroot=${SYSROOT} testos;
-    ostree remote add --no-gpg-verify --repo=${SYSROOT}/ostree/repo origin ${server.url};
-    atomhost --sysroot ${SYSROOT} rebase origin:${REF} --os testos;
-    mkdir -p /etc/atomhost; echo ATOMHOST_SYSROOT=${SYSROOT} > /etc/atomhost/atomhostd.env`);
+  await initSysroot(th, server.url, { serveByDaemon: true });
   assert.equal((await th.sh('systemctl is-active atomhostd.service')).stdout.trim(), 'inactive', 'not started before a client asks');
   const st = await th.exec('atomhost', ['status', '--json']);
   assert.equal(st.exitCode, 0, st.stderr);
