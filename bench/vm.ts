@@ -5,7 +5,8 @@
 //    fresh copy-on-write disk of the same installed image (goal ≤ 1.1×)
 //  - compose: `atomhost compose` of the VM's 1.0 treefile with an empty cache against
 //    mmdebstrap of the same suite and packages alone; the commit's size against the tarball's
-// BENCH_VM_COMPOSE=0 skips the compose rows (about 8 minutes).
+// BENCH_VM_COMPOSE=0 skips the compose rows (about 8 minutes); BENCH_VM_BOOT=0 skips the
+// boot and upgrade rows (no qemu), so the compose rows can run on their own.
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -49,9 +50,8 @@ async function upgradeAndReboot(vm: Vm, cmd: string): Promise<number> {
   return since(t);
 }
 
-export async function benchVm(): Promise<BenchResult> {
-  const rows: BenchRow[] = [];
-  const notes: string[] = [];
+/** Boot to atomhostd, and a staged upgrade with its reboot, each against the raw path. */
+async function bootRows(rows: BenchRow[], notes: string[]): Promise<void> {
   const os = await ensureVmOs();
   const image = await ensureVmImage(os);
 
@@ -80,6 +80,12 @@ export async function benchVm(): Promise<BenchResult> {
   await publish(os, 'v1');
   rows.push(compare('upgrade 1.0 → 2.0 + reboot (atomhost)', 's', atomhost, 'ostree admin upgrade --stage + reboot', ostree, '≤ 1.1×'));
   notes.push('one round each under TCG: boots vary by several seconds; the upgrade rows include the reboot and the boot-time health gate');
+}
+
+export async function benchVm(): Promise<BenchResult> {
+  const rows: BenchRow[] = [];
+  const notes: string[] = [];
+  if (process.env.BENCH_VM_BOOT !== '0') await bootRows(rows, notes);
 
   if (process.env.BENCH_VM_COMPOSE !== '0') {
     const work = await mkdtemp(join(tmpdir(), 'atomhost-bench-compose-'));

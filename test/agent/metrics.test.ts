@@ -6,25 +6,18 @@
 // are refused naming the flag or variable.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { execa } from 'execa';
 import { requireRoot } from '../helpers/capability.js';
 import { TestHost } from '../testhost/testhost.js';
-import { buildAndPush, freePort, startRegistry, type Registry } from '../containers/fixtures.js';
-import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
-import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
-import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
-import { makeHostDisk } from '../../sandbox/host-disk.js';
+import { buildAndPush, freePort, type Registry } from '../containers/fixtures.js';
+import { prepareDiskHost, type DiskHost } from '../helpers/disk-host.js';
 import type { HostStatus } from '../../core/host-api.js';
 
 const DAEMON = new URL('../../agent/main.js', import.meta.url).pathname;
 const INSIDE = '/var/lib/atomhost-metrics-test';
-const SYSROOT = `${INSIDE}/sysroot`;
 let th: TestHost;
-let scratch: Scratch;
+let fx: DiskHost;
 let reg: Registry;
-let server: StaticServer;
-let repo = '';
 const ports = { metrics: 0, web: 0, dead: 0 };
 
 interface Sample {
@@ -62,42 +55,25 @@ const value = (samples: Sample[], name: string, labels: Record<string, string> =
 
 const atomhost = (...args: string[]) => th.exec('atomhost', args);
 
-async function publish(version: string): Promise<void> {
-  const tree = join(scratch.dir, 'tree');
-  await buildOsTree(tree, { osname: 'testos', version, files: { 'usr/share/testos/VERSION': `${version}\n` } });
-  await commitTree(repo, 'testos/stable', tree, version);
-}
-
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  scratch = await makeScratch('atomhost-metrics-', 2048);
-  reg = await startRegistry(join(scratch.dir, 'registry'));
-  repo = join(scratch.dir, 'repo');
-  await initArchiveRepo(repo);
-  await publish('1.0');
-  server = await serveDirectory(repo);
+  fx = await prepareDiskHost('atomhost-metrics-', { inside: INSIDE });
+  reg = fx.reg;
   ports.metrics = await freePort();
   ports.web = await freePort();
   ports.dead = await freePort(); // nothing listens there: the broken container's probe fails
   await buildAndPush(reg.host, 'web:1', { layers: [{ busybox: true, files: { 'www/index.html': 'web\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.web}`, '-h', '/www'] });
   await buildAndPush(reg.host, 'broken:1', { layers: [{ busybox: true }], cmd: ['/bin/sleep', '600'] });
-  const disk = join(scratch.dir, 'disk');
-  await makeHostDisk(disk, { osname: 'testos', ref: 'testos/stable', repoUrl: server.url });
-  th = await TestHost.boot({
-    binds: [[disk, INSIDE]],
+  th = await fx.boot({
     enable: ['atomhost-reconcile.service', 'atomhost-health.service'],
-    agentEnv: { ATOMHOST_SYSROOT: SYSROOT, ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_HEALTH_DEADLINE_MS: '8000', ATOMHOST_METRICS_LISTEN: `127.0.0.1:${ports.metrics}` },
+    agentEnv: { ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_HEALTH_DEADLINE_MS: '8000', ATOMHOST_METRICS_LISTEN: `127.0.0.1:${ports.metrics}` },
   });
   // The boot gate marks 1.0 healthy (the fallback target of the broken install below).
   for (let i = 0; i < 80 && (await th.exec('systemctl', ['is-active', 'atomhost-health.service'])).stdout.trim() === 'activating'; i++) await new Promise((r) => setTimeout(r, 250));
 });
 
 after(async () => {
-  if (th) process.stderr.write(`# atomhostd journal (last 15 lines):\n${(await th.exec('journalctl', ['-u', 'atomhostd', '--no-pager', '-o', 'cat', '-n', '15'])).stdout.replace(/^/gm, '#   ')}\n`);
-  await th?.shutdown();
-  await server?.close();
-  await reg?.stop();
-  await scratch?.dispose();
+  await fx?.dispose(th, { journalLines: 15 });
 });
 
 test('served on 127.0.0.1 and on a root-only socket: the revision, deployments, update state and process metrics', async (t) => {
@@ -178,7 +154,7 @@ test('live gates: a healthy container install counts as healthy; a broken one fa
 
 test('an upgrade, a rollback and a failed deploy move the transaction counters, the histogram and the revision', async (t) => {
   if (!requireRoot(t)) return;
-  await publish('2.0');
+  await fx.publish('2.0');
   const up = await atomhost('upgrade');
   assert.equal(up.exitCode, 0, up.stderr);
   let s = (await scrape()).samples;

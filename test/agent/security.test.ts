@@ -7,22 +7,16 @@
 // run probes on demand.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { requireRoot } from '../helpers/capability.js';
 import { TestHost } from '../testhost/testhost.js';
-import { buildAndPush, freePort, startRegistry, type Registry } from '../containers/fixtures.js';
-import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
-import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
-import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
-import { makeHostDisk } from '../../sandbox/host-disk.js';
+import { buildAndPush, freePort, type Registry } from '../containers/fixtures.js';
+import { prepareDiskHost, type DiskHost } from '../helpers/disk-host.js';
 
-const INSIDE = '/var/lib/atomhost-test';
-const SYSROOT = `${INSIDE}/sysroot`;
+const SYSROOT = '/var/lib/atomhost-test/sysroot';
 const SECRET = 'tok-3f9a1c-do-not-show';
 let th: TestHost;
-let scratch: Scratch;
+let fx: DiskHost;
 let reg: Registry;
-let server: StaticServer;
 let port = 0;
 
 const atomhost = (...args: string[]) => th.exec('atomhost', args);
@@ -30,32 +24,16 @@ const nobody = (...args: string[]) => th.exec('atomhost', args, { user: '65534' 
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  scratch = await makeScratch('atomhost-security-', 3072);
-  reg = await startRegistry(join(scratch.dir, 'registry'));
-  const repo = join(scratch.dir, 'repo');
-  await initArchiveRepo(repo);
-  const tree = join(scratch.dir, 'tree');
-  await buildOsTree(tree, { osname: 'testos', version: '1.0' });
-  await commitTree(repo, 'testos/stable', tree, '1.0');
-  server = await serveDirectory(repo);
+  fx = await prepareDiskHost('atomhost-security-', { sizeMiB: 3072 });
+  reg = fx.reg;
   port = await freePort();
   await buildAndPush(reg.host, 'web:1', { layers: [{ busybox: true, files: { 'www/index.html': 'web\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] });
   await buildAndPush(reg.host, 'idle:1', { layers: [{ busybox: true }], cmd: ['/bin/sleep', '1000000'] });
-  const disk = join(scratch.dir, 'disk');
-  await makeHostDisk(disk, { osname: 'testos', ref: 'testos/stable', repoUrl: server.url });
-  th = await TestHost.boot({
-    binds: [[disk, INSIDE]],
-    agentEnv: { ATOMHOST_SYSROOT: SYSROOT, ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_HEALTH_DEADLINE_MS: '15000', ATOMHOST_PROBE_TIMEOUT_MS: '2000' },
-  });
+  th = await fx.boot({ agentEnv: { ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_HEALTH_DEADLINE_MS: '15000', ATOMHOST_PROBE_TIMEOUT_MS: '2000' } });
 });
 
 after(async () => {
-  // The daemon's journal, for a failure to be read after the host is gone.
-  if (th) process.stderr.write(`# atomhostd journal (last 40 lines):\n${(await th.exec('journalctl', ['-u', 'atomhostd', '--no-pager', '-o', 'cat', '-n', '40'])).stdout.replace(/^/gm, '#   ')}\n`);
-  await th?.shutdown();
-  await server?.close();
-  await reg?.stop();
-  await scratch?.dispose();
+  await fx?.dispose(th, { journalLines: 40 });
 });
 
 test('a caller who may not change the host sees no container values, probe commands or failure details', async (t) => {

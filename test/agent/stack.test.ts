@@ -12,20 +12,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { requireRoot } from '../helpers/capability.js';
 import { TestHost } from '../testhost/testhost.js';
-import { buildAndPush, freePort, startRegistry, type Registry } from '../containers/fixtures.js';
-import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
-import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
-import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
-import { makeHostDisk } from '../../sandbox/host-disk.js';
+import { buildAndPush, freePort, type Registry } from '../containers/fixtures.js';
+import { prepareDiskHost, type DiskHost } from '../helpers/disk-host.js';
 import type { StackStatus } from '../../containers/supervisor.js';
 
 const INSIDE = '/var/lib/atomhost-test';
 const SYSROOT = `${INSIDE}/sysroot`;
 let th: TestHost;
-let scratch: Scratch;
+let fx: DiskHost;
 let reg: Registry;
-let server: StaticServer;
-let repo = '';
 const ports = { net: 0, kubelet: 0 };
 const digests: Record<string, string> = {};
 
@@ -38,40 +33,24 @@ const json = async <T>(...args: string[]): Promise<T> => {
 const journal = async (id: string) => (await th.exec('journalctl', [`MESSAGE_ID=${id}`, '-o', 'cat', '--no-pager'])).stdout;
 const get = (port: number) => fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => '(no answer)');
 
-async function publish(version: string, files: Record<string, string> = {}): Promise<void> {
-  const tree = join(scratch.dir, 'tree');
-  await buildOsTree(tree, { osname: 'testos', version, files: { 'usr/share/testos/VERSION': `${version}\n`, ...files } });
-  await commitTree(repo, 'testos/stable', tree, version);
-}
-
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  scratch = await makeScratch('atomhost-stack-', 3072);
-  reg = await startRegistry(join(scratch.dir, 'registry'));
-  repo = join(scratch.dir, 'repo');
-  await initArchiveRepo(repo);
-  await publish('1.0');
-  server = await serveDirectory(repo);
+  fx = await prepareDiskHost('atomhost-stack-', { sizeMiB: 3072, inside: INSIDE });
+  reg = fx.reg;
   ports.net = await freePort();
   ports.kubelet = await freePort();
   digests.net = await buildAndPush(reg.host, 'net:1', { layers: [{ busybox: true, files: { 'www/index.html': 'net v1\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.net}`, '-h', '/www'] });
   digests.kubelet1 = await buildAndPush(reg.host, 'kubelet:stable', { layers: [{ busybox: true, files: { 'www/index.html': 'kubelet v1\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.kubelet}`, '-h', '/www'] });
 
   // The host's disk (its sysroot) lives on the machine, bound into every boot of the test host.
-  const disk = join(scratch.dir, 'disk');
-  await makeHostDisk(disk, { osname: 'testos', ref: 'testos/stable', repoUrl: server.url });
-  th = await TestHost.boot({
-    binds: [[disk, INSIDE]],
+  th = await fx.boot({
     enable: ['atomhost-reconcile.service', 'atomhost-health.service'],
-    agentEnv: { ATOMHOST_SYSROOT: SYSROOT, ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_HEALTH_DEADLINE_MS: '20000' },
+    agentEnv: { ATOMHOST_INSECURE_REGISTRIES: reg.host, ATOMHOST_HEALTH_DEADLINE_MS: '20000' },
   });
 });
 
 after(async () => {
-  await th?.shutdown();
-  await server?.close();
-  await reg?.stop();
-  await scratch?.dispose();
+  await fx?.dispose(th);
 });
 
 test('at boot the reconcile unit applies the revision, then the health gate keeps it', async (t) => {
@@ -175,12 +154,12 @@ test('a whole-stack upgrade boots with its containers; rolling back the OS bring
   // Release 2: OS 2.0 (which ships stackhost.service, a unit of the OS) and kubelet v3,
   // together in one manifest that names the OS's unit by role.
   const unit = '[Unit]\nDescription=a unit the OS ships\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n';
-  await publish('2.0', { 'usr/lib/systemd/system/stackhost.service': unit });
+  await fx.publish('2.0', { 'usr/lib/systemd/system/stackhost.service': unit });
   // The test host runs the machine's /usr, not the deployment's: the running copy goes to /etc.
   await th.sh(`printf '${unit.replaceAll('\n', '\\n')}' > /etc/systemd/system/stackhost.service && systemctl daemon-reload`);
   digests.kubelet3 = await buildAndPush(reg.host, 'kubelet:v3', { layers: [{ busybox: true, files: { 'www/index.html': 'kubelet v3\n' } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${ports.kubelet}`, '-h', '/www'] });
   await writeFile(
-    join(scratch.dir, 'disk', 'stack.yaml'),
+    join(fx.disk, 'stack.yaml'),
     `apiVersion: atomhost.io/v1alpha1\nkind: Stack\nmetadata: { name: node, version: "2" }\nos: { version: "2.0" }\ncontainers:\n` +
       `  - { name: net, image: "${reg.host}/net:1", role: network }\n` +
       `  - { name: kubelet, image: "${reg.host}/kubelet:v3", role: kubelet, probe: { http: "http://127.0.0.1:${ports.kubelet}/index.html" } }\n` +
@@ -193,8 +172,8 @@ test('a whole-stack upgrade boots with its containers; rolling back the OS bring
   assert.equal(r.exitCode, 1, r.stderr);
   assert.match(r.stderr, /stack node 2: OS 2\.0 does not ship nosuch\.service/, 'a host unit the new OS lacks is refused before anything is written');
   assert.equal((await th.exec('ls', [`${SYSROOT}/ostree/atomhost/revisions`])).stdout, untouched);
-  const manifest = await readFile(join(scratch.dir, 'disk', 'stack.yaml'), 'utf8');
-  await writeFile(join(scratch.dir, 'disk', 'stack.yaml'), manifest.replace('nosuch.service, role: network', 'stackhost.service, role: network, probe: { command: [/bin/true] }'));
+  const manifest = await readFile(join(fx.disk, 'stack.yaml'), 'utf8');
+  await writeFile(join(fx.disk, 'stack.yaml'), manifest.replace('nosuch.service, role: network', 'stackhost.service, role: network, probe: { command: [/bin/true] }'));
   r = await atomhost('upgrade', '--preview');
   assert.equal(r.exitCode, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`kubelet: ${digests.kubelet1.slice(0, 19)}.* → ${digests.kubelet3.slice(0, 19)}`));
@@ -229,7 +208,7 @@ test('a whole-stack upgrade boots with its containers; rolling back the OS bring
   assert.notEqual((await th.exec('systemctl', ['is-active', 'stackhost.service'])).stdout.trim(), 'active', 'the old revision does not name the host unit: it does not run');
 
   // Choosing the other boot entry by hand (release 2): its containers come with it.
-  const entries = join(scratch.dir, 'disk', 'sysroot', 'boot', 'loader', 'entries');
+  const entries = join(fx.disk, 'sysroot', 'boot', 'loader', 'entries');
   const texts = await Promise.all((await readdir(entries)).map((f) => readFile(join(entries, f), 'utf8')));
   const entry = texts.find((x) => /^title .*2\.0 \(ostree:1\)$/m.test(x));
   assert.ok(entry, texts.join('\n---\n'));

@@ -10,12 +10,9 @@ import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { requireRoot } from '../helpers/capability.js';
 import { TestHost } from '../testhost/testhost.js';
-import { startRegistry, type Registry } from './fixtures.js';
+import type { Registry } from './fixtures.js';
 import { layerTar, pushLayers } from './hostile-images.js';
-import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
-import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
-import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
-import { makeHostDisk } from '../../sandbox/host-disk.js';
+import { prepareDiskHost, type DiskHost } from '../helpers/disk-host.js';
 import type { Revision } from '../../core/revision.js';
 
 const INSIDE = '/var/lib/atomhost-test';
@@ -25,9 +22,8 @@ const SENTINEL = `${INSIDE}/sentinel`;
 /** The same place from any depth below /: more `..` than any checkout path has. */
 const CLIMB = `${'../'.repeat(16)}${SENTINEL.slice(1)}`;
 let th: TestHost;
-let scratch: Scratch;
+let fx: DiskHost;
 let reg: Registry;
-let server: StaticServer;
 let disk: string;
 
 const atomhost = (...args: string[]) => th.exec('atomhost', args);
@@ -47,30 +43,19 @@ async function snapshot(dir: string, rel = ''): Promise<string[]> {
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  scratch = await makeScratch('atomhost-hostile-daemon-', 2048);
-  reg = await startRegistry(join(scratch.dir, 'registry'));
-  const repo = join(scratch.dir, 'repo');
-  await initArchiveRepo(repo);
-  const tree = join(scratch.dir, 'tree');
-  await buildOsTree(tree, { osname: 'testos', version: '1.0' });
-  await commitTree(repo, 'testos/stable', tree, '1.0');
-  server = await serveDirectory(repo);
-  disk = join(scratch.dir, 'disk');
-  await makeHostDisk(disk, { osname: 'testos', ref: 'testos/stable', repoUrl: server.url });
+  fx = await prepareDiskHost('atomhost-hostile-daemon-', { inside: INSIDE });
+  reg = fx.reg;
+  disk = fx.disk;
   // What an escape would write into, empty or replace: files, a directory, a symlink.
   await mkdir(join(disk, 'sentinel', 'dir'), { recursive: true });
   await writeFile(join(disk, 'sentinel', 'secret'), 'sentinel secret\n', { mode: 0o600 });
   await writeFile(join(disk, 'sentinel', 'dir', 'kept'), 'kept\n');
   await writeFile(join(disk, 'sentinel', 'passwd'), 'root:x:0:0::/root:/bin/sh\n');
-  th = await TestHost.boot({ binds: [[disk, INSIDE]], agentEnv: { ATOMHOST_SYSROOT: SYSROOT, ATOMHOST_INSECURE_REGISTRIES: reg.host } });
+  th = await fx.boot({ agentEnv: { ATOMHOST_INSECURE_REGISTRIES: reg.host } });
 });
 
 after(async () => {
-  if (th) process.stderr.write(`# atomhostd journal (last 30 lines):\n${(await th.exec('journalctl', ['-u', 'atomhostd', '--no-pager', '-o', 'cat', '-n', '30'])).stdout.replace(/^/gm, '#   ')}\n`);
-  await th?.shutdown();
-  await server?.close();
-  await reg?.stop();
-  await scratch?.dispose();
+  await fx?.dispose(th, { journalLines: 30 });
 });
 
 test('hostile images installed through atomhostd are refused naming image, layer and entry; the sentinel tree and the store are unchanged', async (t) => {

@@ -4,44 +4,27 @@
 // would. atomhostd runs without ATOMHOST_INSECURE_REGISTRIES: only the files decide.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { requireRoot } from '../helpers/capability.js';
 import { TestHost } from '../testhost/testhost.js';
-import { buildAndPush, startRegistry, type Registry } from './fixtures.js';
-import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.js';
-import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
-import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
-import { makeHostDisk } from '../../sandbox/host-disk.js';
+import { buildAndPush, type Registry } from './fixtures.js';
+import { prepareDiskHost, type DiskHost } from '../helpers/disk-host.js';
 
-const INSIDE = '/var/lib/atomhost-test';
 let th: TestHost;
-let scratch: Scratch;
+let fx: DiskHost;
 let reg: Registry;
-let server: StaticServer;
 
 const atomhost = (...args: string[]) => th.exec('atomhost', args);
 
 before(async () => {
   if (process.getuid?.() !== 0) return;
-  scratch = await makeScratch('atomhost-regconf-daemon-', 1024);
-  reg = await startRegistry(join(scratch.dir, 'registry'));
+  fx = await prepareDiskHost('atomhost-regconf-daemon-', { sizeMiB: 1024 });
+  reg = fx.reg;
   await buildAndPush(reg.host, 'apps/web:1', { layers: [{ busybox: true }], cmd: ['/bin/sleep', '3600'] });
-  const repo = join(scratch.dir, 'repo');
-  await initArchiveRepo(repo);
-  const tree = join(scratch.dir, 'tree');
-  await buildOsTree(tree, { osname: 'testos', version: '1.0' });
-  await commitTree(repo, 'testos/stable', tree, '1.0');
-  server = await serveDirectory(repo);
-  const disk = join(scratch.dir, 'disk');
-  await makeHostDisk(disk, { osname: 'testos', ref: 'testos/stable', repoUrl: server.url });
-  th = await TestHost.boot({ binds: [[disk, INSIDE]], agentEnv: { ATOMHOST_SYSROOT: `${INSIDE}/sysroot` } });
+  th = await fx.boot();
 });
 
 after(async () => {
-  await th?.shutdown();
-  await server?.close();
-  await reg?.stop();
-  await scratch?.dispose();
+  await fx?.dispose(th);
 });
 
 test('atomhostd pulls from an insecure registry named in a registries.conf.d drop-in, a short name through an alias; an old registries.yaml is named in the error', async (t) => {
