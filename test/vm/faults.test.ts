@@ -1,6 +1,7 @@
 // Faults on a real booted host (the composed OS in qemu, as test/vm/host.test.ts boots it):
 // the power cut while an upgrade is staged and while it is finalized at shutdown, atomhostd
-// itself killed (-9) at each injection point, and /boot or / too full for a new release.
+// itself killed (-9) at each injection point, and /boot or / too full for a new release,
+// before staging and (/boot) when shutdown finalizes it.
 // After each, the host is checked with ostree's own tools and the journal: every deployment
 // is complete and named by a revision, what boots is one whole revision, and the next
 // upgrade works.
@@ -84,6 +85,30 @@ test('/boot too full for the new kernel: a clear error before anything is staged
   assert.equal(full.exitCode, 1, full.stdout);
   assert.match(full.stdout, /^error: .*(space|ENOSPC)/im, 'the error says the disk is full');
   assert.deepEqual(staged(await assertConsistent('after / was full')), []);
+});
+
+test('/boot full when the staged upgrade is finalized at shutdown: the previous revision boots, and atomhost says the upgrade was never finalized', { timeout: 1_200_000 }, async (t) => {
+  if (!requireEarlier(t, vm, 'the image did not boot')) return;
+  const up = await vm.run('atomhost upgrade', 600_000);
+  assert.equal(up.exitCode, 0, up.stdout);
+  assert.equal(staged(await g.status()).length, 1, 'the upgrade is staged');
+  // After the check at staging passed, something else fills /boot to the last byte: the
+  // new boot entries cannot be written when shutdown finalizes the deployment.
+  await vm.ok('cat /dev/zero > /boot/filler 2>/dev/null; sync; true');
+  await vm.reboot();
+  const state = await g.settled();
+  try {
+    assert.equal(await g.release(), '1.0', 'the previous revision boots');
+    const finalize = await vm.ok('journalctl -b -1 -u ostree-finalize-staged.service -o cat --no-pager');
+    assert.match(finalize, /No space left on device|ENOSPC/i, `ostree-finalize-staged failed for lack of space:\n${finalize}`);
+    assert.match(await vm.ok('journalctl -b -u atomhost-reconcile.service -o cat --no-pager'), /was never finalized/);
+    assert.doesNotMatch(state, /atomhost/, `no atomhost unit failed:\n${state}`);
+    assert.match(await vm.ok('systemctl show -p Result atomhost-health.service'), /Result=success/, 'the booted revision passed its gate with /boot full');
+    assert.doesNotMatch(await g.grubenv(), /boot_counter=/, 'the gate cleared the boot counter with /boot full');
+  } finally {
+    await vm.ok('rm -f /boot/filler');
+  }
+  assert.deepEqual(staged(await assertConsistent('after /boot was full at finalization')), []);
 });
 
 test('kill -9 of atomhostd at every injection point: the host stays consistent and the next call recovers', { timeout: 1_800_000 }, async (t) => {
