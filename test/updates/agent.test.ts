@@ -10,7 +10,7 @@ import { requireRoot } from '../helpers/capability.js';
 import { OsFixture } from '../helpers/os-fixture.js';
 import { LocalHost } from '../../core/local-host.js';
 import { UpdateAgent, type RebootLock } from '../../core/updates/agent.js';
-import { loadPersisted } from '../../core/updates/state.js';
+import { loadPersisted, stateFile } from '../../core/updates/state.js';
 
 let f: OsFixture;
 let host: LocalHost;
@@ -244,4 +244,25 @@ test('a graph source: the agent deploys the chosen node\'s commit (a graph serve
   const d = (await f.cliJson<{ status: { deployments: { checksum: string; version: string }[] } }>('status')).status.deployments[0];
   assert.deepEqual([d.version, d.checksum], ['6.0', six], 'the default deployment is the graph\'s payload, not the ref\'s 7.0');
   assert.deepEqual(reboots, ['reboot']);
+});
+
+test('the timer: the next check comes after the interval plus a jitter within the policy\'s bound, different per node', async (t) => {
+  if (!requireRoot(t)) return;
+  await policy('enabled: false\ninterval: 1h\njitter: 10m\n');
+  await rm(stateFile(host.sysroot.path), { force: true }); // no update in flight: the policy's timer applies
+  const now = new Date('2026-12-04T12:00:00Z');
+  const offsets: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const a = agent(null, [], now);
+    a.start(3_600_000);
+    try {
+      await a.check();
+      offsets.push(Date.parse(a.report().nextCheck ?? '') - now.getTime());
+    } finally {
+      a.stop();
+    }
+  }
+  for (const o of offsets) assert.ok(o >= 3_600_000 && o <= 4_200_000, `next check ${o} ms after the last is within 1h..1h10m`);
+  // 20 draws from 600,001 values: equal ones would mean no jitter (or a fixed seed).
+  assert.ok(new Set(offsets).size >= 15, `spread over the jitter window: ${offsets.join(', ')}`);
 });
