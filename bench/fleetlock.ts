@@ -5,6 +5,7 @@
 // most holders any group had at any etcd revision (from etcd's own history; must be ≤ slots),
 // and the nodes that never got or never gave back their slot (must be 0).
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEtcd } from '../sandbox/etcd.js';
@@ -17,6 +18,16 @@ import { compare, type BenchResult } from './report.js';
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 1000);
 const GROUPS = 10;
 const SLOTS = 5;
+
+/** CPU seconds (user + system) a process has used so far, from /proc (0 once it is gone). */
+const cpuSeconds = (pid: number | undefined) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+};
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -83,8 +94,15 @@ export async function benchFleetlock(): Promise<BenchResult> {
       }
     };
     const t0 = Date.now();
+    const cpu0 = { server: cpuSeconds(server.pid), etcd: etcd.members.map((m) => cpuSeconds(m.process.pid)), bench: process.cpuUsage() };
     await Promise.all(Array.from({ length: NODES }, (_, i) => node(i)));
     const wallS = (Date.now() - t0) / 1000;
+    // Where the machine's CPU went during the run (the killed member counts until it died: not at all).
+    const serverCpu = cpuSeconds(server.pid) - cpu0.server;
+    const etcdCpu = etcd.members.reduce((sum, m, i) => sum + Math.max(0, cpuSeconds(m.process.pid) - cpu0.etcd[i]!), 0);
+    const b = process.cpuUsage(cpu0.bench);
+    const benchCpu = (b.user + b.system) / 1e6;
+    const requests = lockMs.length + releaseMs.length;
 
     // Most holders per group at every revision since the start, from etcd's history.
     const live = new EtcdClient(etcd.clientUrls.slice(1));
@@ -110,8 +128,11 @@ export async function benchFleetlock(): Promise<BenchResult> {
         { label: 'requests that failed (retried)', value: errors, unit: 'requests' },
         { label: 'pre-reboot requests in all', value: lockMs.length, unit: 'requests' },
         { label: 'wall time', value: wallS, unit: 's' },
+        { label: 'CPU of fleetlock serve per request', value: (serverCpu * 1000) / requests, unit: 'ms' },
+        { label: 'CPU of the etcd members per request', value: (etcdCpu * 1000) / requests, unit: 'ms' },
+        { label: 'CPU of the simulated nodes per request', value: (benchCpu * 1000) / requests, unit: 'ms' },
       ],
-      notes: [`etcd revisions scanned: ${end - start + 1}`],
+      notes: [`etcd revisions scanned: ${end - start + 1}`, `load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`],
     };
   } finally {
     const exited = once(server, 'exit');

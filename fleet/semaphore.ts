@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AtomhostError } from '../core/errors.js';
 import { prefixEnd, type EtcdClient, type KeyValue } from './etcd.js';
-import { LeasePool } from './lease-pool.js';
+import { LeasePool, type TakenLease } from './lease-pool.js';
 
 export const KEY_ROOT = '/atomhost/fleetlock/v1/';
 const guardKey = (group: string) => `${KEY_ROOT}${group}/sem`;
@@ -174,12 +174,10 @@ export class Semaphore {
    */
   private async grant(group: string, view: View, winners: Pending[]): Promise<{ ok: boolean; view: View }> {
     const ttl = winners[0]!.ttl;
-    const leases = await this.leases.take(ttl, winners.length);
+    let leases = await this.leases.take(ttl, winners.length);
     const readBack = { range: { key: holdersPrefix(group), rangeEnd: prefixEnd(holdersPrefix(group)) } };
-    let r;
-    let renewed: number[];
-    try {
-      [r, renewed] = await Promise.all([
+    const swap = (ls: TakenLease[]) =>
+      Promise.all([
         this.etcd.txn(
           [
             { key: guardKey(group), target: 'MOD', result: 'EQUAL', operand: view.guardRev },
@@ -189,27 +187,40 @@ export class Semaphore {
             { put: { key: guardKey(group), value: JSON.stringify({ slots: winners[0]!.slots }) } },
             ...winners.map((w, i) => {
               const record: HolderRecord = { id: w.id, group, since: Date.now() };
-              return { put: { key: holderKey(group, w.id), value: JSON.stringify(record), lease: leases[i]!.id } };
+              return { put: { key: holderKey(group, w.id), value: JSON.stringify(record), lease: ls[i]!.id } };
             }),
             readBack,
           ],
           [{ range: { key: guardKey(group) } }, readBack],
         ),
-        // A pooled lease gets its full TTL back now, as if granted for this grant.
-        Promise.all(leases.map((l) => (l.pooled ? this.etcd.leaseKeepAlive(l.id) : Promise.resolve(ttl)))),
+        // A reused lease gets its full TTL back now, as if granted for this grant.
+        Promise.all(ls.map((l) => (l.reused ? this.etcd.leaseKeepAlive(l.id) : Promise.resolve(ttl)))),
       ]);
+    let r;
+    let renewed: number[];
+    try {
+      try {
+        [r, renewed] = await swap(leases);
+      } catch (err) {
+        // A reused lease ran out before it was renewed: etcd refuses the whole swap. Again with new ones.
+        if (!(err instanceof Error && /lease not found/i.test(err.message))) throw err;
+        this.leases.discard(leases.map((l) => l.id));
+        leases = await this.leases.fresh(ttl, winners.length);
+        [r, renewed] = await swap(leases);
+      }
     } catch (err) {
       this.leases.discard(leases.map((l) => l.id));
       throw err;
     }
     if (!r.succeeded) {
-      this.leases.discard(leases.map((l) => l.id));
+      for (const l of leases) this.leases.recycle(l.id);
       return { ok: false, view: viewOf(r.ranges[0]!, r.ranges[1]!) };
     }
     if (renewed.some((left) => left <= 0)) {
-      // A pooled lease expired before its renewal (a stalled process): take those keys back out
-      // rather than hand out a slot whose lease is gone; the batch is decided again.
-      await this.etcd.txn([], winners.map((w) => ({ del: { key: holderKey(group, w.id) } })));
+      // A reused lease expired right after the swap (a stalled process): take the keys this swap
+      // wrote (still at its revision) back out rather than hand out a slot whose lease is gone.
+      await Promise.all(winners.map((w) => this.etcd.txn([{ key: holderKey(group, w.id), target: 'MOD', result: 'EQUAL', operand: r.revision }], [{ del: { key: holderKey(group, w.id) } }])));
+      this.leases.discard(leases.map((l) => l.id));
       return { ok: false, view: await this.read(group) };
     }
     return { ok: true, view: viewOf([{ modRevision: r.revision } as KeyValue], r.ranges[r.ranges.length - 1]!) };
@@ -217,8 +228,9 @@ export class Semaphore {
 
   /**
    * UnlockIfHeld: true when this id held a slot (now freed), false when it held none.
-   * One delete that returns what it deleted; the lease is revoked after the answer (the key,
-   * which is what holds the slot, is already gone, and a lease left over expires by itself).
+   * One delete that returns what it deleted. Its lease goes back to the pool for the next grant
+   * (or is revoked after the answer when another server granted it: the key, which is what holds
+   * the slot, is already gone, and a lease left over expires by itself).
    */
   async release(group: string, id: string): Promise<boolean> {
     const key = holderKey(group, id);
@@ -226,7 +238,7 @@ export class Semaphore {
     const prev = r.ranges[0]![0];
     if (!prev) return false;
     this.views.get(group)?.holders.delete(key);
-    if (prev.lease !== '0') void this.etcd.leaseRevoke(prev.lease).catch(() => {});
+    if (prev.lease !== '0') this.leases.recycle(prev.lease);
     return true;
   }
 
