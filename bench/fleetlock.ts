@@ -1,6 +1,6 @@
 // The FleetLock server under a fleet: 1000 simulated nodes (the real FleetLockClient) in 10
 // groups of 100 with 5 slots each, against `atomhost fleetlock serve` on a 3-member etcd,
-// one member SIGKILLed a third of the way through. Reported: p50/p99 latency of pre-reboot
+// one member SIGKILLed a third of the way through (BENCH_FLEET_KILL=follower (default), leader or none). Reported: p50/p99 latency of pre-reboot
 // and steady-state (baseline: one raw etcd transaction through the same JSON gateway), the
 // most holders any group had at any etcd revision (from etcd's own history; must be ≤ slots),
 // and the nodes that never got or never gave back their slot (must be 0).
@@ -16,6 +16,8 @@ import { KEY_ROOT } from '../fleet/semaphore.js';
 import { compare, type BenchResult } from './report.js';
 
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 1000);
+/** which etcd member dies a third of the way through: the raft leader, a follower, or none */
+const KILL = process.env.BENCH_FLEET_KILL ?? 'follower';
 const GROUPS = 10;
 const SLOTS = 5;
 
@@ -28,6 +30,12 @@ const cpuSeconds = (pid: number | undefined) => {
     return 0;
   }
 };
+
+/** The index of the member that is the raft leader (each member's status names the leader's id). */
+async function leaderIndex(urls: string[]): Promise<number> {
+  const st = await Promise.all(urls.map((u) => fetch(`${u}/v3/maintenance/status`, { method: 'POST', body: '{}' }).then((r) => r.json() as Promise<{ leader: string; header: { member_id: string } }>)));
+  return Math.max(0, st.findIndex((s) => s.leader === s.header.member_id));
+}
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -59,6 +67,7 @@ export async function benchFleetlock(): Promise<BenchResult> {
     const releaseMs: number[] = [];
     let done = 0;
     let killed = false;
+    let victim = -1;
     let errors = 0;
     const node = async (i: number) => {
       const c = new FleetLockClient({ baseUrl: url, id: `node-${i}`, group: `g${i % GROUPS}`, timeoutMs: 20_000 });
@@ -88,9 +97,12 @@ export async function benchFleetlock(): Promise<BenchResult> {
           await sleep(50);
         }
       }
-      if (++done === Math.floor(NODES / 3) && !killed && !process.env.BENCH_FLEET_NOKILL) {
+      if (++done === Math.floor(NODES / 3) && !killed && KILL !== 'none') {
         killed = true;
-        void etcd.kill(0);
+        void leaderIndex(etcd.clientUrls).then((leader) => {
+          victim = KILL === 'leader' ? leader : (leader + 1) % 3;
+          return etcd.kill(victim);
+        });
       }
     };
     const t0 = Date.now();
@@ -105,7 +117,7 @@ export async function benchFleetlock(): Promise<BenchResult> {
     const requests = lockMs.length + releaseMs.length;
 
     // Most holders per group at every revision since the start, from etcd's history.
-    const live = new EtcdClient(etcd.clientUrls.slice(1));
+    const live = new EtcdClient(etcd.clientUrls.filter((_, i) => i !== victim));
     const { revision: end } = await live.range(KEY_ROOT, prefixEnd(KEY_ROOT));
     let maxHolders = 0;
     for (let rev = start; rev <= end; rev++) {
@@ -117,7 +129,7 @@ export async function benchFleetlock(): Promise<BenchResult> {
     const leftover = (await live.range(KEY_ROOT, prefixEnd(KEY_ROOT))).kvs.filter((k) => k.key.includes('/holders/')).length;
     const rawP50 = pct(rawMs, 50);
     return {
-      name: `fleetlock: ${NODES} nodes, ${GROUPS} groups × ${SLOTS} slots, 3-member etcd, one member killed mid-run`,
+      name: `fleetlock: ${NODES} nodes, ${GROUPS} groups × ${SLOTS} slots, 3-member etcd, ${KILL === 'none' ? 'no member killed' : `the ${KILL} member killed mid-run`}`,
       rows: [
         compare('pre-reboot p50', 'ms', pct(lockMs, 50), 'raw etcd txn p50', rawP50),
         compare('pre-reboot p99', 'ms', pct(lockMs, 99), 'raw etcd txn p50', rawP50, '≤ 50 ms'),

@@ -114,6 +114,10 @@ export function createFleetLockServer(opts: FleetLockServerOptions): FleetLockSe
   const server: Server | TlsServer = t
     ? createTlsServer({ cert: t.cert, key: t.key, ...(t.clientCa ? { ca: t.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
     : createServer(listener);
+  // A client refused at the handshake (no certificate, another CA) never reaches handle(): say why here.
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: { remoteAddress?: string }) => {
+    log(`fleetlock: TLS handshake from ${socket.remoteAddress ?? '?'} refused: ${err.code ?? ''} ${err.message}`.trimEnd());
+  });
   return Object.assign(server, {
     stop: async () => {
       const closed = new Promise<void>((r) => server.close(() => r()));

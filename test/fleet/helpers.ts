@@ -32,7 +32,7 @@ export async function startServer(etcdUrls: string[], opts: Partial<FleetLockSer
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     lines,
     close: () => server.stop(),
   };
