@@ -39,7 +39,8 @@ export class LeasePool {
   /** `n` leases of `ttl` seconds: pooled ones first, the rest granted now. */
   async take(ttl: number, n: number): Promise<TakenLease[]> {
     const list = this.usable(ttl);
-    const got: TakenLease[] = list.splice(0, n).map((l) => ({ id: l.id, reused: true }));
+    // The newest first: the oldest are left to age out rather than risk running out in use.
+    const got: TakenLease[] = list.splice(Math.max(0, list.length - n)).map((l) => ({ id: l.id, reused: true }));
     const fresh = await this.fresh(ttl, n - got.length);
     if (fresh.length > 0) this.refill(ttl, fresh.length);
     return [...got, ...fresh];
