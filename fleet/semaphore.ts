@@ -18,6 +18,8 @@ const holderKey = (group: string, id: string) => `${holdersPrefix(group)}${id}`;
 
 /** Grant attempts lost to other writers before giving up (each is a fresh, correct decision). */
 const MAX_ATTEMPTS = 64;
+/** Groups whose last view this process keeps (the oldest is dropped first). */
+const MAX_VIEWS = 10_000;
 
 export interface HolderRecord {
   id: string;
@@ -163,7 +165,11 @@ export class Semaphore {
       );
       open = again;
     }
-    if (view) this.views.set(group, view);
+    if (view) {
+      // Groups are named by the clients: keep the views of a bounded number (any view is optional).
+      if (!this.views.has(group) && this.views.size >= MAX_VIEWS) this.views.delete(this.views.keys().next().value!);
+      this.views.set(group, view);
+    }
     if (open.length > 0) throw new AtomhostError('AH_ERR_BUSY', `fleet lock group ${group}: gave up after ${MAX_ATTEMPTS} contended attempts`);
   }
 
