@@ -1,6 +1,7 @@
 // The lock server's command-line settings, checked before anything starts: each bad value is
 // refused with the flag and the value it got.
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { InvalidArgumentError } from '../core/errors.js';
 import { GROUP_RE } from './protocol.js';
 
@@ -12,6 +13,7 @@ export interface ServeSettings {
   groups: Map<string, number>;
   lockTtlSeconds: number;
   token: string | undefined;
+  tls: { cert: Buffer; key: Buffer; clientCa?: Buffer } | undefined;
 }
 
 export interface ServeFlags {
@@ -21,6 +23,9 @@ export interface ServeFlags {
   group?: string[];
   lockTtl?: string;
   tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  clientCa?: string;
 }
 
 export function parseServeFlags(f: ServeFlags): ServeSettings {
@@ -39,7 +44,53 @@ export function parseServeFlags(f: ServeFlags): ServeSettings {
     groups,
     lockTtlSeconds: parseDuration('--lock-ttl', f.lockTtl ?? '1h'),
     token: f.tokenFile !== undefined ? readToken(f.tokenFile) : undefined,
+    tls: parseTls(f),
   };
+}
+
+/** --tls-cert/--tls-key (both or neither) and --client-ca (needs them): read and checked now. */
+function parseTls(f: ServeFlags): ServeSettings['tls'] {
+  if (f.tlsCert === undefined && f.tlsKey === undefined) {
+    if (f.clientCa !== undefined) throw new InvalidArgumentError('--client-ca needs --tls-cert and --tls-key (client certificates are checked in the TLS handshake)', { flag: '--client-ca' });
+    return undefined;
+  }
+  if (f.tlsCert === undefined || f.tlsKey === undefined) {
+    const missing = f.tlsCert === undefined ? '--tls-cert' : '--tls-key';
+    throw new InvalidArgumentError(`${missing} is missing: --tls-cert and --tls-key go together`, { flag: missing });
+  }
+  const cert = readPem('--tls-cert', f.tlsCert);
+  const key = readPem('--tls-key', f.tlsKey);
+  const clientCa = f.clientCa !== undefined ? readPem('--client-ca', f.clientCa) : undefined;
+  try {
+    createSecureContext({ cert });
+  } catch (err) {
+    throw new InvalidArgumentError(`--tls-cert ${f.tlsCert}: not a usable PEM certificate (${(err as Error).message})`, { flag: '--tls-cert', file: f.tlsCert });
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new InvalidArgumentError(`--tls-key ${f.tlsKey}: not the PEM private key of --tls-cert ${f.tlsCert} (${(err as Error).message})`, { flag: '--tls-key', file: f.tlsKey });
+  }
+  if (clientCa) {
+    try {
+      createSecureContext({ ca: clientCa });
+    } catch (err) {
+      throw new InvalidArgumentError(`--client-ca ${f.clientCa}: not a usable PEM CA certificate (${(err as Error).message})`, { flag: '--client-ca', file: f.clientCa });
+    }
+  }
+  return { cert, key, ...(clientCa ? { clientCa } : {}) };
+}
+
+/** A PEM file named by `flag`; its contents are never echoed (a key is secret). */
+export function readPem(flag: string, path: string): Buffer {
+  let b: Buffer;
+  try {
+    b = readFileSync(path);
+  } catch (err) {
+    throw new InvalidArgumentError(`${flag} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { flag, file: path });
+  }
+  if (!b.includes('-----BEGIN ')) throw new InvalidArgumentError(`${flag} ${path}: not a PEM file (no "-----BEGIN" line)`, { flag, file: path });
+  return b;
 }
 
 export function parseListen(v: string): { host: string; port: number } {

@@ -1,7 +1,9 @@
 // The FleetLock server: airlock's HTTP protocol over the etcd semaphore of fleet/semaphore.ts,
-// plus what airlock lacks: a lease per lock, bearer-token auth and per-group slots with a
-// default. It holds no state of its own, so several servers can share one etcd.
+// plus what airlock lacks: a lease per lock, bearer-token auth, TLS with optional client
+// certificates (mTLS) and per-group slots with a default. It holds no state of its own, so
+// several servers can share one etcd.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AtomhostError } from '../core/errors.js';
 import { EtcdUnavailableError, type EtcdClient } from './etcd.js';
@@ -17,11 +19,16 @@ export interface FleetLockServerOptions {
   /** lease of each held lock, seconds */
   lockTtlSeconds: number;
   token?: string;
+  /** serve HTTPS; with clientCa, only clients with a certificate signed by it get past the handshake */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   /** one line per decision; default stderr */
   log?: (line: string) => void;
 }
 
-export function createFleetLockServer(opts: FleetLockServerOptions): Server {
+/** The HTTP(S) server; stop() closes it and revokes the etcd leases it granted ahead. */
+export type FleetLockServer = (Server | TlsServer) & { stop(): Promise<void> };
+
+export function createFleetLockServer(opts: FleetLockServerOptions): FleetLockServer {
   const sem = new Semaphore(opts.etcd);
   const metrics = new Metrics();
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -96,12 +103,28 @@ export function createFleetLockServer(opts: FleetLockServerOptions): Server {
     res.end(metrics.render(groups, up));
   };
 
-  return createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       log(`fleetlock: internal error: ${err instanceof Error ? err.message : String(err)}`);
       if (!res.headersSent) refuse(res, 500, 'generic_error', 'internal error');
       else res.destroy();
     });
+  };
+  const t = opts.tls;
+  const server: Server | TlsServer = t
+    ? createTlsServer({ cert: t.cert, key: t.key, ...(t.clientCa ? { ca: t.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
+    : createServer(listener);
+  // A client refused at the handshake (no certificate, another CA) never reaches handle(): say why here.
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: { remoteAddress?: string }) => {
+    log(`fleetlock: TLS handshake from ${socket.remoteAddress ?? '?'} refused: ${err.code ?? ''} ${err.message}`.trimEnd());
+  });
+  return Object.assign(server, {
+    stop: async () => {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await closed;
+      await sem.close();
+    },
   });
 }
 

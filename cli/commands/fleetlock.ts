@@ -16,14 +16,17 @@ export const registerFleetlock: Registrar = (program: Command, ctx: CliContext) 
     .option('--group <name=n>', 'slots of one group (repeatable)', collect)
     .option('--lock-ttl <duration>', 'lease of a held lock; a node renews it by asking again (e.g. 90s, 30m, 1h)', '1h')
     .option('--token-file <path>', 'require "Authorization: Bearer <token>" with the token in this file')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option('--client-ca <file>', 'mTLS: refuse, at the handshake, clients without a certificate signed by this PEM CA')
     .action(
-      action(ctx, async (o: { listen: string; etcd: string; slots: string; group?: string[]; lockTtl?: string; tokenFile?: string }) => {
+      action(ctx, async (o: { listen: string; etcd: string; slots: string; group?: string[]; lockTtl?: string; tokenFile?: string; tlsCert?: string; tlsKey?: string; clientCa?: string }) => {
         const { parseServeFlags } = await import('../../fleet/config.js');
         const { EtcdClient } = await import('../../fleet/etcd.js');
         const { createFleetLockServer } = await import('../../fleet/server.js');
         const s = parseServeFlags(o);
         const log = (l: string) => process.stdout.write(`${l}\n`);
-        const server = createFleetLockServer({ etcd: new EtcdClient(s.etcd), slots: s.slots, groups: s.groups, lockTtlSeconds: s.lockTtlSeconds, token: s.token, log });
+        const server = createFleetLockServer({ etcd: new EtcdClient(s.etcd), slots: s.slots, groups: s.groups, lockTtlSeconds: s.lockTtlSeconds, token: s.token, tls: s.tls, log });
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
           server.listen(s.port, s.host, () => resolve());
@@ -31,12 +34,11 @@ export const registerFleetlock: Registrar = (program: Command, ctx: CliContext) 
         const addr = server.address();
         const where = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
         const groups = [...s.groups].map(([g, n]) => ` ${g}=${n}`).join('');
-        log(`fleetlock: listening on ${where}; etcd ${s.etcd.join(',')}; slots ${s.slots}${groups ? `; groups${groups}` : ''}; lock ttl ${s.lockTtlSeconds}s; auth ${s.token ? 'bearer token' : 'none'}`);
+        log(`fleetlock: listening on ${where}; etcd ${s.etcd.join(',')}; slots ${s.slots}${groups ? `; groups${groups}` : ''}; lock ttl ${s.lockTtlSeconds}s; auth ${[s.token ? 'bearer token' : '', s.tls?.clientCa ? 'client certificate' : ''].filter(Boolean).join(' + ') || 'none'}; ${s.tls ? 'https' : 'http'}`);
         await new Promise<void>((resolve) => {
           const stop = (sig: string) => {
             log(`fleetlock: ${sig}, stopping`);
-            server.close(() => resolve());
-            server.closeAllConnections();
+            void server.stop().then(resolve, resolve);
           };
           process.once('SIGTERM', () => stop('SIGTERM'));
           process.once('SIGINT', () => stop('SIGINT'));

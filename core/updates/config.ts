@@ -34,7 +34,8 @@ export interface UpdatesConfig {
   jitterMs: number;
   periodic: { timeZone: string; windows: Window[] };
   /** tokenFile: the bearer token `fleetlock serve --token-file` expects (read at each request, never logged). */
-  fleetLock: { baseUrl: string; group: string; tokenFile: string | null } | null;
+  /** caFile/certFile/keyFile: PEM files for an https:// lock server (its CA; a client certificate for mTLS). */
+  fleetLock: { baseUrl: string; group: string; tokenFile: string | null; caFile?: string; certFile?: string; keyFile?: string } | null;
   graph: { url: string; stream: string; basearch: string; rolloutWariness: number | null } | null;
   hooks: { preReboot: Hook[]; postHealthy: Hook[] };
   /** The drop-ins read, in order. */
@@ -184,12 +185,22 @@ function validate(c: Record<string, unknown>, origins: Origins, files: string[],
   const f = section('fleet_lock');
   let fleetLock: UpdatesConfig['fleetLock'] = null;
   if (f) {
-    unknownKeys(f, ['base_url', 'group', 'token_file'], 'fleet_lock');
+    unknownKeys(f, ['base_url', 'group', 'token_file', 'ca_file', 'cert_file', 'key_file'], 'fleet_lock');
     const group = str(f, 'group', 'fleet_lock') ?? 'default';
     if (!/^[a-zA-Z0-9.-]+$/.test(group)) bad('fleet_lock.group', group, 'must match ^[a-zA-Z0-9.-]+$');
     const tokenFile = str(f, 'token_file', 'fleet_lock') ?? null;
     if (tokenFile !== null && !tokenFile.startsWith('/')) bad('fleet_lock.token_file', tokenFile, 'must be an absolute path');
-    fleetLock = { baseUrl: url(f, 'base_url', 'fleet_lock'), group, tokenFile };
+    const tlsFiles: { caFile?: string; certFile?: string; keyFile?: string } = {};
+    for (const [k, field] of [['ca_file', 'caFile'], ['cert_file', 'certFile'], ['key_file', 'keyFile']] as const) {
+      const v = str(f, k, 'fleet_lock');
+      if (v === undefined) continue;
+      if (!v.startsWith('/')) bad(`fleet_lock.${k}`, v, 'must be an absolute path');
+      tlsFiles[field] = v;
+    }
+    if ((tlsFiles.certFile === undefined) !== (tlsFiles.keyFile === undefined)) bad(tlsFiles.certFile ? 'fleet_lock.key_file' : 'fleet_lock.cert_file', undefined, 'is required with the other (a client certificate and its key)');
+    const baseUrl = url(f, 'base_url', 'fleet_lock');
+    if ((tlsFiles.caFile || tlsFiles.certFile) && !baseUrl.startsWith('https:')) bad('fleet_lock.base_url', baseUrl, 'must be an https URL with ca_file, cert_file or key_file');
+    fleetLock = { baseUrl, group, tokenFile, ...tlsFiles };
   }
   if (strategy === 'fleet_lock' && !fleetLock) bad('strategy', strategy, 'needs fleet_lock.base_url');
 

@@ -2,7 +2,6 @@
 // missing), an in-process lock server on a port of its own, and raw HTTP requests.
 import type { TestContext } from 'node:test';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { requireCommand } from '../helpers/capability.js';
 import { startEtcd, type EtcdCluster } from '../../sandbox/etcd.js';
 import { EtcdClient } from '../../fleet/etcd.js';
@@ -23,7 +22,7 @@ export interface RunningServer {
 
 export async function startServer(etcdUrls: string[], opts: Partial<FleetLockServerOptions> = {}): Promise<RunningServer> {
   const lines: string[] = [];
-  const server: Server = createFleetLockServer({
+  const server = createFleetLockServer({
     etcd: new EtcdClient(etcdUrls, { attemptTimeoutMs: 1500 }),
     slots: 1,
     lockTtlSeconds: 3600,
@@ -33,13 +32,9 @@ export async function startServer(etcdUrls: string[], opts: Partial<FleetLockSer
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     lines,
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
+    close: () => server.stop(),
   };
 }
 

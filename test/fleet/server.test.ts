@@ -1,6 +1,6 @@
 // The FleetLock server against a real single-member etcd: Zincati's exact request, every
 // refusal (leaving etcd as it was), idempotence, full groups, per-group slots, lease expiry,
-// bearer auth, metrics, etcd unreachable, and the client against it.
+// lease reuse, bearer auth, metrics, etcd unreachable, and the client against it.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +8,8 @@ import { etcdOrSkip, holdersInEtcd, lockBody, post, startServer } from './helper
 import { FleetLockClient } from '../../fleet/client.js';
 import { FleetLockError } from '../../fleet/protocol.js';
 import { freePort } from '../../sandbox/registry.js';
+import { EtcdClient, prefixEnd } from '../../fleet/etcd.js';
+import { KEY_ROOT } from '../../fleet/semaphore.js';
 
 test('fleetlock server on a real etcd', async (t) => {
   const etcd = await etcdOrSkip(t);
@@ -154,6 +156,42 @@ test('fleetlock server on a real etcd', async (t) => {
         await live.steadyState();
       } finally {
         await s.close();
+      }
+    });
+
+    await t.test("a released slot's lease is reused for the next grant with the full TTL again; one revoked meanwhile is replaced", async () => {
+      const s = await startServer(E, { slots: 1, lockTtlSeconds: 60 });
+      const etcdc = new EtcdClient(E);
+      const prefix = `${KEY_ROOT}reuse/holders/`;
+      const holder = async () => (await etcdc.range(prefix, prefixEnd(prefix))).kvs[0]!;
+      try {
+        const a = new FleetLockClient({ baseUrl: s.url, id: 'a', group: 'reuse' });
+        const b = new FleetLockClient({ baseUrl: s.url, id: 'b', group: 'reuse' });
+        const c = new FleetLockClient({ baseUrl: s.url, id: 'c', group: 'reuse' });
+        assert.equal(await a.preReboot(), true);
+        const leaseA = (await holder()).lease;
+        await sleep(2500); // the lease runs down while 'a' holds it
+        await a.steadyState();
+        assert.ok((await etcdc.leaseTimeToLive(leaseA)) > 0, 'not revoked: kept for the next grant');
+        assert.equal(await b.preReboot(), true);
+        const kb = await holder();
+        assert.equal(kb.lease, leaseA, "b's key is on a's old lease");
+        const left = await etcdc.leaseTimeToLive(kb.lease);
+        assert.ok(left >= 58 && left <= 60, `renewed to the full TTL with the grant (${left} s left)`);
+        await b.steadyState();
+        // A kept lease that is gone by the next grant (revoked by hand here): etcd refuses the
+        // swap, a new lease is granted, and the node gets its slot all the same.
+        await etcdc.leaseRevoke(leaseA);
+        assert.equal(await c.preReboot(), true);
+        const kc = await holder();
+        assert.equal(kc.key, `${prefix}c`);
+        assert.notEqual(kc.lease, leaseA);
+        assert.ok((await etcdc.leaseTimeToLive(kc.lease)) >= 58);
+        await c.steadyState();
+        assert.deepEqual(await holdersInEtcd(E, 'reuse'), []);
+      } finally {
+        await s.close();
+        await etcdc.close();
       }
     });
 

@@ -5,8 +5,10 @@
 // recorded (test/updates/testhost.test.ts reboots for real).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { loadUpdatesConfig } from '../../core/updates/config.js';
 import { requireRoot } from '../helpers/capability.js';
 import { OsFixture } from '../helpers/os-fixture.js';
 import { etcdOrSkip, startServer } from '../fleet/helpers.js';
@@ -123,5 +125,27 @@ test('the fleet lock atomhostd gives the agent (node id from the machine-id) sen
     await f.dispose();
     await server.close();
     await etcd.stop();
+  }
+});
+
+test('fleet_lock ca_file/cert_file/key_file: parsed as absolute paths, refused naming the file and key when wrong', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fleetperf-policy-'));
+  const policy = async (text: string) => {
+    await writeFile(join(dir, '50-fleet.yaml'), text);
+    return loadUpdatesConfig(dir);
+  };
+  try {
+    const c = await policy('fleet_lock: { base_url: "https://lock:3333", ca_file: /etc/atomhost/ca.crt, cert_file: /etc/atomhost/node.crt, key_file: /etc/atomhost/node.key }\n');
+    assert.deepEqual(c.fleetLock, { baseUrl: 'https://lock:3333', group: 'default', tokenFile: null, caFile: '/etc/atomhost/ca.crt', certFile: '/etc/atomhost/node.crt', keyFile: '/etc/atomhost/node.key' });
+    const bad: [string, RegExp][] = [
+      ['fleet_lock: { base_url: "https://x/", ca_file: ca.crt }\n', /50-fleet\.yaml: fleet_lock\.ca_file: "ca\.crt" must be an absolute path/],
+      ['fleet_lock: { base_url: "https://x/", cert_file: /n.crt }\n', /50-fleet\.yaml: fleet_lock\.key_file: .* is required with the other/],
+      ['fleet_lock: { base_url: "https://x/", key_file: /n.key }\n', /50-fleet\.yaml: fleet_lock\.cert_file: .* is required with the other/],
+      ['fleet_lock: { base_url: "http://x/", ca_file: /ca.crt }\n', /50-fleet\.yaml: fleet_lock\.base_url: "http:\/\/x\/?" must be an https URL/],
+      ['fleet_lock: { base_url: "https://x/", ca_file: 3 }\n', /fleet_lock\.ca_file: 3 must be a non-empty string/],
+    ];
+    for (const [text, want] of bad) await assert.rejects(policy(text), want, text);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
