@@ -20,6 +20,9 @@ const RAW_ROLLBACK = join(here, '..', '..', 'bench', 'rollback-raw.py');
 const OS = 'benchos';
 const REF = 'benchos/x86_64/stable';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+// A rollback needs no new version and takes milliseconds: more rounds steady its median on a loaded machine.
+const RB_ROUNDS = ROUNDS * 3;
+const RB_IN_ROUNDS = ROUNDS * 5;
 const BEFORE = process.env.BENCH_OS_BEFORE;
 /** The goals of issue #15 (atomhost ÷ the raw tool). */
 const GOALS = { upgradeProcess: '≤ 1.6×', upgradeInProcess: '≤ 0.7×', rollbackProcess: '≤ 1.3×', rollbackInProcess: '≤ 1.2×' };
@@ -93,7 +96,7 @@ export async function benchOs(): Promise<BenchResult> {
 
     const rb = { atomhost: [] as number[], inproc: [] as number[], before: [] as number[], inprocBefore: [] as number[] };
     const rawProc: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
+    for (let i = 0; i < RB_ROUNDS; i++) {
       const runs = [
         async () => rb.atomhost.push(await timed(() => execa(process.execPath, [CLI, '--sysroot', sysroots.atomhost, 'rollback']))),
         async () => rawProc.push(await timed(() => execa('/usr/bin/python3', [RAW_ROLLBACK, sysroots.ostree, '1']))),
@@ -104,11 +107,11 @@ export async function benchOs(): Promise<BenchResult> {
     // Warm-up: the first call compiles the code paths.
     await host.rollback();
     await hostBefore?.rollback();
-    for (let i = 0; i < ROUNDS; i++) {
+    for (let i = 0; i < RB_IN_ROUNDS; i++) {
       const pair = [async () => rb.inproc.push(await timed(() => host.rollback())), ...(hostBefore ? [async () => rb.inprocBefore.push(await timed(() => hostBefore.rollback()))] : [])];
       for (const run of i % 2 ? pair.reverse() : pair) await run();
     }
-    const rawIn = (await execa('/usr/bin/python3', [RAW_ROLLBACK, sysroots.ostree, String(ROUNDS + 1)])).stdout.split('\n').map(Number).slice(1);
+    const rawIn = (await execa('/usr/bin/python3', [RAW_ROLLBACK, sysroots.ostree, String(RB_IN_ROUNDS + 1)])).stdout.split('\n').map(Number).slice(1);
     const pyStart: number[] = [];
     const nodeStart: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -117,7 +120,7 @@ export async function benchOs(): Promise<BenchResult> {
     }
 
     return {
-      name: `OS upgrade and rollback (median of ${ROUNDS}; 48 MiB tree, a few files changed per version)`,
+      name: `OS upgrade and rollback (medians: upgrades of ${ROUNDS}, rollbacks of ${RB_ROUNDS} as processes and ${RB_IN_ROUNDS} in process; 48 MiB tree, a few files changed per version)`,
       rows: [
         compare('upgrade (process): atomhost upgrade', 's', median(up.atomhost), 'ostree pull + ostree admin deploy', median(up.ostree), GOALS.upgradeProcess),
         ...(BEFORE ? [compare('  the same, BENCH_OS_BEFORE build', 's', median(up.before), 'ostree pull + ostree admin deploy', median(up.ostree))] : []),
