@@ -41,8 +41,8 @@ export async function bootFiles(repo: string, commit: string): Promise<BootFile[
   for (const line of modules.exitCode === 0 ? modules.stdout.split('\n') : []) {
     const m = /^d\S+ \d+ \d+\s+\d+ (\/usr\/lib\/modules\/[^/\s]+)$/.exec(line);
     if (!m) continue;
-    const files = (await list(m[1])).filter((f) => /\/(vmlinuz|initramfs\.img)$/.test(f.path));
-    const dtb = await list(`${m[1]}/dtb`);
+    const [all, dtb] = await Promise.all([list(m[1]), list(`${m[1]}/dtb`)]);
+    const files = all.filter((f) => /\/(vmlinuz|initramfs\.img)$/.test(f.path));
     if (files.some((f) => f.path.endsWith('/vmlinuz'))) return [...files, ...dtb];
   }
   // Older layouts: /usr/lib/ostree-boot or /boot with vmlinuz-KVER and initramfs-KVER.img.
@@ -60,14 +60,18 @@ export async function bootFiles(repo: string, commit: string): Promise<BootFile[
 export async function checkBootSpace(sysroot: string, repo: string, commit: string, existing: string[]): Promise<void> {
   const wanted = await bootFiles(repo, commit);
   if (!wanted.length) return;
+  const boot = join(sysroot, 'boot');
+  const fs = await statfs(boot);
+  const free = fs.bavail * fs.bsize;
+  const size = (files: BootFile[]) => files.reduce((n, f) => n + f.size, 0);
+  // Room for all of them: no need to list what the other deployments share (each listing
+  // is `ostree ls` processes, most of an upgrade's time when done for every deployment).
+  if (free >= size(wanted) + MARGIN_BYTES) return;
   const present = new Set<string>();
   for (const c of new Set(existing)) for (const f of await bootFiles(repo, c)) present.add(f.object);
   // Files already there are shared (same objects, same boot checksum): only the loader
   // entries and the menu are new, which the margin covers.
-  const need = wanted.filter((f) => !present.has(f.object)).reduce((n, f) => n + f.size, 0);
-  const boot = join(sysroot, 'boot');
-  const fs = await statfs(boot);
-  const free = fs.bavail * fs.bsize;
+  const need = size(wanted.filter((f) => !present.has(f.object)));
   if (free >= need + MARGIN_BYTES) return;
   const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
   throw new BootSpaceError(

@@ -28,7 +28,6 @@ import {
 import { editKargs } from './kargs.js';
 import { armBootCounter } from './boot-counter.js';
 import { gateSettings } from './gate-settings.js';
-import { checkStackSource } from './stack-manifest.js';
 import { faultPoint } from './faults.js';
 import { checkBootSpace } from './boot-space.js';
 import { TransactionJournal } from './tx-journal.js';
@@ -317,7 +316,19 @@ export class LocalHost implements HostApi {
       const order = [r, ...deps.map((d) => d.index).filter((i) => i !== r)];
       const from = revisionIdFromOrigin(def.origin);
       const to = revisionIdFromOrigin(deps[r].origin);
-      await this.journal.begin({ kind: 'rollback', from, to });
+      const fromState = from ? (await this.revisions.find(from))?.state : undefined;
+      // Durability, step by step (a killed process loses nothing written; this is about power loss):
+      //  - the journal is written without fsync: libostree syncs the filesystem (syncfs of the
+      //    sysroot and of /boot) before it switches the boot entries, so the journal is on disk
+      //    before the boot order changes; a power loss before that leaves the old order and at
+      //    most an unreadable journal, which recovery reads as none.
+      //  - rollback:begun: the order is unchanged; recovery finds `from` still default and ends.
+      //  - rollback:written: the order is changed; recovery finds `to` default and `from` still
+      //    in fromState, and finishes the state change.
+      //  - the state change is fully synced (file and directory) before the journal's removal,
+      //    which needs no sync (core/tx-journal.ts): a journal brought back by a power loss
+      //    finds `from` no longer in fromState and changes nothing.
+      await this.journal.begin({ kind: 'rollback', from, to, ...(fromState ? { fromState } : {}) }, 'none');
       faultPoint('rollback:begun');
       await task(progress, 'Writing the new boot order', () => this.sysroot.writeDeployments(order));
       faultPoint('rollback:written');
@@ -395,7 +406,8 @@ export class LocalHost implements HostApi {
     return this.sysroot.withLock(async () => {
       await this.#adopt();
       const def = this.#requireDefault();
-      if (source) checkStackSource(source);
+      // Loaded here only: the manifest module brings the YAML parser, which no other verb needs.
+      if (source) (await import('./stack-manifest.js')).checkStackSource(source);
       await this.sysroot.writeOrigin(def.index, originWithStackSource(def.origin ?? '', source));
       return { title: 'stack follow', changed: true, revision: revisionIdFromOrigin(def.origin), message: source ? `The next upgrade follows the stack manifest at ${source}` : 'The host follows its OS refspec only' };
     });
@@ -480,9 +492,19 @@ export class LocalHost implements HostApi {
     const rev = newRevision(content, stage ? 'staged' : 'deployed');
     // The record is written before the deployment that names it: a crash in between
     // leaves an unreferenced record (which recovery removes), never a deployment without one.
+    // Durability (power loss; a killed process loses nothing written):
+    //  - tx:begun: the journal is fully synced (file and directory) before the record exists,
+    //    so no power loss can keep the record and lose the journal that lets recovery remove it.
+    //  - deploy:record-written: the record's content is synced before its rename ('data'), so
+    //    it is never torn; the rename is made durable by libostree, which syncs the filesystem
+    //    before it writes the boot entries that name the record (or, staged, at finalization).
+    //    Lost with a power loss before that, the record is simply not there, nor its deployment.
+    //  - deploy:deployed: the journal's removal needs no sync (core/tx-journal.ts): brought back,
+    //    it names a revision a deployment names, which recovery reports as completed.
+    //  The index is never synced (RevisionStore: a checked cache of the records).
     await this.journal.begin({ kind: 'deploy', title, revision: rev.id });
     faultPoint('tx:begun');
-    await this.revisions.save(rev);
+    await this.revisions.save(rev, { sync: 'data' });
     faultPoint('deploy:record-written');
     // Keep what else the previous origin says (the stack source, other tools' keys).
     const base = from && from.osname === content.os.osname && from.origin ? from.origin : '';
@@ -536,10 +558,13 @@ export class LocalHost implements HostApi {
         await this.sysroot.cleanup();
       } else {
         const now = revisionIdFromOrigin(deps[0]?.origin ?? null);
-        if (open.from && now === open.to && now !== open.from) {
+        if (!open.from || now !== open.to || now === open.from) outcome = 'the interrupted rollback had not changed the boot order';
+        // A state set since the rollback began (its own, or a later verdict) is left alone.
+        else if (open.fromState && (await this.revisions.get(open.from)).state !== open.fromState) outcome = 'the interrupted rollback had completed';
+        else {
           await this.revisions.setState(open.from, 'rolled-back', `rolled back to ${open.to ? shortId(open.to) : '?'}`);
           outcome = 'finished the interrupted rollback';
-        } else outcome = 'the interrupted rollback had not changed the boot order';
+        }
       }
       await this.journal.end();
       return outcome;

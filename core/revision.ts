@@ -1,12 +1,17 @@
 // Host revisions: one coherent version of the whole host stack (OS commit and kernel
 // arguments, system containers by digest, the unit files atomhost wrote). Records are
-// content-addressed, stored as YAML under <sysroot>/ostree/atomhost/revisions/ (outside
+// content-addressed, stored under <sysroot>/ostree/atomhost/revisions/<id>.yaml (outside
 // every deployment, so they survive cleanup), and written atomically.
+//
+// Records are written as JSON, which is YAML 1.2 (a JSON document is a YAML one): reads
+// take JSON.parse, a few microseconds and no YAML module to load, while records written
+// as block YAML by earlier versions still load (through `yaml`, imported on first need),
+// and an earlier version booted by a rollback still reads the new ones with its YAML parser.
 import { createHash } from 'node:crypto';
-import { access, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { atomicWriteFile } from './atomic-write.js';
+import { atomicWriteFile, type WriteSync } from './atomic-write.js';
 import { AtomhostError, InvalidArgumentError, NotFoundError } from './errors.js';
 import { IdFingerprint, dirStamp, shortId, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex } from './revision-index.js';
 import { getKey, parseKeyFile, serializeKeyFile, setKey } from './keyfile.js';
@@ -195,36 +200,48 @@ export class RevisionStore {
     return join(this.dir, `${id}.yaml`);
   }
 
-  async save(rev: Revision): Promise<void> {
+  /**
+   * Writes a record, then its index line. `sync` (default 'full') is the record's
+   * durability (core/atomic-write.ts): a transaction whose next step is a libostree
+   * deployment write passes 'data', since libostree syncs the filesystem before the boot
+   * entries that name the record exist.
+   */
+  async save(rev: Revision, opts: { sync?: WriteSync } = {}): Promise<void> {
     const expected = revisionId(rev);
     if (expected !== rev.id) throw new AtomhostError('AH_ERR_CORRUPT', `revision ${shortId(rev.id)} does not match its content (${shortId(expected)})`);
-    await atomicWriteFile(this.#file(rev.id), YAML.stringify(rev), { mode: 0o600 });
+    await this.#write(rev, opts.sync ?? 'full');
+  }
+
+  /** A record already checked against its id. */
+  async #write(rev: Revision, sync: WriteSync): Promise<void> {
+    await atomicWriteFile(this.#file(rev.id), serializeRecord(rev), { mode: 0o600, sync });
     // The record first: a crash before the index is written leaves an index the next read rebuilds.
-    await this.#updateIndex((entries) => [...entries.filter((e) => e.id !== rev.id), entryOf(rev)]);
+    await this.#indexWith(entryOf(rev));
   }
 
   async get(id: string): Promise<Revision> {
     const file = this.#file(id);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      // A small local file: read synchronously (microseconds; see core/atomic-write.ts).
+      text = readFileSync(file, 'utf8');
     } catch {
       throw new NotFoundError(`revision ${shortId(id)} has no record (${file})`, { revision: id });
     }
     this.recordReads++;
-    const rev = YAML.parse(text) as Revision;
-    if (revisionId(rev) !== id) throw new AtomhostError('AH_ERR_CORRUPT', `revision record ${file} does not match its id`, { details: { file } });
+    let rev: Revision;
+    try {
+      rev = await parseRecord(text);
+    } catch (err) {
+      throw new AtomhostError('AH_ERR_CORRUPT', `revision record ${file} cannot be read: ${(err as Error).message.split('\n')[0]}`, { details: { file } });
+    }
+    if (!rev || typeof rev !== 'object' || revisionId(rev) !== id) throw new AtomhostError('AH_ERR_CORRUPT', `revision record ${file} does not match its id`, { details: { file } });
     return rev;
   }
 
   /** Whether a record exists (cheaper than reading it). */
   async has(id: string): Promise<boolean> {
-    try {
-      await access(this.#file(id));
-      return true;
-    } catch {
-      return false;
-    }
+    return existsSync(this.#file(id));
   }
 
   async find(id: string | null): Promise<Revision | null> {
@@ -268,7 +285,7 @@ export class RevisionStore {
       for (const n of await readdir(this.dir).catch(() => [] as string[])) if (isRecordName(n)) fp.add(n);
       if (fp.count === loaded.count && fp.toString() === loaded.fingerprint) {
         const stamp = dirStamp(st);
-        if (stamp !== loaded.dir) await atomicWriteFile(this.indexFile, loaded.serialize(stamp), { mode: 0o600 }).catch(() => {});
+        if (stamp !== loaded.dir) await atomicWriteFile(this.indexFile, loaded.serialize(stamp), { mode: 0o600, sync: 'none' }).catch(() => {});
         return loaded;
       }
     }
@@ -278,7 +295,7 @@ export class RevisionStore {
     const missing = ids.filter((id) => !known.has(id));
     for (const rev of await this.#findAll(missing)) if (rev) known.set(rev.id, entryOf(rev));
     const text = serializeIndex([...known.values()], dirStamp(st));
-    await atomicWriteFile(this.indexFile, text, { mode: 0o600 }).catch(() => {});
+    await atomicWriteFile(this.indexFile, text, { mode: 0o600, sync: 'none' }).catch(() => {});
     return parseIndex(Buffer.from(text, 'latin1'))!;
   }
 
@@ -318,12 +335,13 @@ export class RevisionStore {
     await this.#updateIndex((entries) => entries.filter((e) => e.id !== id));
   }
 
-  async setState(id: string, state: RevisionState, reason?: string): Promise<Revision> {
+  /** Changes a record's state (`sync` as for save: 'full' unless a later sync covers it). */
+  async setState(id: string, state: RevisionState, reason?: string, opts: { sync?: WriteSync } = {}): Promise<Revision> {
     const rev = await this.get(id);
     rev.state = state;
     if (reason !== undefined) rev.reason = reason;
     else delete rev.reason;
-    await this.save(rev);
+    await this.#write(rev, opts.sync ?? 'full');
     return rev;
   }
 
@@ -374,14 +392,45 @@ export class RevisionStore {
     });
   }
 
+  // The index is never fsynced: it is sealed by its hash and checked against the records
+  // directory on read, so one that a power loss left old, empty or torn is rebuilt from the
+  // records, which stay the source of truth (a state it has not caught up with is a hint
+  // its readers confirm in the record).
   async #updateIndex(change: (entries: IndexEntry[]) => IndexEntry[]): Promise<void> {
     // Just after a change the directory cannot be stamped ('-'): the next listing checks it.
-    await atomicWriteFile(this.indexFile, serializeIndex(change(await this.entries())), { mode: 0o600 });
+    await atomicWriteFile(this.indexFile, serializeIndex(change(await this.entries())), { mode: 0o600, sync: 'none' });
+  }
+
+  /** Puts one record's line in the index: edited in place when it can be (a state change, a newest record), else rebuilt. */
+  async #indexWith(e: IndexEntry): Promise<void> {
+    const text = (await readIndex(this.indexFile))?.withEntry(e);
+    if (text) await atomicWriteFile(this.indexFile, text, { mode: 0o600, sync: 'none' });
+    else await this.#updateIndex((entries) => [...entries.filter((x) => x.id !== e.id), e]);
   }
 
   async #stat(): Promise<{ ino: bigint; mtimeNs: bigint } | null> {
     return stat(this.dir, { bigint: true }).catch(() => null);
   }
+}
+
+/** A record as written: JSON (and so YAML 1.2), two-space indented like the YAML it replaces. */
+export function serializeRecord(rev: Revision): string {
+  return `${JSON.stringify(rev, null, 2)}\n`;
+}
+
+let yamlModule: Promise<typeof import('yaml')> | null = null;
+
+/** A record's text: JSON as written now, or block YAML as written before (loads `yaml` the first time). */
+export async function parseRecord(text: string): Promise<Revision> {
+  if (text.charCodeAt(0) === 123 /* { */) {
+    try {
+      return JSON.parse(text) as Revision;
+    } catch {
+      // A flow-style YAML mapping written by hand, say: YAML reads it (or says why not).
+    }
+  }
+  yamlModule ??= import('yaml');
+  return (await yamlModule).parse(text) as Revision;
 }
 
 function entryOf(rev: Revision): IndexEntry {

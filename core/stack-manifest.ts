@@ -1,7 +1,7 @@
 // The stack manifest: what a whole-stack release is (the OS by refspec/version/commit,
 // the system containers by reference and digest with their values and roles). A host
 // that follows a stack source upgrades to the manifest's stack as one revision.
-import YAML from 'yaml';
+import { createRequire } from 'node:module';
 import type { HealthProbe } from './revision.js';
 import { AtomhostError } from './errors.js';
 
@@ -54,7 +54,9 @@ const HOST_UNIT_RE = /^[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service$/;
 export function parseStackManifest(text: string, source: string): StackManifest {
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    // Loaded when a manifest is parsed, not with this module: the roles below are imported by
+    // every host verb (through core/values.ts), which would otherwise all load the YAML parser.
+    doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   } catch (err) {
     throw new StackManifestError(source, [`not YAML: ${(err as Error).message.split('\n')[0]}`]);
   }

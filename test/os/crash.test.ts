@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -98,4 +99,22 @@ test('every injection point leaves a bootable, consistent host that recovery com
   }
   console.log(`# crash consistency: ${scenarios.length} injection runs, ${passed} passed`);
   assert.equal(passed, scenarios.length);
+});
+
+test('a finished rollback whose journal a power loss brought back (faked: the journal written back) keeps a later verdict', async (t) => {
+  if (!requireRoot(t)) return;
+  const host = await LocalHost.open(f.sysroot);
+  const from = revisionIdFromOrigin(host.sysroot.deployments[0].origin)!;
+  const fromState = (await host.revisions.get(from)).state;
+  const r = await f.cli('rollback');
+  assert.equal(r.exitCode, 0, r.stderr);
+  const to = revisionIdFromOrigin((await host.sysroot.reload())[0].origin)!;
+  assert.equal((await host.revisions.get(from)).state, 'rolled-back');
+  // A later verdict on `from`, then the journal's removal lost: recovery must not undo the verdict.
+  await host.revisions.setState(from, 'failed', 'health checks failed');
+  await writeFile(host.journal.file, JSON.stringify({ kind: 'rollback', from, to, fromState }));
+  assert.equal(await host.recover(), 'the interrupted rollback had completed');
+  assert.equal((await host.revisions.get(from)).state, 'failed');
+  assert.equal(await host.journal.read(), null);
+  await host.close();
 });
