@@ -66,14 +66,11 @@ async function gunzipIfNeeded(path: string): Promise<Readable> {
 export type ImageTree = Map<string, 'dir' | 'file' | 'symlink'>;
 
 /**
- * Reads a layer without writing anything: checks every entry against the image as the
- * layers below left it (`tree`, updated in place) and returns its whiteouts. Used before
- * OSTree imports the tar itself, so that a bad layer stores nothing. Catches escapes
- * across layers too: an entry under a path that a lower layer made a symlink.
+ * Checks one tar entry against the image as the layers below (and this layer's earlier
+ * entries) left it: `tree` is updated in place, and the entry recorded in `result`. Catches
+ * escapes across layers too: an entry under a path that a lower layer made a symlink.
  */
-export async function scanLayer(blobPath: string, layer: string, tree: ImageTree): Promise<LayerWhiteouts> {
-  const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [], entries: [] };
-  const extract = tar.extract();
+function checkEntry(header: tar.Header, layer: string, tree: ImageTree, result: LayerWhiteouts): void {
   const set = (rel: string, type: TreeEntry[1]) => {
     tree.set(rel, type);
     result.entries!.push([rel, type]);
@@ -86,53 +83,60 @@ export async function scanLayer(blobPath: string, layer: string, tree: ImageTree
     }
     return null;
   };
+  const rel = safeEntryPath(header.name);
+  if (rel === null) throw new UnsafeLayerError(layer, header.name, 'points outside the image root');
+  if (rel === '') return;
+  const via = underSymlink(rel);
+  if (via) throw new UnsafeLayerError(layer, rel, `would be written through the symlink ${via}`);
+  const base = posix.basename(rel);
+  const dir = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+  if (base === OPAQUE) {
+    result.opaque.push(dir);
+    for (const k of [...tree.keys()]) if (dir === '' || k.startsWith(`${dir}/`)) tree.delete(k);
+    return;
+  }
+  if (base.startsWith(WH)) {
+    const gone = posix.join(dir, base.slice(WH.length));
+    result.whiteouts.push(gone);
+    for (const k of [...tree.keys()]) if (k === gone || k.startsWith(`${gone}/`)) tree.delete(k);
+    return;
+  }
+  switch (header.type) {
+    case 'directory':
+      set(rel, 'dir');
+      return;
+    case 'file':
+    case 'contiguous-file':
+      set(rel, 'file');
+      return;
+    case 'symlink':
+      if (!symlinkStaysInside(rel, header.linkname ?? '')) throw new UnsafeLayerError(layer, header.name, `is a symlink to ${header.linkname}, outside the image root`);
+      set(rel, 'symlink');
+      return;
+    case 'link': {
+      const target = safeEntryPath(header.linkname ?? '');
+      if (target === null || target === '') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, outside the image root`);
+      if (tree.get(target) !== 'file') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, which is not a file of this image`);
+      set(rel, 'file');
+      return;
+    }
+    default:
+      result.skipped.push(rel);
+  }
+}
+
+/**
+ * Reads a layer without writing anything: checks every entry against the image as the
+ * layers below left it (`tree`, updated in place) and returns its whiteouts.
+ */
+export async function scanLayer(blobPath: string, layer: string, tree: ImageTree): Promise<LayerWhiteouts> {
+  const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [], entries: [] };
+  const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
-    const check = (): void => {
-      const rel = safeEntryPath(header.name);
-      if (rel === null) throw new UnsafeLayerError(layer, header.name, 'points outside the image root');
-      if (rel === '') return;
-      const via = underSymlink(rel);
-      if (via) throw new UnsafeLayerError(layer, rel, `would be written through the symlink ${via}`);
-      const base = posix.basename(rel);
-      const dir = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
-      if (base === OPAQUE) {
-        result.opaque.push(dir);
-        for (const k of [...tree.keys()]) if (dir === '' || k.startsWith(`${dir}/`)) tree.delete(k);
-        return;
-      }
-      if (base.startsWith(WH)) {
-        const gone = posix.join(dir, base.slice(WH.length));
-        result.whiteouts.push(gone);
-        for (const k of [...tree.keys()]) if (k === gone || k.startsWith(`${gone}/`)) tree.delete(k);
-        return;
-      }
-      switch (header.type) {
-        case 'directory':
-          set(rel, 'dir');
-          return;
-        case 'file':
-        case 'contiguous-file':
-          set(rel, 'file');
-          return;
-        case 'symlink':
-          if (!symlinkStaysInside(rel, header.linkname ?? '')) throw new UnsafeLayerError(layer, header.name, `is a symlink to ${header.linkname}, outside the image root`);
-          set(rel, 'symlink');
-          return;
-        case 'link': {
-          const target = safeEntryPath(header.linkname ?? '');
-          if (target === null || target === '') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, outside the image root`);
-          if (tree.get(target) !== 'file') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, which is not a file of this image`);
-          set(rel, 'file');
-          return;
-        }
-        default:
-          result.skipped.push(rel);
-      }
-    };
     // The entry stream is destroyed with the error passed to next(): it must not throw it again.
     stream.on('error', () => {});
     try {
-      check();
+      checkEntry(header, layer, tree, result);
     } catch (err) {
       stream.resume();
       return next(err as Error);
@@ -144,9 +148,15 @@ export async function scanLayer(blobPath: string, layer: string, tree: ImageTree
   return result;
 }
 
-/** Unpacks `blobPath` into the empty directory `root`; throws UnsafeLayerError on the first bad entry. */
-export async function unpackLayer(blobPath: string, root: string, layer: string): Promise<LayerWhiteouts> {
+/**
+ * Unpacks `blobPath` into the empty directory `root`; throws UnsafeLayerError on the first
+ * bad entry. Given the image `tree` of the layers below, each entry is first checked
+ * against it as scanLayer checks it (same errors, tree updated in place, `entries`
+ * returned), in the same read: one parse per layer, what was checked is what is written.
+ */
+export async function unpackLayer(blobPath: string, root: string, layer: string, tree?: ImageTree): Promise<LayerWhiteouts> {
   const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [] };
+  const checked: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [], entries: [] };
   const extract = tar.extract();
   const dirTimes: { path: string; mtime: Date }[] = [];
   extract.on('entry', (header, stream, next) => {
@@ -165,6 +175,7 @@ export async function unpackLayer(blobPath: string, root: string, layer: string)
     });
     stream.on('error', () => {});
     const handle = async () => {
+      if (tree) checkEntry(header, layer, tree, checked);
       const rel = safeEntryPath(header.name);
       if (rel === null) throw new UnsafeLayerError(layer, header.name, 'points outside the image root');
       const base = posix.basename(rel);
@@ -245,5 +256,5 @@ export async function unpackLayer(blobPath: string, root: string, layer: string)
   await pipeline(await gunzipIfNeeded(blobPath), extract);
   // Directory times last: writing files inside would change them again.
   for (const d of dirTimes.reverse()) await utimes(d.path, d.mtime, d.mtime).catch(() => {});
-  return result;
+  return tree ? { ...result, entries: checked.entries } : result;
 }
