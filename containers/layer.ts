@@ -3,7 +3,8 @@
 // symlinks or hardlinks that point outside. Whiteouts are not written as files; they are
 // returned so that checkout can apply them over the lower layers (OCI image spec).
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, link, lstat, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import { lstat, open } from 'node:fs/promises';
+import { chmodSync, closeSync, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { PassThrough, type Readable } from 'node:stream';
@@ -149,6 +150,57 @@ export async function scanLayer(blobPath: string, layer: string, tree: ImageTree
 }
 
 /**
+ * What an unpack has made in its directory (which starts empty), so that each entry costs
+ * the few system calls that write it: paths that exist, and those known to be real
+ * directories (never symlinks). Metadata calls are synchronous (microseconds each, the
+ * event loop turns between entries); file data arrives chunk by chunk from the stream.
+ */
+class Made {
+  readonly present = new Set<string>();
+  readonly dirs = new Set<string>(['']);
+  constructor(
+    readonly root: string,
+    readonly layer: string,
+  ) {}
+
+  mkdir(rel: string): void {
+    mkdirSync(join(this.root, rel));
+    this.present.add(rel);
+    this.dirs.add(rel);
+  }
+
+  /** Removes what is at `rel` (and beneath it), if anything. */
+  clear(rel: string): void {
+    if (!this.present.has(rel)) return;
+    rmSync(join(this.root, rel), { recursive: true, force: true });
+    this.present.delete(rel);
+    if (!this.dirs.delete(rel)) return;
+    for (const set of [this.present, this.dirs]) for (const k of set) if (k.startsWith(`${rel}/`)) set.delete(k);
+  }
+
+  /**
+   * Every parent of `rel` must be a real directory, never a symlink (refused as an escape,
+   * naming `entry`); missing ones are created when `create`.
+   */
+  parents(rel: string, entry: string, create = true): void {
+    const parts = rel.split('/');
+    let cur = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      cur = cur ? `${cur}/${parts[i]}` : parts[i];
+      if (this.dirs.has(cur)) continue;
+      if (this.present.has(cur)) {
+        const st = lstatSync(join(this.root, cur));
+        if (st.isSymbolicLink()) throw new UnsafeLayerError(this.layer, entry, `would be written through the symlink ${cur}`);
+        // A file where a directory is needed: the same error a recursive mkdir gives.
+        if (!st.isDirectory()) mkdirSync(join(this.root, rel, '..'), { recursive: true });
+        this.dirs.add(cur);
+      } else if (create) this.mkdir(cur);
+      else return;
+    }
+  }
+}
+
+/**
  * Unpacks `blobPath` into the empty directory `root`; throws UnsafeLayerError on the first
  * bad entry. Given the image `tree` of the layers below, each entry is first checked
  * against it as scanLayer checks it (same errors, tree updated in place, `entries`
@@ -157,8 +209,8 @@ export async function scanLayer(blobPath: string, layer: string, tree: ImageTree
 export async function unpackLayer(blobPath: string, root: string, layer: string, tree?: ImageTree): Promise<LayerWhiteouts> {
   const result: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [] };
   const checked: LayerWhiteouts = { whiteouts: [], opaque: [], skipped: [], entries: [] };
+  const made = new Made(root, layer);
   const extract = tar.extract();
-  const dirTimes: { path: string; mtime: Date }[] = [];
   extract.on('entry', (header, stream, next) => {
     // tar-stream's entry streams are streamx streams: track the end ourselves.
     let ended = false;
@@ -188,52 +240,50 @@ export async function unpackLayer(blobPath: string, root: string, layer: string,
         return;
       }
       if (rel === '') return; // the root directory itself
-      await noSymlinkParents(root, rel, layer);
+      made.parents(rel, rel);
       const dest = join(root, rel);
-      await mkdir(dirname(dest), { recursive: true });
       // setuid/setgid bits stay out of the host: the objects and checkouts are plain files
       // any local user could otherwise reach and run as the image's owner (root).
       const mode = (header.mode ?? 0o644) & 0o1777;
       switch (header.type) {
         case 'directory': {
-          const st = await lstat(dest).catch(() => null);
-          if (st && !st.isDirectory()) await rm(dest, { force: true });
-          await mkdir(dest, { recursive: true });
-          await chmod(dest, mode);
-          await lchown(dest, header.uid ?? 0, header.gid ?? 0);
-          if (header.mtime) dirTimes.push({ path: dest, mtime: header.mtime });
+          if (!made.dirs.has(rel)) made.clear(rel);
+          if (!made.present.has(rel)) made.mkdir(rel);
+          chmodSync(dest, mode);
+          lchownSync(dest, header.uid ?? 0, header.gid ?? 0);
           return;
         }
         case 'file':
         case 'contiguous-file': {
-          await rm(dest, { recursive: true, force: true });
-          const fh = await open(dest, 'wx', 0o600);
+          made.clear(rel);
+          const fd = openSync(dest, 'wx', 0o600);
+          made.present.add(rel);
           try {
-            for await (const chunk of stream) await fh.write(chunk as Buffer);
+            for await (const chunk of stream) writeSync(fd, chunk as Buffer);
+            fchownSync(fd, header.uid ?? 0, header.gid ?? 0);
+            fchmodSync(fd, mode);
           } finally {
-            await fh.close();
+            closeSync(fd);
           }
-          await lchown(dest, header.uid ?? 0, header.gid ?? 0);
-          await chmod(dest, mode);
-          if (header.mtime) await utimes(dest, header.mtime, header.mtime);
           return;
         }
         case 'symlink': {
           const target = header.linkname ?? '';
           if (!symlinkStaysInside(rel, target)) throw new UnsafeLayerError(layer, header.name, `is a symlink to ${target}, outside the image root`);
-          await rm(dest, { recursive: true, force: true });
-          await symlink(target, dest);
-          await lchown(dest, header.uid ?? 0, header.gid ?? 0);
+          made.clear(rel);
+          symlinkSync(target, dest);
+          made.present.add(rel);
+          lchownSync(dest, header.uid ?? 0, header.gid ?? 0);
           return;
         }
         case 'link': {
           const target = safeEntryPath(header.linkname ?? '');
           if (target === null || target === '') throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, outside the image root`);
-          await noSymlinkParents(root, target, layer);
-          const st = await lstat(join(root, target)).catch(() => null);
-          if (!st || st.isDirectory()) throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, which is not a file of this layer`);
-          await rm(dest, { recursive: true, force: true });
-          await link(join(root, target), dest);
+          made.parents(target, target, false);
+          if (!made.present.has(target) || made.dirs.has(target)) throw new UnsafeLayerError(layer, header.name, `is a hardlink to ${header.linkname}, which is not a file of this layer`);
+          made.clear(rel);
+          linkSync(join(root, target), dest);
+          made.present.add(rel);
           return;
         }
         default:
@@ -254,7 +304,5 @@ export async function unpackLayer(blobPath: string, root: string, layer: string,
     );
   });
   await pipeline(await gunzipIfNeeded(blobPath), extract);
-  // Directory times last: writing files inside would change them again.
-  for (const d of dirTimes.reverse()) await utimes(d.path, d.mtime, d.mtime).catch(() => {});
   return tree ? { ...result, entries: checked.entries } : result;
 }
