@@ -112,11 +112,14 @@ export class ImageStore {
     const total = missing.reduce((n, l) => n + l.size, 0);
     let done = 0;
     const blob = (digest: string) => join(work, `${hex(digest)}.blob`);
+    // A bad layer stops the downloads still running.
+    const stop = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
     const downloads = startBounded(missing, PARALLEL_LAYERS, (l) =>
       client.blobToFile(ref.repository, l, blob(l.digest), (n) => {
         done += n;
         progress({ type: 'download', bytes: done, fetched: Math.min(done, total), requested: total, status: name });
-      }, opts.signal),
+      }, signal),
     );
     const downloaded = new Map(missing.map((l, i) => [l.digest, downloads[i]] as const));
     for (const d of downloads) d.catch(() => {}); // awaited below, in layer order
@@ -156,6 +159,7 @@ export class ImageStore {
       // Every ref at once, in one transaction: the image is there whole, or not at all.
       await this.sysroot.setRefs({ ...Object.fromEntries([...commits].map(([d, c]) => [layerRef(d), c])), [imageRef(resolved.digest)]: img });
     } catch (err) {
+      stop.abort();
       await Promise.allSettled([committing, ...downloads]);
       throw err;
     } finally {
