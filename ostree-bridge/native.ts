@@ -23,6 +23,11 @@ export interface NativeSysroot {
   setPinned(index: number, pinned: boolean): Promise<void>;
   writeOrigin(index: number, origin: string): Promise<void>;
   diff(a: string, b: string): Promise<TreeDiff>;
+  commitDir(dir: string, subject: string, metadata: [string, string][], consume: boolean): Promise<string>;
+  setRefs(refs: [string, string | null][]): Promise<void>;
+  checkout(commit: string, dest: string): Promise<void>;
+  readFile(rev: string, path: string): Promise<Buffer>;
+  listRefs(prefix: string): string[];
 }
 
 export interface NativeError extends Error {

@@ -154,6 +154,43 @@ export class Sysroot {
     return this.#run(() => this.#native.diff(fromChecksum, toChecksum)).catch((e) => Promise.reject(this.#wrap(e, `diffing ${fromChecksum}..${toChecksum}`)));
   }
 
+  /**
+   * Commits the directory `dir` (no parent, no ref: see setRefs) with string metadata and
+   * returns the commit's checksum. With `consume`, the directory's files are moved into the
+   * repository (a bare repo adopts them, no copy) and the directory is emptied.
+   */
+  async commitDirectory(dir: string, opts: { subject: string; metadata?: Record<string, string>; consume?: boolean }): Promise<string> {
+    return this.#run(() => this.#native.commitDir(dir, opts.subject, Object.entries(opts.metadata ?? {}), opts.consume ?? false)).catch((e) =>
+      Promise.reject(this.#wrap(e, `committing ${dir}`)),
+    );
+  }
+
+  /** Sets refs to checksums (null deletes the ref), all in one repository transaction. */
+  async setRefs(refs: Record<string, string | null>): Promise<void> {
+    const pairs = Object.entries(refs);
+    if (pairs.length === 0) return;
+    await this.#run(() => this.#native.setRefs(pairs)).catch((e) => Promise.reject(this.#wrap(e, `setting refs ${pairs.map(([r]) => r).join(', ')}`)));
+  }
+
+  /** `ostree checkout --union -H`: the commit's files hardlinked into `dest`, over what it holds. */
+  async checkoutUnion(commit: string, dest: string): Promise<void> {
+    await this.#run(() => this.#native.checkout(commit, dest)).catch((e) => Promise.reject(this.#wrap(e, `checking out ${commit} into ${dest}`)));
+  }
+
+  /** The content of one file of a commit (`ostree cat`). */
+  async readCommitFile(rev: string, path: string): Promise<Buffer> {
+    return this.#run(() => this.#native.readFile(rev, path)).catch((e) => Promise.reject(this.#wrap(e, `reading ${path} of ${rev}`)));
+  }
+
+  /** Full names of the refs under `prefix` (e.g. atomhost/image). */
+  listRefs(prefix: string): string[] {
+    try {
+      return this.#native.listRefs(prefix).sort();
+    } catch (err) {
+      throw this.#wrap(err, `listing refs ${prefix}`);
+    }
+  }
+
   /** Remotes of the sysroot's repo, through the ostree CLI (complete and fast for this). */
   async remotes(): Promise<string[]> {
     const stdout = await ostreeCli(['remote', 'list', `--repo=${this.repoPath}`]);

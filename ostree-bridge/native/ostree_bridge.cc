@@ -9,6 +9,8 @@
 #include <memory>
 #include <mutex>
 #include <cstdio>
+#include <fcntl.h>
+#include <utility>
 
 namespace {
 
@@ -439,6 +441,122 @@ class DiffWorker : public GWorker {
   std::vector<std::string> add_, rem_, mod_;
 };
 
+// ---- The image store's calls (containers/store.ts): commit a directory, set refs in one
+// transaction, check a commit out over a directory, read a file of a commit. They replace
+// one `ostree` process each; all run off the event loop.
+
+// Commits a directory (no ref: the caller sets refs once everything it needs is stored).
+// With consume, files of a bare repo are renamed into the object store instead of copied.
+class CommitDirWorker : public GWorker {
+ public:
+  CommitDirWorker(Napi::Env env, OstreeSysroot* s, std::string dir, std::string subject,
+                  std::vector<std::pair<std::string, std::string>> meta, bool consume)
+      : GWorker(env, s), dir_(std::move(dir)), subject_(std::move(subject)), meta_(std::move(meta)), consume_(consume) {}
+ protected:
+  bool Run(GError** error) override {
+    OstreeRepo* repo = ostree_sysroot_repo(sysroot_);
+    if (!ostree_repo_prepare_transaction(repo, nullptr, nullptr, error)) return false;
+    if (Write(repo, error) && ostree_repo_commit_transaction(repo, nullptr, nullptr, error)) return true;
+    ostree_repo_abort_transaction(repo, nullptr, nullptr);
+    return false;
+  }
+  bool Write(OstreeRepo* repo, GError** error) {
+    g_autoptr(OstreeMutableTree) mtree = ostree_mutable_tree_new();
+    g_autoptr(OstreeRepoDevInoCache) devino = ostree_repo_devino_cache_new();
+    auto flags = consume_ ? OSTREE_REPO_COMMIT_MODIFIER_FLAGS_CONSUME : OSTREE_REPO_COMMIT_MODIFIER_FLAGS_NONE;
+    g_autoptr(OstreeRepoCommitModifier) mod = ostree_repo_commit_modifier_new(flags, nullptr, nullptr, nullptr);
+    ostree_repo_commit_modifier_set_devino_cache(mod, devino);
+    if (!ostree_repo_write_dfd_to_mtree(repo, AT_FDCWD, dir_.c_str(), mtree, mod, nullptr, error)) return false;
+    g_autoptr(GFile) root = nullptr;
+    if (!ostree_repo_write_mtree(repo, mtree, &root, nullptr, error)) return false;
+    GVariantBuilder b;
+    g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+    for (auto& kv : meta_) g_variant_builder_add(&b, "{sv}", kv.first.c_str(), g_variant_new_string(kv.second.c_str()));
+    g_autoptr(GVariant) md = g_variant_ref_sink(g_variant_builder_end(&b));
+    g_autofree char* csum = nullptr;
+    if (!ostree_repo_write_commit(repo, nullptr, subject_.c_str(), nullptr, md, OSTREE_REPO_FILE(root), &csum, nullptr, error)) return false;
+    checksum_ = csum;
+    return true;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, checksum_); }
+ private:
+  std::string dir_, subject_;
+  std::vector<std::pair<std::string, std::string>> meta_;
+  bool consume_;
+  std::string checksum_;
+};
+
+// Sets (checksum) or deletes (empty checksum) refs, all in one transaction.
+class SetRefsWorker : public GWorker {
+ public:
+  SetRefsWorker(Napi::Env env, OstreeSysroot* s, std::vector<std::pair<std::string, std::string>> refs)
+      : GWorker(env, s), refs_(std::move(refs)) {}
+ protected:
+  bool Run(GError** error) override {
+    OstreeRepo* repo = ostree_sysroot_repo(sysroot_);
+    if (!ostree_repo_prepare_transaction(repo, nullptr, nullptr, error)) return false;
+    for (auto& r : refs_) ostree_repo_transaction_set_ref(repo, nullptr, r.first.c_str(), r.second.empty() ? nullptr : r.second.c_str());
+    if (ostree_repo_commit_transaction(repo, nullptr, nullptr, error)) return true;
+    ostree_repo_abort_transaction(repo, nullptr, nullptr);
+    return false;
+  }
+ private:
+  std::vector<std::pair<std::string, std::string>> refs_;
+};
+
+// `ostree checkout --union -H COMMIT DEST`: files hardlinked to the objects (no copy
+// fallback), merged over what DEST holds.
+class CheckoutWorker : public GWorker {
+ public:
+  CheckoutWorker(Napi::Env env, OstreeSysroot* s, std::string commit, std::string dest)
+      : GWorker(env, s), commit_(std::move(commit)), dest_(std::move(dest)) {}
+ protected:
+  bool Run(GError** error) override {
+    OstreeRepoCheckoutAtOptions opts = {};
+    opts.mode = OSTREE_REPO_CHECKOUT_MODE_NONE;
+    opts.overwrite_mode = OSTREE_REPO_CHECKOUT_OVERWRITE_UNION_FILES;
+    opts.no_copy_fallback = TRUE;
+    return ostree_repo_checkout_at(ostree_sysroot_repo(sysroot_), &opts, AT_FDCWD, dest_.c_str(), commit_.c_str(), nullptr, error);
+  }
+ private:
+  std::string commit_, dest_;
+};
+
+// The content of one file of a commit (`ostree cat REV PATH`).
+class ReadFileWorker : public GWorker {
+ public:
+  ReadFileWorker(Napi::Env env, OstreeSysroot* s, std::string rev, std::string path)
+      : GWorker(env, s), rev_(std::move(rev)), path_(std::move(path)) {}
+ protected:
+  bool Run(GError** error) override {
+    OstreeRepo* repo = ostree_sysroot_repo(sysroot_);
+    g_autoptr(GFile) root = nullptr;
+    if (!ostree_repo_read_commit(repo, rev_.c_str(), &root, nullptr, nullptr, error)) return false;
+    g_autoptr(GFile) f = g_file_resolve_relative_path(root, path_.c_str());
+    g_autofree char* data = nullptr;
+    gsize len = 0;
+    if (!g_file_load_contents(f, nullptr, &data, &len, nullptr, error)) return false;
+    data_.assign(data, len);
+    return true;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Buffer<char>::Copy(env, data_.data(), data_.size()); }
+ private:
+  std::string rev_, path_;
+  std::string data_;
+};
+
+std::vector<std::pair<std::string, std::string>> StringPairs(const Napi::Value& v) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Array kv = a.Get(i).As<Napi::Array>();
+    Napi::Value val = kv.Get(1u);
+    out.emplace_back(kv.Get(0u).ToString().Utf8Value(), val.IsString() ? val.ToString().Utf8Value() : std::string());
+  }
+  return out;
+}
+
 class Sysroot : public Napi::ObjectWrap<Sysroot> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -461,6 +579,11 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
                            InstanceMethod("setPinned", &Sysroot::SetPinned),
                            InstanceMethod("writeOrigin", &Sysroot::WriteOrigin),
                            InstanceMethod("diff", &Sysroot::Diff),
+                           InstanceMethod("commitDir", &Sysroot::CommitDir),
+                           InstanceMethod("setRefs", &Sysroot::SetRefs),
+                           InstanceMethod("checkout", &Sysroot::Checkout),
+                           InstanceMethod("readFile", &Sysroot::ReadFile),
+                           InstanceMethod("listRefs", &Sysroot::ListRefs),
                        });
   }
 
@@ -666,6 +789,48 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
     auto* w = new DiffWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
     w->Queue();
     return w->Promise();
+  }
+
+  Napi::Value CommitDir(const Napi::CallbackInfo& info) {
+    auto* w = new CommitDirWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(),
+                                  StringPairs(info[2]), info[3].ToBoolean().Value());
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value SetRefs(const Napi::CallbackInfo& info) {
+    auto* w = new SetRefsWorker(info.Env(), sysroot_, StringPairs(info[0]));
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value Checkout(const Napi::CallbackInfo& info) {
+    auto* w = new CheckoutWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
+    w->Queue();
+    return w->Promise();
+  }
+  Napi::Value ReadFile(const Napi::CallbackInfo& info) {
+    auto* w = new ReadFileWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
+    w->Queue();
+    return w->Promise();
+  }
+  // Refs under a prefix, full names (a cheap directory read: stays synchronous).
+  Napi::Value ListRefs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string prefix = info[0].ToString().Utf8Value();
+    g_autoptr(GHashTable) refs = nullptr;
+    GError* e = nullptr;
+    if (!ostree_repo_list_refs_ext(ostree_sysroot_repo(sysroot_), prefix.c_str(), &refs, OSTREE_REPO_LIST_REFS_EXT_NONE, nullptr, &e)) {
+      GErrorInfo i;
+      i.Take(e);
+      MakeError(env, i).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Array out = Napi::Array::New(env);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, refs);
+    uint32_t n = 0;
+    while (g_hash_table_iter_next(&it, &k, &v)) out.Set(n++, static_cast<const char*>(k));
+    return out;
   }
 
   OstreeSysroot* sysroot_;
