@@ -5,6 +5,9 @@
 // paths that native.ts and compose.ts derive from import.meta.url stay the same.
 // Left outside (found at run time, relative to dist/bin): the libostree addon and
 // systemd-journald (loaded through createRequire, with its own addon) under node_modules.
+// The launchers that name node run atomhostd with --max-semi-space-size=1 (sandbox/testhost/
+// boot.sh, scripts/package.sh, compose/compose.ts): a 1 MiB young generation keeps a
+// long-running daemon about 9 MiB smaller under load (docs/benchmarks.md, atomhostd).
 // Writes dist/bin/externals.txt: the npm packages the bundles still need at run time
 // (packaging copies these and their dependencies, not the whole node_modules).
 import { build } from 'esbuild';
