@@ -186,7 +186,9 @@ export class AgentMetrics {
         for (const [step, r] of Object.entries(await readBootSteps(bootFile))) this.set({ step }, Date.parse(r.at) / 1000);
       },
     });
-    if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
+    // The event-loop lag histogram samples every second, not prom-client's 10 ms: at 10 ms it
+    // woke the idle daemon 100 times a second (≈ 0.4% of a core, docs/benchmarks.md).
+    if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1000 });
   }
 
   /** Where the gauges read from: the daemon's cached status and the update agent's report. */

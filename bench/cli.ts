@@ -3,7 +3,7 @@
 //  - `atomhost --sysroot S status` vs `ostree admin status --sysroot=S` on a tmpfs sysroot
 //  - `atomhost status` with no atomhostd to answer: the daemon path's load cost up to the
 //    failed connect (bench/daemon.ts times the real call in a test host)
-// BENCH_CLI=/other/dist/cli/main.js measures another build; BENCH_CLI_BEFORE=/main/dist/cli/main.js
+// BENCH_CLI=/other/dist/bin/atomhost.js measures another build; BENCH_CLI_BEFORE=/main/dist/cli/main.js
 // adds that build to every alternation (a before/after under the same load).
 import { spawnSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -15,7 +15,8 @@ import { makeScratch } from '../sandbox/scratch.js';
 import { compare, median, printResult, type BenchResult, type BenchRow } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = process.env.BENCH_CLI ?? join(here, '..', 'cli', 'main.js');
+// The bundle (scripts/build.sh), as installed; dist/cli/main.js is the unbundled build.
+const CLI = process.env.BENCH_CLI ?? join(here, '..', 'bin', 'atomhost.js');
 const BEFORE = process.env.BENCH_CLI_BEFORE;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
 const OS = 'benchos';
@@ -36,22 +37,24 @@ type Cmd = [string, string[]];
  * Medians of atomhost's command (`args` after the CLI), of the same with BENCH_CLI_BEFORE's
  * build, and of the baseline, run in alternation after a warm-up, as hyperfine side by side.
  */
-function sideBySide(args: string[], baseline: Cmd, opts: { env?: NodeJS.ProcessEnv; mayFail?: boolean } = {}): { now: number; before?: number; base: number } {
+function sideBySide(args: string[], baselines: Cmd[], opts: { env?: NodeJS.ProcessEnv; mayFail?: boolean } = {}): { now: number; before?: number; base: number[] } {
   const env = opts.env ?? process.env;
-  const cmds: Cmd[] = [[process.execPath, [CLI, ...args]], baseline, ...(BEFORE ? [[process.execPath, [BEFORE, ...args]] as Cmd] : [])];
+  const nb = baselines.length;
+  const cmds: Cmd[] = [[process.execPath, [CLI, ...args]], ...baselines, ...(BEFORE ? [[process.execPath, [BEFORE, ...args]] as Cmd] : [])];
   const times: number[][] = cmds.map(() => []);
   for (let i = -2; i < ROUNDS; i++) {
     cmds.forEach(([cmd, a], k) => {
-      const t = once(cmd, a, env, k !== 1 && (opts.mayFail ?? false));
+      const t = once(cmd, a, env, (k === 0 || k > nb) && (opts.mayFail ?? false));
       if (i >= 0) times[k].push(t);
     });
   }
-  return { now: median(times[0]), base: median(times[1]), before: BEFORE ? median(times[2]) : undefined };
+  return { now: median(times[0]), base: times.slice(1, nb + 1).map(median), before: BEFORE ? median(times[nb + 1]) : undefined };
 }
 
-function rows(label: string, r: { now: number; before?: number; base: number }, baseLabel: string): BenchRow[] {
-  const out = [compare(label, 's', r.now, baseLabel, r.base)];
-  if (r.before !== undefined) out.push(compare(`  the same, BENCH_CLI_BEFORE's build`, 's', r.before, baseLabel, r.base));
+/** A row per baseline for this build, then the same for BENCH_CLI_BEFORE's. */
+function rows(label: string, r: { now: number; before?: number; base: number[] }, baseLabels: string[], goals: (string | undefined)[] = []): BenchRow[] {
+  const out = baseLabels.map((b, k) => compare(k ? `  the same` : label, 's', r.now, b, r.base[k], goals[k]));
+  if (r.before !== undefined) out.push(...baseLabels.map((b, k) => compare(`  BENCH_CLI_BEFORE's build`, 's', r.before!, b, r.base[k])));
   return out;
 }
 
@@ -76,10 +79,10 @@ export async function benchCli(): Promise<BenchResult> {
     return {
       name: `CLI start-up (${ROUNDS} runs each, medians, alternating)`,
       rows: [
-        ...rows('atomhost --version', sideBySide(['--version'], floor), 'node -e 0'),
-        ...rows('atomhost --help', sideBySide(['--help'], floor), 'node -e 0'),
-        ...rows('atomhost --sysroot S status (tmpfs)', sideBySide(['--sysroot', sr, 'status'], ['ostree', ['admin', 'status', `--sysroot=${sr}`]]), 'ostree admin status'),
-        ...rows('atomhost status, no daemon (load + connect)', sideBySide(['status'], floor, { env: noBus, mayFail: true }), 'node -e 0'),
+        ...rows('atomhost --version', sideBySide(['--version'], [floor]), ['node -e 0'], ['≤ 1.15×']),
+        ...rows('atomhost --help', sideBySide(['--help'], [floor]), ['node -e 0']),
+        ...rows('atomhost --sysroot S status (tmpfs)', sideBySide(['--sysroot', sr, 'status'], [floor, ['ostree', ['admin', 'status', `--sysroot=${sr}`]]]), ['node -e 0', 'ostree admin status'], ['≤ 1.4×']),
+        ...rows('atomhost status, no daemon (load + connect)', sideBySide(['status'], [floor], { env: noBus, mayFail: true }), ['node -e 0']),
       ],
       notes: [`CLI: ${CLI}${BEFORE ? `; before: ${BEFORE}` : ''}`],
     };

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AtomhostError } from '../core/errors.js';
 import { run } from '../core/exec.js';
@@ -113,18 +113,20 @@ async function checkNodeLibraries(root: string, node: string): Promise<void> {
   if (missing.length) throw new ComposeError('embedding Node.js', `${node} needs ${missing.join(', ')}, which the composed root does not have (add the packages that ship them)`);
 }
 
-/** The production dependencies of atomhost (what `npm ls --omit=dev` lists), relative paths. */
-async function runtimeModules(): Promise<string[]> {
-  const out = await sh('listing the runtime npm modules', 'npm', ['ls', '--omit=dev', '--parseable', '--all', '--prefix', PROJECT]);
-  return out.split('\n').filter((l) => l.includes('/node_modules/')).map((l) => relative(PROJECT, l.trim()));
+/**
+ * What atomhost needs at run time, relative to the checkout (packaging/runtime-files.mjs, as
+ * the Debian package): the bundles dist/bin/atomhost{,d}.js with their chunks and the addon,
+ * or (modules) the npm packages the bundles leave external.
+ */
+async function runtimeFiles(modules: boolean): Promise<string[]> {
+  const out = await sh('listing atomhost\'s runtime files', process.execPath, [join(PROJECT, 'packaging/runtime-files.mjs'), ...(modules ? ['--modules'] : [])]);
+  return out.split('\n').filter(Boolean);
 }
-
-const RUNTIME_DIST = ['agent', 'cli', 'core', 'containers', 'systemd', 'ostree-bridge', 'kickstart'];
 
 /**
  * atomhost itself: a Node.js 20 runtime (this machine's own `node`: no download, and the
- * same build that ran the tests), the compiled code, its runtime modules and the addon,
- * under /usr/lib/atomhost; the units, D-Bus and polkit files where a package puts them.
+ * same build that ran the tests), the bundles, the npm modules they leave external and the
+ * addon, under /usr/lib/atomhost; the units, D-Bus and polkit files where a package puts them.
  */
 async function embedAtomhost(root: string): Promise<void> {
   const lib = join(root, 'usr/lib/atomhost');
@@ -133,19 +135,18 @@ async function embedAtomhost(root: string): Promise<void> {
   await copyFile(process.execPath, join(lib, 'node'));
   await chmod(join(lib, 'node'), 0o755);
   await copyFile(join(PROJECT, 'package.json'), join(lib, 'package.json'));
-  for (const d of RUNTIME_DIST) {
-    await mkdir(join(lib, 'dist'), { recursive: true });
-    await sh('copying atomhost', 'cp', ['-a', join(PROJECT, 'dist', d), join(lib, 'dist')]);
+  for (const f of await runtimeFiles(false)) {
+    await mkdir(dirname(join(lib, f)), { recursive: true });
+    await copyFile(join(PROJECT, f), join(lib, f));
   }
-  await mkdir(join(lib, 'ostree-bridge/native/build/Release'), { recursive: true });
-  await copyFile(join(PROJECT, 'ostree-bridge/native/build/Release/ostree_bridge.node'), join(lib, 'ostree-bridge/native/build/Release/ostree_bridge.node'));
-  for (const m of await runtimeModules()) {
+  for (const m of await runtimeFiles(true)) {
     await mkdir(dirname(join(lib, m)), { recursive: true });
     await sh('copying atomhost', 'cp', ['-a', join(PROJECT, m), join(lib, m)]);
   }
-  for (const [bin, main] of [['atomhost', 'cli/main.js'], ['atomhostd', 'agent/main.js']]) {
+  // atomhostd with a 1 MiB young generation (docs/benchmarks.md, atomhostd).
+  for (const [bin, flags] of [['atomhost', ''], ['atomhostd', '--max-semi-space-size=1 ']]) {
     const p = join(root, 'usr/bin', bin);
-    await writeFile(p, `#!/bin/sh\nexec /usr/lib/atomhost/node /usr/lib/atomhost/dist/${main} "$@"\n`);
+    await writeFile(p, `#!/bin/sh\nexec /usr/lib/atomhost/node ${flags}/usr/lib/atomhost/dist/bin/${bin}.js "$@"\n`);
     await chmod(p, 0o755);
   }
   // Units as a package installs them; they name the binaries under /usr/bin (not /usr/local).

@@ -1,22 +1,60 @@
-// Prints the compiled files the CLI and the agent can load (one path a line, sorted,
-// relative to the checkout): the closure of the relative imports, static and dynamic,
-// of the given entry points. A whole-directory copy would also ship test/, bench/ and
-// sandbox/ code; this takes exactly what `atomhost` and `atomhostd` can reach.
-import { readFileSync, existsSync } from 'node:fs';
+// What `atomhost` and `atomhostd` need at run time, relative to the checkout, sorted, one a
+// line (run after scripts/build.sh; from any directory):
+//   (default)    files: the bundles and their chunks (dist/bin, scripts/bundle.mjs) and the
+//                libostree addon
+//   --modules    npm package directories: those the bundles leave external
+//                (dist/bin/externals.txt: systemd-journald) and their dependencies
+// The package (scripts/package.sh) and the composed OS (compose/compose.ts) copy these
+// and nothing else: the rest of node_modules is inside the bundles.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]+)['"]/g;
-const seen = new Set();
-const todo = process.argv.slice(2).map((p) => resolve(p));
-while (todo.length) {
-  const file = todo.pop();
-  if (seen.has(file)) continue;
-  if (!existsSync(file)) {
-    console.error(`runtime-files: ${file} is imported but missing (build first)`);
-    process.exit(1);
-  }
-  seen.add(file);
-  if (!file.endsWith('.js')) continue;
-  for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) todo.push(join(dirname(file), m[1]));
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(ROOT);
+const BIN = 'dist/bin';
+const ADDON = 'ostree-bridge/native/build/Release/ostree_bridge.node';
+
+function fail(msg) {
+  console.error(`runtime-files: ${msg}`);
+  process.exit(1);
 }
-console.log([...seen].map((f) => relative(process.cwd(), f)).sort().join('\n'));
+
+function files() {
+  for (const f of [`${BIN}/atomhost.js`, `${BIN}/atomhostd.js`, `${BIN}/externals.txt`, ADDON]) {
+    if (!existsSync(f)) fail(`${f} is missing (run scripts/build.sh first)`);
+  }
+  const bin = readdirSync(BIN).filter((f) => f.endsWith('.js') || f === 'package.json').map((f) => `${BIN}/${f}`);
+  return [...bin, ADDON];
+}
+
+/** node_modules/NAME as Node resolves it from DIR: DIR's own node_modules, then each parent's. */
+function locate(name, dir) {
+  for (let d = dir; ; d = dirname(d)) {
+    const p = join(d, 'node_modules', name);
+    if (existsSync(join(p, 'package.json'))) return p;
+    if (d === ROOT || d === dirname(d)) return null;
+  }
+}
+
+function modules() {
+  const want = readFileSync(`${BIN}/externals.txt`, 'utf8').split('\n').filter(Boolean);
+  const seen = new Set();
+  const todo = want.map((name) => [name, ROOT, true]);
+  while (todo.length) {
+    const [name, from, required] = todo.pop();
+    const dir = locate(name, from);
+    if (!dir) {
+      if (required) fail(`${name} (needed by ${relative(ROOT, from) || 'the bundles'}) is not installed (run npm ci)`);
+      continue;
+    }
+    if (seen.has(dir)) continue;
+    seen.add(dir);
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    for (const d of Object.keys(pkg.dependencies ?? {})) todo.push([d, dir, true]);
+    for (const d of Object.keys(pkg.optionalDependencies ?? {})) todo.push([d, dir, false]);
+  }
+  return [...seen].map((d) => relative(ROOT, resolve(d)));
+}
+
+console.log((process.argv[2] === '--modules' ? modules() : files()).sort().join('\n'));

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libostree addon (when its source changed) and the TypeScript (when any changed).
+# Builds the libostree addon (when its source changed), the TypeScript (when any changed),
+# and the bundles dist/bin/atomhost{,d}.js that every installed command runs (after either).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 addon=ostree-bridge/native/build/Release/ostree_bridge.node
@@ -14,4 +15,11 @@ if [ ! -f "$stamp" ] || [ -n "$(find agent cli core containers systemd kickstart
   echo "atomhost build: compiling TypeScript" >&2
   node_modules/.bin/tsc -p . >&2
   touch "$stamp"
+fi
+bundle=dist/bin/.bundle-stamp
+if [ ! -f "$bundle" ] || [ "$stamp" -nt "$bundle" ] || [ package-lock.json -nt "$bundle" ] || [ scripts/bundle.mjs -nt "$bundle" ]; then
+  echo "atomhost build: bundling dist/bin/atomhost.js and atomhostd.js" >&2
+  node scripts/bundle.mjs >&2
+  chmod +x dist/bin/atomhost.js dist/bin/atomhostd.js
+  touch "$bundle"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds atomhost as a Debian package: dist-pkg/atomhost_VERSION_amd64.deb (or $1).
-#   /usr/lib/atomhost      the compiled code atomhost/atomhostd can load (no tests, benches
-#                          or source maps), package.json, production npm modules, addons
+#   /usr/lib/atomhost      the bundles dist/bin/atomhost{,d}.js and their chunks (npm modules
+#                          inside), package.json, the npm modules they leave external
+#                          (systemd-journald), the addons: packaging/runtime-files.mjs
 #   /usr/bin/atomhost{,d}  wrappers running it on the system's node (nodejs >= 20)
 #   /lib/systemd/system, /usr/share/dbus-1/{system.d,system-services},
 #   /usr/share/polkit-1/actions   units/ with /usr/local/bin → /usr/bin (generated)
@@ -25,19 +26,17 @@ S="$WORK/root"
 L="$S/usr/lib/atomhost"
 mkdir -p "$L" "$S/DEBIAN"
 
-# --- the code: the import closure of the two entry points (packaging/runtime-files.mjs)
-node "$P/runtime-files.mjs" dist/cli/main.js dist/agent/main.js > "$WORK/files"
+# --- the code: the bundles, their chunks and the libostree addon (packaging/runtime-files.mjs)
+node "$P/runtime-files.mjs" > "$WORK/files"
 while read -r f; do install -D -m 0644 "$f" "$L/$f"; done < "$WORK/files"
 # "type": "module" makes node load dist/ as ESM; the rest documents the version.
 node -e 'const p=require("./package.json"); process.stdout.write(JSON.stringify({name:p.name,version:p.version,description:p.description,type:p.type,license:p.license,engines:p.engines,dependencies:p.dependencies},null,2)+"\n")' > "$L/package.json"
-install -D -m 0644 ostree-bridge/native/build/Release/ostree_bridge.node "$L/ostree-bridge/native/build/Release/ostree_bridge.node"
 
-# --- production npm modules, as installed and built in the checkout (npm ls --omit=dev):
+# --- the npm modules the bundles leave external, as installed and built in the checkout:
 # no download, and the same modules (and journald addon) the tests ran with.
-npm ls --omit=dev --parseable --all --prefix "$PROJECT" | grep '/node_modules/' | while read -r m; do
-  r="${m#"$PROJECT"/}"
+node "$P/runtime-files.mjs" --modules | while read -r r; do
   mkdir -p "$(dirname "$L/$r")"
-  [ -e "$L/$r" ] || cp -a "$m" "$L/$r"
+  [ -e "$L/$r" ] || cp -a "$r" "$L/$r"
 done
 # Native modules: keep the built .node, drop the compiler's intermediates.
 find "$L/node_modules" -name binding.gyp -printf '%h\n' | while read -r d; do
@@ -64,10 +63,10 @@ find "$L" \( -name '*.node' -o -name '*.bare' \) -exec strip --strip-unneeded --
 
 # --- wrappers
 install -d "$S/usr/bin"
-for pair in atomhost:cli atomhostd:agent; do
-  printf '#!/bin/sh\nexec /usr/bin/node /usr/lib/atomhost/dist/%s/main.js "$@"\n' "${pair#*:}" > "$S/usr/bin/${pair%%:*}"
-  chmod 0755 "$S/usr/bin/${pair%%:*}"
-done
+# atomhostd with a 1 MiB young generation (docs/benchmarks.md, atomhostd).
+printf '#!/bin/sh\nexec /usr/bin/node /usr/lib/atomhost/dist/bin/atomhost.js "$@"\n' > "$S/usr/bin/atomhost"
+printf '#!/bin/sh\nexec /usr/bin/node --max-semi-space-size=1 /usr/lib/atomhost/dist/bin/atomhostd.js "$@"\n' > "$S/usr/bin/atomhostd"
+chmod 0755 "$S/usr/bin/atomhost" "$S/usr/bin/atomhostd"
 
 # --- units, D-Bus and polkit files: units/ as they are, but naming /usr/bin
 gen() { install -d "$(dirname "$2")"; sed 's|/usr/local/bin/|/usr/bin/|g' "$1" > "$2"; chmod 0644 "$2"; }

@@ -65,7 +65,7 @@ step "" bash scripts/build.sh
 
 if [ "$(id -u)" -eq 0 ]; then
   for bin in atomhost atomhostd; do
-    target="$PWD/dist/$([ $bin = atomhost ] && echo cli || echo agent)/main.js"
+    target="$PWD/dist/bin/$bin.js"   # the bundles (scripts/bundle.mjs)
     chmod +x "$target" 2>/dev/null || true
     [ "$(readlink -f /usr/local/bin/$bin 2>/dev/null)" = "$target" ] || ln -sf "$target" "/usr/local/bin/$bin"
   done

@@ -77,8 +77,9 @@ if [ ! -f "$D/no-project" ]; then
   [ -e "$PROJECT/units/io.atomhost.Agent1.dbus-service" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.dbus-service" "$U/usr/share/dbus-1/system-services/io.atomhost.Agent1.service"
   [ -e "$PROJECT/units/io.atomhost.policy" ] && install -m 0644 "$PROJECT/units/io.atomhost.policy" "$U/usr/share/polkit-1/actions/"
   NODE="$(command -v node)"
-  printf '#!/bin/sh\nexec %s %s/dist/cli/main.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhost"
-  printf '#!/bin/sh\nexec %s %s/dist/agent/main.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhostd"
+  printf '#!/bin/sh\nexec %s %s/dist/bin/atomhost.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhost"
+  # --max-semi-space-size=1: the daemon's young generation (docs/benchmarks.md, atomhostd)
+  printf '#!/bin/sh\nexec %s --max-semi-space-size=1 %s/dist/bin/atomhostd.js "$@"\n' "$NODE" "$CHECKOUT" > "$U/usr/local/bin/atomhostd"
   chmod 0755 "$U/usr/local/bin/atomhost" "$U/usr/local/bin/atomhostd"
 fi
 

@@ -18,6 +18,7 @@ import { buildOsTree, commitTree, initArchiveRepo } from '../../sandbox/os-tree.
 import { serveDirectory, type StaticServer } from '../../sandbox/http-server.js';
 import { makeScratch, type Scratch } from '../../sandbox/scratch.js';
 import type { HostStatus } from '../../core/host-api.js';
+import { MESSAGE_IDS } from '../../agent/journal.js';
 
 const PROJECT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const VERSION = (JSON.parse(readFileSync(join(PROJECT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -33,7 +34,7 @@ function inputsKey(): string {
     if (st.isDirectory()) for (const e of readdirSync(p).sort()) add(join(p, e));
     else h.update(p).update(readFileSync(p));
   };
-  for (const p of ['packaging', 'units', 'scripts/package.sh', 'scripts/build.sh', 'package.json', 'package-lock.json', 'ostree-bridge/native/build/Release/ostree_bridge.node', ...['agent', 'cli', 'core', 'containers', 'systemd', 'ostree-bridge', 'kickstart', 'compose', 'fleet'].map((d) => join('dist', d))]) add(join(PROJECT, p));
+  for (const p of ['packaging', 'units', 'scripts/package.sh', 'scripts/build.sh', 'scripts/bundle.mjs', 'package.json', 'package-lock.json', 'ostree-bridge/native/build/Release/ostree_bridge.node', 'dist/bin']) add(join(PROJECT, p));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -69,9 +70,9 @@ test('the package: name, version from package.json, amd64, Depends on nodejs >= 
 test('the file list: code under /usr/lib/atomhost, wrappers, units, D-Bus/polkit files, docs; no tests, benches or maps', async () => {
   for (const p of [
     '/usr/bin/atomhost', '/usr/bin/atomhostd',
-    '/usr/lib/atomhost/package.json', '/usr/lib/atomhost/dist/cli/main.js', '/usr/lib/atomhost/dist/agent/main.js',
+    '/usr/lib/atomhost/package.json', '/usr/lib/atomhost/dist/bin/atomhost.js', '/usr/lib/atomhost/dist/bin/atomhostd.js', '/usr/lib/atomhost/dist/bin/package.json',
     '/usr/lib/atomhost/ostree-bridge/native/build/Release/ostree_bridge.node',
-    '/usr/lib/atomhost/node_modules/dbus-next/package.json', '/usr/lib/atomhost/node_modules/systemd-journald/build/Release/journal_send.node',
+    '/usr/lib/atomhost/node_modules/systemd-journald/build/Release/journal_send.node',
     '/lib/systemd/system/atomhostd.service', '/lib/systemd/system/atomhost.slice', '/lib/systemd/system/atomhost-reconcile.service', '/lib/systemd/system/atomhost-health.service',
     '/usr/share/dbus-1/system.d/io.atomhost.Agent1.conf', '/usr/share/dbus-1/system-services/io.atomhost.Agent1.service',
     '/usr/share/polkit-1/actions/io.atomhost.policy',
@@ -79,7 +80,10 @@ test('the file list: code under /usr/lib/atomhost, wrappers, units, D-Bus/polkit
   ]) assert.ok(files.includes(p), `${p} is in the package`);
   const code = files.filter((f) => f.startsWith('/usr/lib/atomhost/dist/'));
   assert.deepEqual(code.filter((f) => /\/dist\/(test|bench|sandbox)\//.test(f) || f.endsWith('.map')), [], 'no test, bench, sandbox or source-map files');
-  assert.deepEqual(files.filter((f) => /node_modules\/(typescript|@types|node-gyp)\//.test(f)), [], 'no dev dependencies');
+  assert.deepEqual(files.filter((f) => /node_modules\/(typescript|@types|node-gyp|esbuild)\//.test(f)), [], 'no dev dependencies');
+  // The bundles carry the npm modules; only systemd-journald (and its declared nan) is left outside.
+  assert.deepEqual([...new Set(files.map((f) => /^\/usr\/lib\/atomhost\/node_modules\/([^/]+)\//.exec(f)?.[1]).filter(Boolean))].sort(), ['nan', 'systemd-journald']);
+  assert.deepEqual(code.filter((f) => f !== '/usr/lib/atomhost/dist/' && !f.startsWith('/usr/lib/atomhost/dist/bin/')), [], 'only the bundles under dist/');
   assert.deepEqual(files.filter((f) => f.startsWith('/usr/local') || f.startsWith('/etc/')), [], 'nothing in /usr/local or /etc');
   // The packaged units are units/ with /usr/bin for /usr/local/bin.
   const unit = (await execa('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./lib/systemd/system/atomhostd.service ./usr/share/dbus-1/system-services/io.atomhost.Agent1.service`, 'sh', deb], { stripFinalNewline: false })).stdout;
@@ -159,7 +163,9 @@ test('in a test host without the checkout: dpkg -i, status through D-Bus-activat
   assert.equal(s.metadata.sysroot, SYSROOT);
   assert.equal((await sh('systemctl is-active atomhostd.service')).trim(), 'active');
   const pid = (await sh('systemctl show -p MainPID --value atomhostd.service')).trim();
-  assert.match(await sh(`tr '\\0' ' ' < /proc/${pid}/cmdline`), /^\/usr\/bin\/node \/usr\/lib\/atomhost\/dist\/agent\/main\.js/);
+  assert.match(await sh(`tr '\\0' ' ' < /proc/${pid}/cmdline`), /^\/usr\/bin\/node --max-semi-space-size=1 \/usr\/lib\/atomhost\/dist\/bin\/atomhostd\.js/);
+  // The journald binding, left outside the bundle, is found: a structured entry, not stderr.
+  assert.match(await sh(`journalctl -o json --no-pager SYSLOG_IDENTIFIER=atomhostd MESSAGE_ID=${MESSAGE_IDS.started}`), /atomhostd serving/);
   const nobody = await th.exec('atomhost', ['status'], { user: '65534' });
   assert.equal(nobody.exitCode, 0, nobody.stderr);
   assert.match(nobody.stdout, /0: testos 1\.0/);
