@@ -75,7 +75,9 @@ async function withCacheLock<T>(fn: () => Promise<T>): Promise<T> {
 function osKey(treefiles: string[]): string {
   const h = createHash('sha256');
   for (const f of treefiles) h.update(f).update(readFileSync(f));
-  for (const d of ['agent', 'cli', 'core', 'containers', 'systemd', 'ostree-bridge', 'kickstart', 'compose']) hashTree(h, join(PROJECT, 'dist', d));
+  // The bundles the OS runs (dist/bin), what they are made of, and how they are made and copied.
+  for (const d of ['bin', 'agent', 'cli', 'core', 'containers', 'systemd', 'ostree-bridge', 'kickstart', 'compose', 'fleet']) hashTree(h, join(PROJECT, 'dist', d));
+  for (const f of ['scripts/bundle.mjs', 'packaging/runtime-files.mjs']) h.update(readFileSync(join(PROJECT, f)));
   hashTree(h, join(PROJECT, 'units'));
   // The addon by its sources (its binary embeds the build path, which differs between clones).
   for (const f of ['binding.gyp', 'ostree_bridge.cc']) h.update(readFileSync(join(PROJECT, 'ostree-bridge/native', f)));
