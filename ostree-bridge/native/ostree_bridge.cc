@@ -557,6 +557,13 @@ std::vector<std::pair<std::string, std::string>> StringPairs(const Napi::Value& 
   return out;
 }
 
+// Queues a worker off the event loop and hands JavaScript its promise.
+template <class W>
+static Napi::Value Queued(W* w) {
+  w->Queue();
+  return w->Promise();
+}
+
 class Sysroot : public Napi::ObjectWrap<Sysroot> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -600,9 +607,7 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
 
  private:
   Napi::Value Load(const Napi::CallbackInfo& info) {
-    auto* w = new LoadWorker(info.Env(), sysroot_);
-    w->Queue();
-    return w->Promise();
+    return Queued(new LoadWorker(info.Env(), sysroot_));
   }
   Napi::Value TryLock(const Napi::CallbackInfo& info) {
     gboolean acquired = FALSE;
@@ -743,9 +748,7 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
     bool commitOnly = info[2].ToBoolean().Value();
     int depth = info[3].IsNumber() ? info[3].ToNumber().Int32Value() : 0;
     Napi::Function cb = info[4].IsFunction() ? info[4].As<Napi::Function>() : Napi::Function();
-    auto* w = new PullWorker(info.Env(), sysroot_, remote, refs, commitOnly, depth, cb, cancellable_);
-    w->Queue();
-    return w->Promise();
+    return Queued(new PullWorker(info.Env(), sysroot_, remote, refs, commitOnly, depth, cb, cancellable_));
   }
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
     g_cancellable_cancel(cancellable_);
@@ -753,64 +756,44 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
   }
   Napi::Value Deploy(const Napi::CallbackInfo& info) {
     Napi::Object o = info[0].As<Napi::Object>();
-    auto* w = new DeployWorker(info.Env(), sysroot_, o.Get("osname").ToString().Utf8Value(),
+    return Queued(new DeployWorker(info.Env(), sysroot_, o.Get("osname").ToString().Utf8Value(),
                                o.Get("checksum").ToString().Utf8Value(), o.Get("origin").ToString().Utf8Value(),
                                StringArray(o.Get("kargs")),
                                o.Has("mergeIndex") && o.Get("mergeIndex").IsNumber() ? o.Get("mergeIndex").ToNumber().Int32Value() : -1,
                                o.Has("retain") && o.Get("retain").ToBoolean().Value(),
-                               o.Has("stage") && o.Get("stage").ToBoolean().Value());
-    w->Queue();
-    return w->Promise();
+                               o.Has("stage") && o.Get("stage").ToBoolean().Value()));
   }
   Napi::Value WriteDeployments(const Napi::CallbackInfo& info) {
     std::vector<int> order;
     Napi::Array a = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) order.push_back(a.Get(i).ToNumber().Int32Value());
-    auto* w = new WriteDeploymentsWorker(info.Env(), sysroot_, order);
-    w->Queue();
-    return w->Promise();
+    return Queued(new WriteDeploymentsWorker(info.Env(), sysroot_, order));
   }
   Napi::Value Cleanup(const Napi::CallbackInfo& info) {
-    auto* w = new CleanupWorker(info.Env(), sysroot_);
-    w->Queue();
-    return w->Promise();
+    return Queued(new CleanupWorker(info.Env(), sysroot_));
   }
   Napi::Value SetPinned(const Napi::CallbackInfo& info) {
-    auto* w = new PinWorker(info.Env(), sysroot_, info[0].ToNumber().Int32Value(), info[1].ToBoolean().Value());
-    w->Queue();
-    return w->Promise();
+    return Queued(new PinWorker(info.Env(), sysroot_, info[0].ToNumber().Int32Value(), info[1].ToBoolean().Value()));
   }
   Napi::Value WriteOrigin(const Napi::CallbackInfo& info) {
-    auto* w = new WriteOriginWorker(info.Env(), sysroot_, info[0].ToNumber().Int32Value(), info[1].ToString().Utf8Value());
-    w->Queue();
-    return w->Promise();
+    return Queued(new WriteOriginWorker(info.Env(), sysroot_, info[0].ToNumber().Int32Value(), info[1].ToString().Utf8Value()));
   }
   Napi::Value Diff(const Napi::CallbackInfo& info) {
-    auto* w = new DiffWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
-    w->Queue();
-    return w->Promise();
+    return Queued(new DiffWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value()));
   }
 
   Napi::Value CommitDir(const Napi::CallbackInfo& info) {
-    auto* w = new CommitDirWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(),
-                                  StringPairs(info[2]), info[3].ToBoolean().Value());
-    w->Queue();
-    return w->Promise();
+    return Queued(new CommitDirWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(),
+                                  StringPairs(info[2]), info[3].ToBoolean().Value()));
   }
   Napi::Value SetRefs(const Napi::CallbackInfo& info) {
-    auto* w = new SetRefsWorker(info.Env(), sysroot_, StringPairs(info[0]));
-    w->Queue();
-    return w->Promise();
+    return Queued(new SetRefsWorker(info.Env(), sysroot_, StringPairs(info[0])));
   }
   Napi::Value Checkout(const Napi::CallbackInfo& info) {
-    auto* w = new CheckoutWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
-    w->Queue();
-    return w->Promise();
+    return Queued(new CheckoutWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value()));
   }
   Napi::Value ReadFile(const Napi::CallbackInfo& info) {
-    auto* w = new ReadFileWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
-    w->Queue();
-    return w->Promise();
+    return Queued(new ReadFileWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value()));
   }
   // Refs under a prefix, full names (a cheap directory read: stays synchronous).
   Napi::Value ListRefs(const Napi::CallbackInfo& info) {
