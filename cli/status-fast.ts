@@ -6,7 +6,7 @@
 // else (--help, -bv, --sysroot=PATH, a bare --, an unknown word) goes to program.ts, so
 // help, usage errors and their exit codes stay commander's.
 import { action, type GlobalOptions } from './context.js';
-import type { StatusOptions } from './commands/status.js';
+import { runStatus, type StatusOptions } from './commands/status.js';
 
 const GLOBAL_FLAGS: Record<string, keyof GlobalOptions> = { '--json': 'json', '--progress-json': 'progressJson' };
 const STATUS_FLAGS: Record<string, keyof StatusOptions> = { '-b': 'booted', '--booted': 'booted', '-v': 'verbose', '--verbose': 'verbose', '--pending-exit-77': 'pendingExit77' };
@@ -39,7 +39,6 @@ export async function runPlainStatus(args: readonly string[]): Promise<boolean> 
   const parsed = parsePlainStatus(args);
   if (!parsed) return false;
   const ctx = { globals: () => parsed.globals };
-  const { runStatus } = await import('./commands/status.js');
   await action(ctx, (opts: StatusOptions) => runStatus(ctx, opts))(parsed.opts);
   return true;
 }
