@@ -2,7 +2,9 @@
 // 1000 status calls; `atomhost status` through the daemon against `ostree admin status` and
 // `node -e 0` on the same sysroot, and the bare D-Bus round trip (busctl) — p50 and p99, one
 // run. BENCH_DAEMON_BEFORE=/other/dist measures that build too (its cli/main.js and
-// agent/main.js, unbundled), in the same host, after this one.
+// agent/main.js, unbundled; or, given a bundle directory such as /other/dist/bin, its
+// atomhost.js and atomhostd.js), in the same host, after this one.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestHost } from '../sandbox/testhost/testhost.js';
 import { buildOsTree, commitTree, initArchiveRepo } from '../sandbox/os-tree.js';
@@ -69,8 +71,10 @@ export async function benchDaemon(): Promise<BenchResult> {
     const rows = report(await measure(), '');
     if (BEFORE) {
       // The same host and sysroot, the other build's entry points behind the same commands.
-      const w = (f: string, js: string) => `printf '#!/bin/sh\\nexec %s %s "$@"\\n' "$(command -v node)" '${join(BEFORE, js)}' > /usr/local/bin/${f}`;
-      const r = await th.sh(`set -e; ${w('atomhost', 'cli/main.js')}; ${w('atomhostd', 'agent/main.js')}`);
+      // A directory with atomhost.js (a bundle, as dist/bin) is run as the launchers run the bundle.
+      const bundle = existsSync(join(BEFORE, 'atomhost.js'));
+      const w = (f: string, js: string, flags = '') => `printf '#!/bin/sh\\nexec %s ${flags}%s "$@"\\n' "$(command -v node)" '${join(BEFORE, js)}' > /usr/local/bin/${f}`;
+      const r = await th.sh(bundle ? `set -e; ${w('atomhost', 'atomhost.js')}; ${w('atomhostd', 'atomhostd.js', '--max-semi-space-size=1 ')}` : `set -e; ${w('atomhost', 'cli/main.js')}; ${w('atomhostd', 'agent/main.js')}`);
       if (r.exitCode !== 0) throw new Error(r.stderr);
       rows.push(...report(await measure(), ' (before)'));
     }

@@ -7,6 +7,8 @@ export interface GlobalOptions {
   /** Operate in-process on this sysroot instead of asking atomhostd. */
   sysroot?: string;
   json?: boolean;
+  /** Progress events as JSON Lines on stderr. */
+  progressJson?: boolean;
 }
 
 export interface CliContext {

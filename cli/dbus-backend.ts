@@ -1,7 +1,8 @@
 // HostApi over the system bus: the CLI's client of atomhostd. Verbs start a transaction,
 // stream its signals into the progress sink, and end on its Finished signal; an error
 // comes back as the same AtomhostError (same message, same exit code).
-import dbus from 'dbus-next';
+import type dbus from 'dbus-next';
+import { BusClient, Message, MessageType, systemBus } from './bus-client.js';
 import type { UpdatesReport } from '../core/updates/state.js';
 import { AtomhostError } from '../core/errors.js';
 import type { HostApi, HostStatus, KargsEdit, RevisionDiff, TransactionResult, TxContext, UpdatePreview } from '../core/host-api.js';
@@ -15,13 +16,11 @@ export interface ContainerResultJson {
 }
 import { BUS_NAME, INTERFACE, OBJECT_PATH, decodeError } from '../agent/protocol.js';
 
-const { Message, MessageType } = dbus;
-
 export class DaemonHost implements HostApi {
-  readonly #bus: dbus.MessageBus;
+  readonly #bus: BusClient;
   /** Rejects when the connection fails (no bus socket): dbus-next leaves the calls pending then. */
   readonly #lost: Promise<never>;
-  constructor(bus: dbus.MessageBus, lost: Promise<never> = new Promise(() => {})) {
+  constructor(bus: BusClient, lost: Promise<never> = new Promise(() => {})) {
     this.#bus = bus;
     this.#lost = lost;
   }
@@ -57,7 +56,8 @@ export class DaemonHost implements HostApi {
       const reply = await this.#bus.call(new Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: [BUS_NAME] }));
       if (reply?.body[0] === true) return 'up';
       // A unit that failed (or was stopped) is not coming: say so now, not at the deadline.
-      const state = await readActiveState(this.#bus, 'atomhostd.service');
+      // readActiveState only calls methods, which BusClient does as dbus-next's MessageBus.
+      const state = await readActiveState(this.#bus as unknown as dbus.MessageBus, 'atomhostd.service');
       if (state === 'failed' || state === 'inactive') return 'failed';
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -199,9 +199,9 @@ export class DaemonHost implements HostApi {
 }
 
 export async function connectDaemon(): Promise<DaemonHost> {
-  let bus: dbus.MessageBus;
+  let bus: BusClient;
   try {
-    bus = dbus.systemBus();
+    bus = systemBus();
   } catch (err) {
     throw new AtomhostError('AH_ERR_DAEMON', `no system bus: ${(err as Error).message}; give --sysroot PATH to work on a sysroot directly`, { cause: err });
   }

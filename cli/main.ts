@@ -11,4 +11,6 @@ if (process.argv[2] === '--version' || process.argv[2] === '-V') {
   process.exit(0);
 }
 
-await import('./program.js');
+// A plain `atomhost status` (status-fast.ts says which argv are) runs without commander.
+const plain = process.argv.includes('status') && (await (await import('./status-fast.js')).runPlainStatus(process.argv.slice(2)));
+if (!plain) await import('./program.js');

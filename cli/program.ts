@@ -12,10 +12,11 @@ import { registerCompose } from './commands/compose.js';
 import { registerRemote } from './commands/remote.js';
 import { registerFleetlock } from './commands/fleetlock.js';
 import { registerUpdates } from './commands/updates.js';
-import { progressView } from './progress-view.js';
-import { bootedOnly, hasPendingDeployment, PENDING_EXIT } from './status-select.js';
+import { openHost as openHostIn, withHost as withHostIn } from './host-session.js';
+import { runStatus, type StatusOptions } from './commands/status.js';
+import { PENDING_EXIT } from './status-select.js';
 import { applyUsageHabits } from './usage.js';
-import { renderPreview, renderResult, renderRevisionDiff, renderRevisions, renderStatus } from './render.js';
+import { renderPreview, renderResult, renderRevisionDiff, renderRevisions } from './render.js';
 
 const program = new Command();
 program
@@ -28,30 +29,12 @@ program
 
 const ctx: CliContext = { globals: () => program.opts<GlobalOptions>() };
 
-export async function openHost(c: CliContext = ctx): Promise<HostApi> {
-  const { sysroot } = c.globals();
-  if (sysroot) return (await import('./local-host.js')).openLocalHost(sysroot);
-  return (await import('./dbus-backend.js')).connectDaemon();
+export function openHost(c: CliContext = ctx): Promise<HostApi> {
+  return openHostIn(c);
 }
 
-/** Runs a host verb with progress drawn on the terminal, closing the connection after. */
-async function withHost<T>(fn: (host: HostApi, tx: TxContext) => Promise<T>): Promise<T> {
-  const g = program.opts<GlobalOptions & { progressJson?: boolean }>();
-  const view = progressView({ json: g.json ?? false, jsonLines: g.progressJson ?? false });
-  const abort = new AbortController();
-  const onSigint = () => {
-    process.stderr.write('\ncancelling...\n');
-    abort.abort();
-  };
-  process.once('SIGINT', onSigint);
-  const host = await openHost();
-  try {
-    return await fn(host, { progress: view.sink, signal: abort.signal });
-  } finally {
-    view.done();
-    process.off('SIGINT', onSigint);
-    await host.close();
-  }
+function withHost<T>(fn: (host: HostApi, tx: TxContext) => Promise<T>): Promise<T> {
+  return withHostIn(ctx, fn);
 }
 
 async function maybeReboot(reboot: boolean | undefined): Promise<void> {
@@ -74,13 +57,7 @@ program
   .option('-v, --verbose', 'more per deployment: full revision ids and container digests, signing keys, units')
   .option('--pending-exit-77', `exit ${PENDING_EXIT} when the next boot starts another deployment than the booted one (as rpm-ostree)`)
   .action(
-    action(ctx, async (opts: { booted?: boolean; verbose?: boolean; pendingExit77?: boolean }) => {
-      const all = await withHost((h) => h.status());
-      const s = opts.booted ? bootedOnly(all) : all;
-      if (ctx.globals().json) printJson(s);
-      else process.stdout.write(`${renderStatus(s, { verbose: opts.verbose, bootedOnly: opts.booted })}\n`);
-      return opts.pendingExit77 && hasPendingDeployment(all) ? PENDING_EXIT : EXIT.OK;
-    }),
+    action(ctx, (opts: StatusOptions) => runStatus(ctx, opts)),
   );
 
 program
