@@ -350,8 +350,10 @@ class WriteDeploymentsWorker : public GWorker {
       }
       g_ptr_array_add(next, g_object_ref(cur->pdata[idx]));
     }
+    // write_deployments reloads the sysroot itself once written ("Reloading deployments after
+    // commit"): no second load here. The load above is the freshness check of the indices; it
+    // returns at once when ostree/deploy's mtime says nothing changed since the last load.
     if (!ostree_sysroot_write_deployments(sysroot_, next, nullptr, error)) return false;
-    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
     deps_ = CollectDeployments(sysroot_);
     return true;
   }
