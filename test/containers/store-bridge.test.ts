@@ -1,6 +1,7 @@
-// The image store's repository calls through the libostree bridge (commit a directory, set
-// refs, check out with --union -H, read a file of a commit, list refs) against the `ostree`
-// commands they replace, on a real sysroot repository: the same trees, the same bytes.
+// The repository calls through the libostree bridge (commit a directory, set refs, check
+// out with --union -H, read a file of a commit, list a directory of a commit, list refs)
+// against the `ostree` commands they replace, on a real sysroot repository: the same trees,
+// the same bytes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, chown, link, mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
