@@ -15,7 +15,8 @@ import { LocalHost } from '../core/local-host.js';
 import { compare, median, printResult, type BenchResult } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, '..', 'cli', 'main.js');
+// The bundle the launchers run (scripts/bundle.mjs), as a user's `atomhost` starts.
+const CLI = join(here, '..', 'bin', 'atomhost.js');
 const RAW_ROLLBACK = join(here, '..', '..', 'bench', 'rollback-raw.py');
 const OS = 'benchos';
 const REF = 'benchos/x86_64/stable';
@@ -51,7 +52,7 @@ export async function benchOs(): Promise<BenchResult> {
     const server = await serveDirectory(repo);
     const sysroots: Record<string, string> = { atomhost: join(scratch.dir, 'sr-atomhost'), ostree: join(scratch.dir, 'sr-ostree') };
     if (BEFORE) sysroots.before = join(scratch.dir, 'sr-before');
-    const cliOf = (who: string) => (who === 'before' ? join(BEFORE!, 'cli', 'main.js') : CLI);
+    const cliOf = (who: string) => (who === 'before' ? join(BEFORE!, 'bin', 'atomhost.js') : CLI);
     for (const sr of Object.values(sysroots)) {
       await mkdir(sr);
       await execa('ostree', ['admin', 'init-fs', sr]);

@@ -5,7 +5,7 @@
 // and refuses the change with the numbers while the user can still act on them.
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './exec.js';
+import type { Sysroot } from '../ostree-bridge/sysroot.js';
 import { AtomhostError } from './errors.js';
 
 /** Loader entries, grub.cfg and the boot counter's env need a little more than the kernel. */
@@ -25,30 +25,23 @@ export interface BootFile {
   object: string;
 }
 
-/** The kernel, initramfs and device trees ostree copies to /boot for this commit. */
-export async function bootFiles(repo: string, commit: string): Promise<BootFile[]> {
-  const list = async (path: string): Promise<BootFile[]> => {
-    const r = await run('ostree', [`--repo=${repo}`, 'ls', '-C', commit, path]);
-    if (r.exitCode !== 0) return [];
-    // "-00644 0 0 SIZE CHECKSUM PATH": the OS commit being deployed is trusted content;
-    // only the size and checksum columns are used.
-    return r.stdout.split('\n').flatMap((line) => {
-      const m = /^([-d])\S+ \d+ \d+\s+(\d+) ([0-9a-f]{64}) (\S.*)$/.exec(line);
-      return m && m[1] === '-' ? [{ size: Number(m[2]), object: m[3], path: m[4] }] : [];
-    });
-  };
-  const modules = await run('ostree', [`--repo=${repo}`, 'ls', commit, '/usr/lib/modules']);
-  for (const line of modules.exitCode === 0 ? modules.stdout.split('\n') : []) {
-    const m = /^d\S+ \d+ \d+\s+\d+ (\/usr\/lib\/modules\/[^/\s]+)$/.exec(line);
-    if (!m) continue;
-    const [all, dtb] = await Promise.all([list(m[1]), list(`${m[1]}/dtb`)]);
-    const files = all.filter((f) => /\/(vmlinuz|initramfs\.img)$/.test(f.path));
-    if (files.some((f) => f.path.endsWith('/vmlinuz'))) return [...files, ...dtb];
+/**
+ * The kernel, initramfs and device trees ostree copies to /boot for this commit, read from
+ * the commit's directories through libostree (no `ostree ls` processes on the upgrade path).
+ */
+export async function bootFiles(sysroot: Sysroot, commit: string): Promise<BootFile[]> {
+  const files = async (dir: string): Promise<BootFile[]> =>
+    ((await sysroot.listCommitDir(commit, dir)) ?? []).filter((e) => e.type === 'file').map((e) => ({ path: `${dir}/${e.name}`, size: e.size, object: e.checksum }));
+  for (const kver of (await sysroot.listCommitDir(commit, '/usr/lib/modules')) ?? []) {
+    if (kver.type !== 'dir') continue;
+    const dir = `/usr/lib/modules/${kver.name}`;
+    const found = (await files(dir)).filter((f) => /\/(vmlinuz|initramfs\.img)$/.test(f.path));
+    if (found.some((f) => f.path.endsWith('/vmlinuz'))) return [...found, ...(await files(`${dir}/dtb`))];
   }
   // Older layouts: /usr/lib/ostree-boot or /boot with vmlinuz-KVER and initramfs-KVER.img.
   for (const dir of ['/usr/lib/ostree-boot', '/boot']) {
-    const files = (await list(dir)).filter((f) => /\/(vmlinuz|initramfs)-/.test(f.path));
-    if (files.length) return files;
+    const found = (await files(dir)).filter((f) => /\/(vmlinuz|initramfs)-/.test(f.path));
+    if (found.length) return found;
   }
   return [];
 }
@@ -57,18 +50,17 @@ export async function bootFiles(repo: string, commit: string): Promise<BootFile[
  * Throws BootSpaceError when /boot cannot take the new commit's boot files. Files whose
  * objects an existing deployment already uses need no room (ostree shares them).
  */
-export async function checkBootSpace(sysroot: string, repo: string, commit: string, existing: string[]): Promise<void> {
-  const wanted = await bootFiles(repo, commit);
+export async function checkBootSpace(sysroot: Sysroot, commit: string, existing: string[]): Promise<void> {
+  const wanted = await bootFiles(sysroot, commit);
   if (!wanted.length) return;
-  const boot = join(sysroot, 'boot');
+  const boot = join(sysroot.path, 'boot');
   const fs = await statfs(boot);
   const free = fs.bavail * fs.bsize;
   const size = (files: BootFile[]) => files.reduce((n, f) => n + f.size, 0);
-  // Room for all of them: no need to list what the other deployments share (each listing
-  // is `ostree ls` processes, most of an upgrade's time when done for every deployment).
+  // Room for all of them: no need to list what the other deployments share.
   if (free >= size(wanted) + MARGIN_BYTES) return;
   const present = new Set<string>();
-  for (const c of new Set(existing)) for (const f of await bootFiles(repo, c)) present.add(f.object);
+  for (const c of new Set(existing)) for (const f of await bootFiles(sysroot, c)) present.add(f.object);
   // Files already there are shared (same objects, same boot checksum): only the loader
   // entries and the menu are new, which the margin covers.
   const need = size(wanted.filter((f) => !present.has(f.object)));

@@ -480,7 +480,7 @@ export class LocalHost implements HostApi {
     if (guard.refuseFailed) await this.#refuseFailed(content);
     // A kernel that does not fit in /boot would fail at shutdown (staged) or half-way: refuse now.
     const others = this.sysroot.deployments.map((d) => d.checksum);
-    if (!others.includes(content.os.checksum)) await checkBootSpace(this.sysroot.path, this.sysroot.repoPath, content.os.checksum, others);
+    if (!others.includes(content.os.checksum)) await checkBootSpace(this.sysroot, content.os.checksum, others);
     // On a booted host an OS change is staged, as rpm-ostree does: /etc edits made before the
     // reboot are carried over, because ostree-finalize-staged merges /etc at shutdown. The
     // checkout is written now; the kernel goes to /boot at shutdown, which is why its room

@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { CommitInfo, Deployment, GpgSignature, PullProgress, TreeDiff } from './types.js';
+import type { CommitInfo, CommitDirEntry, Deployment, GpgSignature, PullProgress, TreeDiff } from './types.js';
 
 export interface NativeSysroot {
   load(): Promise<Deployment[]>;
@@ -27,6 +27,8 @@ export interface NativeSysroot {
   setRefs(refs: [string, string | null][]): Promise<void>;
   checkout(commit: string, dest: string): Promise<void>;
   readFile(rev: string, path: string): Promise<Buffer>;
+  /** null when the commit has no such directory. */
+  listDir(rev: string, path: string): Promise<CommitDirEntry[] | null>;
   listRefs(prefix: string): string[];
 }
 

@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomhostError, CancelledError, InvalidSysrootError, NotFoundError, SignatureError, SysrootLockedError } from './errors.js';
 import { loadAddon, type NativeError, type NativeSysroot } from './native.js';
-import type { CommitInfo, DeployOptions, Deployment, GpgSignature, PullOptions, RemoteInfo, TreeDiff } from './types.js';
+import type { CommitDirEntry, CommitInfo, DeployOptions, Deployment, GpgSignature, PullOptions, RemoteInfo, TreeDiff } from './types.js';
 
 export interface AddRemoteOptions {
   gpgVerify?: boolean;
@@ -180,6 +180,15 @@ export class Sysroot {
   /** The content of one file of a commit (`ostree cat`). */
   async readCommitFile(rev: string, path: string): Promise<Buffer> {
     return this.#run(() => this.#native.readFile(rev, path)).catch((e) => Promise.reject(this.#wrap(e, `reading ${path} of ${rev}`)));
+  }
+
+  /**
+   * One directory of a commit (`ostree ls -C REV PATH`), sorted by name; null when the commit
+   * has no such directory. A missing commit, or a path that is not a directory, is an error.
+   */
+  async listCommitDir(rev: string, path: string): Promise<CommitDirEntry[] | null> {
+    const entries = await this.#run(() => this.#native.listDir(rev, path)).catch((e) => Promise.reject(this.#wrap(e, `listing ${path} of ${rev}`)));
+    return entries && entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** Full names of the refs under `prefix` (e.g. atomhost/image). */

@@ -70,6 +70,16 @@ export interface DeployOptions {
   retain?: boolean;
 }
 
+/** One entry of a commit's directory, as `ostree ls -C` shows it. */
+export interface CommitDirEntry {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  /** Bytes of a regular file; 0 for the others. */
+  size: number;
+  /** The object checksum: a file's content object, a directory's dirtree. */
+  checksum: string;
+}
+
 export interface TreeDiff {
   added: string[];
   removed: string[];

@@ -350,8 +350,10 @@ class WriteDeploymentsWorker : public GWorker {
       }
       g_ptr_array_add(next, g_object_ref(cur->pdata[idx]));
     }
+    // write_deployments reloads the sysroot itself once written ("Reloading deployments after
+    // commit"): no second load here. The load above is the freshness check of the indices; it
+    // returns at once when ostree/deploy's mtime says nothing changed since the last load.
     if (!ostree_sysroot_write_deployments(sysroot_, next, nullptr, error)) return false;
-    if (!ostree_sysroot_load(sysroot_, nullptr, error)) return false;
     deps_ = CollectDeployments(sysroot_);
     return true;
   }
@@ -545,6 +547,86 @@ class ReadFileWorker : public GWorker {
   std::string data_;
 };
 
+// One directory of a commit (`ostree ls -C REV PATH`): each entry's name, type, size and
+// object checksum (a file's content object; a directory's dirtree). Reads only the commit's
+// metadata objects and, for sizes, the file objects' headers.
+struct DirEntryData {
+  std::string name, type, checksum;
+  guint64 size = 0;
+};
+
+class ListDirWorker : public GWorker {
+ public:
+  ListDirWorker(Napi::Env env, OstreeSysroot* s, std::string rev, std::string path)
+      : GWorker(env, s), rev_(std::move(rev)), path_(std::move(path)) {}
+ protected:
+  bool Run(GError** error) override {
+    OstreeRepo* repo = ostree_sysroot_repo(sysroot_);
+    g_autoptr(GFile) root = nullptr;
+    if (!ostree_repo_read_commit(repo, rev_.c_str(), &root, nullptr, nullptr, error)) return false;
+    g_autoptr(GFile) dir = g_file_resolve_relative_path(root, path_.c_str());
+    // No such directory in this commit: null, not an error (the commit itself was read).
+    // Resolved first: libostree asserts (aborts) when asked about a path it did not resolve.
+    GError* local = nullptr;
+    if (!ostree_repo_file_ensure_resolved(OSTREE_REPO_FILE(dir), &local)) {
+      missing_ = g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+      if (missing_) {
+        g_error_free(local);
+        return true;
+      }
+      g_propagate_error(error, local);
+      return false;
+    }
+    g_autoptr(GFileInfo) self = g_file_query_info(dir, "standard::type", G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, nullptr, error);
+    if (!self) return false;
+    if (g_file_info_get_file_type(self) != G_FILE_TYPE_DIRECTORY) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY, "%s is not a directory", path_.c_str());
+      return false;
+    }
+    g_autoptr(GFileEnumerator) en =
+        g_file_enumerate_children(dir, "standard::name,standard::type,standard::size", G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, nullptr, error);
+    if (!en) return false;
+    while (true) {
+      GFileInfo* info = nullptr;
+      GFile* child = nullptr;
+      if (!g_file_enumerator_iterate(en, &info, &child, nullptr, error)) return false;
+      if (!info) break;
+      DirEntryData d;
+      d.name = g_file_info_get_name(info);
+      GFileType t = g_file_info_get_file_type(info);
+      d.type = t == G_FILE_TYPE_DIRECTORY ? "dir" : t == G_FILE_TYPE_SYMBOLIC_LINK ? "symlink" : t == G_FILE_TYPE_REGULAR ? "file" : "other";
+      if (t == G_FILE_TYPE_REGULAR) d.size = static_cast<guint64>(g_file_info_get_size(info));
+      if (t == G_FILE_TYPE_DIRECTORY) {
+        if (!ostree_repo_file_ensure_resolved(OSTREE_REPO_FILE(child), error)) return false;
+        const char* c = ostree_repo_file_tree_get_contents_checksum(OSTREE_REPO_FILE(child));
+        d.checksum = c ? c : "";
+      } else {
+        const char* c = ostree_repo_file_get_checksum(OSTREE_REPO_FILE(child));
+        d.checksum = c ? c : "";
+      }
+      entries_.push_back(std::move(d));
+    }
+    return true;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    if (missing_) return env.Null();
+    Napi::Array arr = Napi::Array::New(env, entries_.size());
+    for (size_t i = 0; i < entries_.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", entries_[i].name);
+      o.Set("type", entries_[i].type);
+      o.Set("size", Napi::Number::New(env, static_cast<double>(entries_[i].size)));
+      o.Set("checksum", entries_[i].checksum);
+      arr.Set(i, o);
+    }
+    return arr;
+  }
+ private:
+  std::string rev_, path_;
+  std::vector<DirEntryData> entries_;
+  bool missing_ = false;
+};
+
 std::vector<std::pair<std::string, std::string>> StringPairs(const Napi::Value& v) {
   std::vector<std::pair<std::string, std::string>> out;
   if (!v.IsArray()) return out;
@@ -590,6 +672,7 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
                            InstanceMethod("setRefs", &Sysroot::SetRefs),
                            InstanceMethod("checkout", &Sysroot::Checkout),
                            InstanceMethod("readFile", &Sysroot::ReadFile),
+                           InstanceMethod("listDir", &Sysroot::ListDir),
                            InstanceMethod("listRefs", &Sysroot::ListRefs),
                        });
   }
@@ -794,6 +877,9 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
   }
   Napi::Value ReadFile(const Napi::CallbackInfo& info) {
     return Queued(new ReadFileWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value()));
+  }
+  Napi::Value ListDir(const Napi::CallbackInfo& info) {
+    return Queued(new ListDirWorker(info.Env(), sysroot_, info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value()));
   }
   // Refs under a prefix, full names (a cheap directory read: stays synchronous).
   Napi::Value ListRefs(const Napi::CallbackInfo& info) {

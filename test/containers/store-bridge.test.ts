@@ -1,6 +1,7 @@
-// The image store's repository calls through the libostree bridge (commit a directory, set
-// refs, check out with --union -H, read a file of a commit, list refs) against the `ostree`
-// commands they replace, on a real sysroot repository: the same trees, the same bytes.
+// The repository calls through the libostree bridge (commit a directory, set refs, check
+// out with --union -H, read a file of a commit, list a directory of a commit, list refs)
+// against the `ostree` commands they replace, on a real sysroot repository: the same trees,
+// the same bytes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, chown, link, mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
@@ -108,4 +109,40 @@ test('a file of a commit reads as `ostree cat` prints it; a missing one is an er
   assert.equal(String(bytes), (await execa('ostree', ['cat', `--repo=${repo}`, 'cli/tree', '/usr/bin/tool'], { stripFinalNewline: false })).stdout);
   await assert.rejects(sysroot.readCommitFile('cli/tree', '/no/such/file'), /reading \/no\/such\/file of cli\/tree/);
   await assert.rejects(sysroot.readCommitFile('atomhost/none', '/x'), /reading \/x of atomhost\/none/);
+});
+
+test('a directory of a commit lists as `ostree ls -C` shows it; a missing directory is null, a missing commit or a file an error', async (t) => {
+  if (!requireRoot(t, 'mounts a tmpfs for the test sysroot')) return;
+  const tree = join(scratch.dir, 'tree-ls');
+  const kdir = join(tree, 'usr/lib/modules/6.1.0-test');
+  await mkdir(join(kdir, 'dtb'), { recursive: true });
+  await writeFile(join(kdir, 'vmlinuz'), 'k'.repeat(4096));
+  await writeFile(join(kdir, 'initramfs.img'), 'i'.repeat(10000));
+  await writeFile(join(kdir, 'dtb', 'board.dtb'), 'd');
+  await symlink('vmlinuz', join(kdir, 'kernel-link'));
+  await mkdir(join(kdir, 'kernel'));
+  const commit = await sysroot.commitDirectory(tree, { subject: 'ls' });
+  const listed = await sysroot.listCommitDir(commit, '/usr/lib/modules/6.1.0-test');
+  // "-00644 0 0   4096 CHECKSUM /usr/lib/modules/…/vmlinuz" (a directory: "d… CONTENTS META PATH").
+  const cli = (await execa('ostree', ['ls', `--repo=${repo}`, '-C', commit, '/usr/lib/modules/6.1.0-test'])).stdout.split('\n').slice(1);
+  const expected = cli
+    .map((l) => /^([-dl])\S+ \d+ \d+\s+(\d+) ([0-9a-f]{64})(?: [0-9a-f]{64})? \/usr\/lib\/modules\/6\.1\.0-test\/([^ ]+)/.exec(l)!)
+    .map((m) => ({ name: m[4], type: ({ '-': 'file', d: 'dir', l: 'symlink' } as const)[m[1] as '-' | 'd' | 'l'], size: m[1] === '-' ? Number(m[2]) : 0, checksum: m[3] }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  assert.deepEqual(listed, expected);
+  assert.deepEqual(listed!.map((e) => `${e.name} ${e.type}`), ['dtb dir', 'initramfs.img file', 'kernel dir', 'kernel-link symlink', 'vmlinuz file']);
+  assert.equal(await sysroot.listCommitDir(commit, '/usr/lib/ostree-boot'), null, 'no such directory in the commit');
+  assert.equal(await sysroot.listCommitDir(commit, '/no/such/dir'), null, 'nor its parents');
+  await assert.rejects(sysroot.listCommitDir(commit, '/usr/lib/modules/6.1.0-test/vmlinuz'), /listing \/usr\/lib\/modules\/6\.1\.0-test\/vmlinuz of [0-9a-f]{64}/);
+  await assert.rejects(sysroot.listCommitDir('0'.repeat(64), '/usr'), new RegExp(`listing /usr of ${'0'.repeat(64)}`));
+  await assert.rejects(sysroot.listCommitDir('atomhost/none', '/usr'), /listing \/usr of atomhost\/none/);
+  // The /boot check's whole read: the kernel, initramfs and device trees with their objects.
+  const { bootFiles } = await import('../../core/boot-space.js');
+  const files = await bootFiles(sysroot, commit);
+  assert.deepEqual(files.map((f) => `${f.path} ${f.size}`), [
+    '/usr/lib/modules/6.1.0-test/initramfs.img 10000',
+    '/usr/lib/modules/6.1.0-test/vmlinuz 4096',
+    '/usr/lib/modules/6.1.0-test/dtb/board.dtb 1',
+  ]);
+  assert.equal(files[1].object, listed!.find((e) => e.name === 'vmlinuz')!.checksum);
 });
