@@ -11,7 +11,6 @@ import { noProgress, pullProgress, task } from './progress.js';
 import { revisionIdFromOrigin, splitRefspec, stackSourceFromOrigin, type ContainerSpec, type HealthProbe, type HostUnitSpec, type RevisionContent, type UnitSpec } from './revision.js';
 import { checkStackSource, STACK_COMMIT_KEY, parseStackManifest, type StackManifest } from './stack-manifest.js';
 import type { Deployment } from '../ostree-bridge/types.js';
-import { run } from './exec.js';
 
 interface StackPlan {
   manifest: StackManifest;
@@ -139,16 +138,12 @@ function unitChanges(from: Record<string, HostUnitSpec> = {}, to: Record<string,
  * /etc): a stack that names a unit its OS lacks is refused before anything is written.
  */
 async function checkHostUnitsShipped(host: LocalHost, checksum: string, version: string | null, manifest: StackManifest): Promise<void> {
-  const missing: string[] = [];
-  for (const u of manifest.units) {
-    const file = u.name.replace(/@[^.]*\.service$/, '@.service');
-    let found = false;
-    for (const dir of ['/usr/lib/systemd/system', '/usr/etc/systemd/system']) {
-      found = (await run('ostree', [`--repo=${host.sysroot.repoPath}`, 'ls', checksum, `${dir}/${file}`])).exitCode === 0;
-      if (found) break;
-    }
-    if (!found) missing.push(u.name);
+  // The unit directories of the new commit, read once through libostree (no process per unit).
+  const shipped = new Set<string>();
+  for (const dir of ['/usr/lib/systemd/system', '/usr/etc/systemd/system']) {
+    for (const e of (await host.sysroot.listCommitDir(checksum, dir)) ?? []) shipped.add(e.name);
   }
+  const missing = manifest.units.filter((u) => !shipped.has(u.name.replace(/@[^.]*\.service$/, '@.service'))).map((u) => u.name);
   if (missing.length) {
     throw new NotFoundError(`stack ${manifest.name} ${manifest.version}: OS ${version ?? checksum.slice(0, 12)} does not ship ${missing.join(', ')} (looked in /usr/lib/systemd/system and /etc/systemd/system of the new OS)`, { units: missing });
   }
