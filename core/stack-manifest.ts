@@ -1,7 +1,6 @@
 // The stack manifest: what a whole-stack release is (the OS by refspec/version/commit,
 // the system containers by reference and digest with their values and roles). A host
 // that follows a stack source upgrades to the manifest's stack as one revision.
-import { createRequire } from 'node:module';
 import type { HealthProbe } from './revision.js';
 import { AtomhostError } from './errors.js';
 
@@ -51,12 +50,14 @@ const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 const HOST_UNIT_RE = /^[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service$/;
 
 /** Parses and validates a manifest; every problem is reported with its field path. */
-export function parseStackManifest(text: string, source: string): StackManifest {
+export async function parseStackManifest(text: string, source: string): Promise<StackManifest> {
+  // Imported when a manifest is parsed, not with this module: the roles below are imported by
+  // every host verb (through core/values.ts), which would otherwise all load the YAML parser.
+  // A dynamic import (not a runtime require) so that the bundles carry it as a chunk.
+  const YAML = await import('yaml');
   let doc: unknown;
   try {
-    // Loaded when a manifest is parsed, not with this module: the roles below are imported by
-    // every host verb (through core/values.ts), which would otherwise all load the YAML parser.
-    doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
+    doc = YAML.parse(text);
   } catch (err) {
     throw new StackManifestError(source, [`not YAML: ${(err as Error).message.split('\n')[0]}`]);
   }

@@ -25,5 +25,5 @@ test('a stack manifest edits kernel arguments: root=, rd.* and the console of a 
   assert.deepEqual(stackKargs(installed, { kargs: ['quiet'], kargsDelete: ['rw'] }), ['root=UUID=5d1c', 'rd.lvm.lv=vg/root', 'console=ttyS0,115200', 'quiet']);
   assert.deepEqual(stackKargs(installed, {}), installed, 'no kargs in the manifest: unchanged');
   const { parseStackManifest } = await import('../../core/stack-manifest.js');
-  assert.throws(() => parseStackManifest('metadata: {version: "1"}\nos: {kargsDelete: [root]}\n', 'm.yaml'), /may not remove root=/);
+  await assert.rejects(parseStackManifest('metadata: {version: "1"}\nos: {kargsDelete: [root]}\n', 'm.yaml'), /may not remove root=/);
 });

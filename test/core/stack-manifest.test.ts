@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseStackManifest, StackManifestError, roleOrder } from '../../core/stack-manifest.js';
 
-test('a valid manifest parses with defaults', () => {
-  const m = parseStackManifest(
+test('a valid manifest parses with defaults', async () => {
+  const m = await parseStackManifest(
     `apiVersion: atomhost.io/v1alpha1
 kind: Stack
 metadata: { name: node, version: 2026.11.1 }
@@ -20,9 +20,9 @@ containers:
   assert.ok(roleOrder(m.containers[0].role) < roleOrder(m.containers[1].role));
 });
 
-test('every problem is reported at once with its field path', () => {
+test('every problem is reported at once with its field path', async () => {
   try {
-    parseStackManifest(
+    await parseStackManifest(
       `kind: Stak
 os: { checksum: xyz, kargs: "a b" }
 containers:
@@ -43,12 +43,12 @@ containers:
   }
 });
 
-test('not YAML at all is named', () => {
-  assert.throws(() => parseStackManifest('a: [', 'x.yaml'), /stack manifest x\.yaml: not YAML/);
+test('not YAML at all is named', async () => {
+  await assert.rejects(parseStackManifest('a: [', 'x.yaml'), /stack manifest x\.yaml: not YAML/);
 });
 
-test('host units the OS ships are named by role; bad ones are refused with their field path', () => {
-  const m = parseStackManifest(
+test('host units the OS ships are named by role; bad ones are refused with their field path', async () => {
+  const m = await parseStackManifest(
     `metadata: { version: "1" }
 units:
   - { name: containerd.service, role: engine, probe: { command: [ctr, version] } }
@@ -61,7 +61,7 @@ units:
     { name: 'getty@tty1.service', role: 'other' },
   ]);
   try {
-    parseStackManifest(
+    await parseStackManifest(
       `metadata: { version: "1" }
 containers: [{ name: etcd, image: x }]
 units:
