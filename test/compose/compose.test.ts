@@ -4,7 +4,7 @@
 // checksum.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildAtomhostDeb, compose } from '../../compose/compose.js';
@@ -60,6 +60,7 @@ test('the composed commit is an OSTree-bootable tree with atomhost installed by 
 
     // atomhost is a package of the tree's dpkg database: the variant carrying this Node.js.
     const tree = join(dir, 'tree');
+    await mkdir(tree);
     await ostree('checkout', `--repo=${repo}`, '--subpath=/usr', c, join(tree, 'usr'));
     for (const l of ['lib', 'lib64', 'bin', 'sbin']) await execa('ln', ['-s', `usr/${l}`, join(tree, l)]);
     const admindir = `--admindir=${join(tree, 'usr/share/dpkg/database')}`;

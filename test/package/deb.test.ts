@@ -139,7 +139,7 @@ describe('--with-node: the package that carries its runtime (the composed OS\'s)
   });
 
   test('the file list: the standard one plus /usr/lib/atomhost/node and its lintian overrides', () => {
-    assert.deepEqual(nodeFiles.filter((f) => !files.includes(f)).sort(), ['/usr/lib/atomhost/node', '/usr/share/lintian/overrides/atomhost']);
+    assert.deepEqual(nodeFiles.filter((f) => !files.includes(f)).sort(), ['/usr/lib/atomhost/node', '/usr/share/lintian/', '/usr/share/lintian/overrides/', '/usr/share/lintian/overrides/atomhost']);
     assert.deepEqual(files.filter((f) => !nodeFiles.includes(f)), []);
   });
 
