@@ -124,15 +124,14 @@ export function buildAtomhostDeb(): Promise<string> {
 }
 
 /** The package's control fields, checked: atomhost, and carrying its runtime. */
-async function checkAtomhostDeb(deb: string): Promise<{ version: string }> {
+async function checkAtomhostDeb(deb: string): Promise<void> {
   if (!existsSync(deb)) throw new ComposeError('installing atomhost', `${deb}: no such package file`);
-  const fields = await sh('reading the atomhost package', 'dpkg-deb', ['--field', deb, 'Package', 'Version', 'Depends']);
+  const fields = await sh('reading the atomhost package', 'dpkg-deb', ['--field', deb, 'Package', 'Depends']);
   const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(fields)?.[1] ?? '';
   if (field('Package') !== 'atomhost') throw new ComposeError('installing atomhost', `${deb} is the package ${field('Package') || '(none)'}, not atomhost`);
   if (/(^|,\s*)nodejs\b/.test(field('Depends'))) {
     throw new ComposeError('installing atomhost', `${deb} depends on nodejs, which Debian's own (18) does not satisfy: build it with scripts/package.sh --with-node`);
   }
-  return { version: field('Version') };
 }
 
 /**
