@@ -7,7 +7,8 @@
 // extraction each time, then committed with a fixed timestamp, so the same inputs give the
 // same content checksum.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,69 +101,49 @@ async function applyTreefile(root: string, tf: Treefile): Promise<void> {
   if (tf.units.disable.length) await sh('disabling units', 'systemctl', [`--root=${root}`, 'disable', ...tf.units.disable]);
 }
 
-/** Libraries `node` needs, found in the new root (a copied runtime must run there). */
-async function checkNodeLibraries(root: string, node: string): Promise<void> {
-  const out = await sh('checking the Node.js runtime', 'ldd', [node]);
-  const missing: string[] = [];
-  for (const m of out.matchAll(/=>\s+(\/\S+)/g)) {
-    const lib = m[1];
-    const name = lib.split('/').pop()!;
-    const candidates = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu', 'usr/lib', 'lib'].map((d) => join(root, d, name));
-    if (!(await Promise.all(candidates.map(exists))).some(Boolean)) missing.push(name);
+/** How the package is built (`npm run package`): only in a checkout. */
+const PACKAGE_SCRIPT = join(PROJECT, 'scripts/package.sh');
+let builtDeb: Promise<string> | undefined;
+
+/**
+ * atomhost's Debian package with its own Node.js runtime (scripts/package.sh --with-node:
+ * Debian 12's nodejs is 18), built once per process from this checkout into a temporary
+ * directory removed at exit. Reproducible, so every compose of a process gets the same file.
+ */
+export function buildAtomhostDeb(): Promise<string> {
+  builtDeb ??= (async () => {
+    if (!existsSync(PACKAGE_SCRIPT)) throw new ComposeError('building atomhost\'s package', `${PACKAGE_SCRIPT} is missing (not a checkout): give a package built with scripts/package.sh --with-node as ATOMHOST_COMPOSE_DEB`);
+    const dir = await mkdtemp(join(tmpdir(), 'atomhost-compose-deb-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const deb = join(dir, 'atomhost.deb');
+    await sh('building atomhost\'s Debian package (scripts/package.sh --with-node)', 'bash', [PACKAGE_SCRIPT, '--with-node', deb]);
+    return deb;
+  })();
+  builtDeb.catch(() => (builtDeb = undefined));
+  return builtDeb;
+}
+
+/** The package's control fields, checked: atomhost, and carrying its runtime. */
+async function checkAtomhostDeb(deb: string): Promise<void> {
+  if (!existsSync(deb)) throw new ComposeError('installing atomhost', `${deb}: no such package file`);
+  const fields = await sh('reading the atomhost package', 'dpkg-deb', ['--field', deb, 'Package', 'Depends']);
+  const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(fields)?.[1] ?? '';
+  if (field('Package') !== 'atomhost') throw new ComposeError('installing atomhost', `${deb} is the package ${field('Package') || '(none)'}, not atomhost`);
+  if (/(^|,\s*)nodejs\b/.test(field('Depends'))) {
+    throw new ComposeError('installing atomhost', `${deb} depends on nodejs, which Debian's own (18) does not satisfy: build it with scripts/package.sh --with-node`);
   }
-  if (missing.length) throw new ComposeError('embedding Node.js', `${node} needs ${missing.join(', ')}, which the composed root does not have (add the packages that ship them)`);
 }
 
 /**
- * What atomhost needs at run time, relative to the checkout (packaging/runtime-files.mjs, as
- * the Debian package): the bundles dist/bin/atomhost{,d}.js with their chunks and the addon,
- * or (modules) the npm packages the bundles leave external.
+ * atomhost itself, installed from its Debian package (the one place that says how atomhost
+ * is installed) by the root's own dpkg database: `dpkg --root` unpacks it and runs the
+ * maintainer scripts chrooted in the root (they touch systemd only when it runs there, which
+ * it does not), so `dpkg -s atomhost` knows it in the composed OS. Then the reconcile and
+ * health units, which the package leaves disabled, are enabled: they belong to the image.
  */
-async function runtimeFiles(modules: boolean): Promise<string[]> {
-  const out = await sh('listing atomhost\'s runtime files', process.execPath, [join(PROJECT, 'packaging/runtime-files.mjs'), ...(modules ? ['--modules'] : [])]);
-  return out.split('\n').filter(Boolean);
-}
-
-/**
- * atomhost itself: a Node.js 20 runtime (this machine's own `node`: no download, and the
- * same build that ran the tests), the bundles, the npm modules they leave external and the
- * addon, under /usr/lib/atomhost; the units, D-Bus and polkit files where a package puts them.
- */
-async function embedAtomhost(root: string): Promise<void> {
-  const lib = join(root, 'usr/lib/atomhost');
-  await mkdir(lib, { recursive: true });
-  await checkNodeLibraries(root, process.execPath);
-  await copyFile(process.execPath, join(lib, 'node'));
-  await chmod(join(lib, 'node'), 0o755);
-  await copyFile(join(PROJECT, 'package.json'), join(lib, 'package.json'));
-  for (const f of await runtimeFiles(false)) {
-    await mkdir(dirname(join(lib, f)), { recursive: true });
-    await copyFile(join(PROJECT, f), join(lib, f));
-  }
-  for (const m of await runtimeFiles(true)) {
-    await mkdir(dirname(join(lib, m)), { recursive: true });
-    await sh('copying atomhost', 'cp', ['-a', join(PROJECT, m), join(lib, m)]);
-  }
-  // atomhostd with a 1 MiB young generation (docs/benchmarks.md, atomhostd).
-  for (const [bin, flags] of [['atomhost', ''], ['atomhostd', '--max-semi-space-size=1 ']]) {
-    const p = join(root, 'usr/bin', bin);
-    await writeFile(p, `#!/bin/sh\nexec /usr/lib/atomhost/node ${flags}/usr/lib/atomhost/dist/bin/${bin}.js "$@"\n`);
-    await chmod(p, 0o755);
-  }
-  // Units as a package installs them; they name the binaries under /usr/bin (not /usr/local).
-  const units = join(PROJECT, 'units');
-  const sysd = join(root, 'usr/lib/systemd/system');
-  for (const f of await readdir(units)) {
-    const text = (await readFile(join(units, f), 'utf8')).replaceAll('/usr/local/bin/', '/usr/bin/');
-    let dst: string;
-    if (/\.(service|slice|target)$/.test(f) && !f.endsWith('.dbus-service')) dst = join(sysd, f);
-    else if (f.endsWith('.dbus-service')) dst = join(root, 'usr/share/dbus-1/system-services', f.replace('.dbus-service', '.service'));
-    else if (f.endsWith('.conf')) dst = join(root, 'usr/share/dbus-1/system.d', f);
-    else if (f.endsWith('.policy')) dst = join(root, 'usr/share/polkit-1/actions', f);
-    else continue;
-    await mkdir(dirname(dst), { recursive: true });
-    await writeFile(dst, text);
-  }
+async function installAtomhost(root: string, deb: string): Promise<void> {
+  await checkAtomhostDeb(deb);
+  await sh('installing atomhost (dpkg --root)', 'dpkg', [`--root=${root}`, '--force-unsafe-io', '--install', deb], { DEBIAN_FRONTEND: 'noninteractive' });
   await sh('enabling atomhost units', 'systemctl', [`--root=${root}`, 'enable', 'atomhost-reconcile.service', 'atomhost-health.service']);
 }
 
@@ -203,6 +184,8 @@ async function ostreeLayout(root: string): Promise<string> {
   await writeFile(
     join(root, 'usr/lib/tmpfiles.d/atomhost-ostree.conf'),
     ['d /var/home 0755 root root -', 'd /var/opt 0755 root root -', 'd /var/srv 0755 root root -', 'd /var/mnt 0755 root root -',
+      // dpkg-query and friends find the database moved above (read-only, as /usr is).
+      'L /var/lib/dpkg - - - - /usr/share/dpkg/database',
       'd /var/roothome 0700 root root -', 'd /var/usrlocal 0755 root root -', 'd /var/usrlocal/bin 0755 root root -', 'd /var/lib/atomhost 0700 root root -', 'd /run/media 0755 root root -', ''].join('\n'),
   );
   return kver;
@@ -228,8 +211,20 @@ export interface ComposeResult {
   base: string;
 }
 
+export interface ComposeOptions {
+  cache?: string;
+  progress?: ProgressSink;
+  workdir?: string;
+  /**
+   * atomhost's package to install (with `atomhost: true`): a .deb made by
+   * `scripts/package.sh --with-node`. Default: $ATOMHOST_COMPOSE_DEB, else built from this
+   * checkout (once per process).
+   */
+  atomhostDeb?: string;
+}
+
 /** Composes the treefile into `repo` (an archive repository, made if missing). */
-export async function compose(tf: Treefile, repo: string, opts: { cache?: string; progress?: ProgressSink; workdir?: string } = {}): Promise<ComposeResult> {
+export async function compose(tf: Treefile, repo: string, opts: ComposeOptions = {}): Promise<ComposeResult> {
   const progress = opts.progress ?? noProgress;
   const cache = opts.cache ?? DEFAULT_CACHE;
   if (!existsSync(join(repo, 'config'))) await sh('making the repository', 'ostree', ['init', `--repo=${repo}`, '--mode=archive']);
@@ -241,7 +236,10 @@ export async function compose(tf: Treefile, repo: string, opts: { cache?: string
     await mkdir(root);
     await task(progress, 'Unpacking the root', () => sh('unpacking the root', 'tar', ['-xpf', base, '-C', root, '--numeric-owner', '--xattrs', '--xattrs-include=*']));
     await task(progress, `Applying ${tf.source}`, () => applyTreefile(root, tf));
-    if (tf.atomhost) await task(progress, 'Embedding atomhost and its Node.js runtime', () => embedAtomhost(root));
+    if (tf.atomhost) {
+      const deb = opts.atomhostDeb ?? process.env.ATOMHOST_COMPOSE_DEB ?? (await task(progress, 'Building atomhost\'s Debian package with its Node.js runtime', buildAtomhostDeb));
+      await task(progress, `Installing atomhost from ${deb.split('/').pop()}`, () => installAtomhost(root, deb));
+    }
     const kver = await task(progress, 'Laying the tree out for OSTree', () => ostreeLayout(root));
     const meta = ['--add-metadata-string=version=' + tf.version, `--add-metadata-string=atomhost.treefile=${tf.source.split('/').pop()}`];
     if (tf.kargs.length) meta.push(`--add-metadata-string=atomhost.kargs=${tf.kargs.join(' ')}`);

@@ -4,8 +4,8 @@
 //                libostree addon
 //   --modules    npm package directories: those the bundles leave external
 //                (dist/bin/externals.txt: systemd-journald) and their dependencies
-// The package (scripts/package.sh) and the composed OS (compose/compose.ts) copy these
-// and nothing else: the rest of node_modules is inside the bundles.
+// The package (scripts/package.sh) copies these and nothing else (the rest of node_modules
+// is inside the bundles); the composed OS installs that package.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Builds atomhost as a Debian package: dist-pkg/atomhost_VERSION_amd64.deb (or $1).
+# Builds atomhost as a Debian package: dist-pkg/atomhost_VERSION_amd64.deb (or OUT).
+#   scripts/package.sh [--with-node] [OUT]      (npm run package -- --with-node)
+# --with-node: the package carries its runtime, the build machine's `node` (stripped) as
+# /usr/lib/atomhost/node; version VERSION+nodeNODEVERSION, no nodejs dependency, and
+# dpkg-shlibdeps reads node's libraries too. For a system whose nodejs is older than 20
+# (Debian 12): the OS image compose/compose.ts makes.
 #   /usr/lib/atomhost      the bundles dist/bin/atomhost{,d}.js and their chunks (npm modules
 #                          inside), package.json, the npm modules they leave external
 #                          (systemd-journald), the addons: packaging/runtime-files.mjs
-#   /usr/bin/atomhost{,d}  wrappers running it on the system's node (nodejs >= 20)
+#   /usr/bin/atomhost{,d}  wrappers running it on the system's node (nodejs >= 20), or on
+#                          /usr/lib/atomhost/node (--with-node)
 #   /lib/systemd/system, /usr/share/dbus-1/{system.d,system-services},
 #   /usr/share/polkit-1/actions   units/ with /usr/local/bin → /usr/bin (generated)
 # Depends: nodejs (>= 20) plus what dpkg-shlibdeps finds for the native addons
@@ -14,8 +20,20 @@ cd "$(dirname "$0")/.."
 PROJECT="$PWD"
 P="$PROJECT/packaging"
 
+WITH_NODE=""
+if [ "${1:-}" = --with-node ]; then WITH_NODE=1; shift; fi
+case "${1:-}" in -*) echo "package.sh: unknown option $1 (usage: package.sh [--with-node] [OUT])" >&2; exit 2 ;; esac
+
 bash scripts/build.sh
 VERSION="$(node -p 'require("./package.json").version')"
+NODE_BIN="$(readlink -f "$(command -v node)")"
+if [ -n "$WITH_NODE" ]; then
+  # The variant says what it carries in its version: dpkg -s tells the two apart.
+  VERSION="$VERSION+node$("$NODE_BIN" -p process.versions.node)"
+  RUNTIME=/usr/lib/atomhost/node
+else
+  RUNTIME=/usr/bin/node
+fi
 OUT="${1:-dist-pkg/atomhost_${VERSION}_amd64.deb}"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 umask 022
@@ -60,12 +78,25 @@ find "$L" -type f -exec grep -lZ -m1 '^#!' {} + | while IFS= read -r -d '' f; do
   [ "$(head -c2 "$f")" = '#!' ] && chmod 0755 "$f"
 done
 find "$L" \( -name '*.node' -o -name '*.bare' \) -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} +
+if [ -n "$WITH_NODE" ]; then
+  # The very runtime the tests ran on (no download), without its debug information.
+  install -m 0755 "$NODE_BIN" "$L/node"
+  strip --strip-unneeded --remove-section=.comment "$L/node"
+  [ "$("$L/node" -p process.version)" = "$("$NODE_BIN" -p process.version)" ] || { echo "package.sh: the stripped $L/node does not run" >&2; exit 1; }
+  # No script names a node interpreter (which would be nodejs's): the wrappers run the
+  # bundles on the carried node. A comment keeps the line numbers; nan's tool is not run.
+  find "$L" -type f -perm -0100 ! -path "$L/node" -exec grep -lZ -m1 '^#!/usr/bin/env node' {} + | while IFS= read -r -d '' f; do
+    sed -i '1s|^#!/usr/bin/env node$|// run by /usr/bin/atomhost{,d} on /usr/lib/atomhost/node|' "$f"
+    chmod 0644 "$f"
+  done
+  install -D -m 0644 "$P/lintian-overrides-with-node" "$S/usr/share/lintian/overrides/atomhost"
+fi
 
 # --- wrappers
 install -d "$S/usr/bin"
 # atomhostd with a 1 MiB young generation (docs/benchmarks.md, atomhostd).
-printf '#!/bin/sh\nexec /usr/bin/node /usr/lib/atomhost/dist/bin/atomhost.js "$@"\n' > "$S/usr/bin/atomhost"
-printf '#!/bin/sh\nexec /usr/bin/node --max-semi-space-size=1 /usr/lib/atomhost/dist/bin/atomhostd.js "$@"\n' > "$S/usr/bin/atomhostd"
+printf '#!/bin/sh\nexec %s /usr/lib/atomhost/dist/bin/atomhost.js "$@"\n' "$RUNTIME" > "$S/usr/bin/atomhost"
+printf '#!/bin/sh\nexec %s --max-semi-space-size=1 /usr/lib/atomhost/dist/bin/atomhostd.js "$@"\n' "$RUNTIME" > "$S/usr/bin/atomhostd"
 chmod 0755 "$S/usr/bin/atomhost" "$S/usr/bin/atomhostd"
 
 # --- units, D-Bus and polkit files: units/ as they are, but naming /usr/bin
@@ -97,13 +128,14 @@ for m in atomhost.1 atomhostd.8; do
 done
 
 # --- control: Depends from the addons' libraries (dpkg-shlibdeps reads the symbols files
-# of the packages that ship them, giving the minimal versions), plus the runtime.
+# of the packages that ship them, giving the minimal versions), plus the runtime: nodejs,
+# or with --with-node the libraries of the carried node (in the same dpkg-shlibdeps run).
 mkdir -p "$WORK/src/debian"
 printf 'Source: atomhost\n\nPackage: atomhost\nArchitecture: amd64\n' > "$WORK/src/debian/control"
-mapfile -t addons < <(find "$L" -name '*.node' | sort)
+mapfile -t addons < <(find "$L" -name '*.node' | sort; [ -z "$WITH_NODE" ] || echo "$L/node")
 shlibs="$(cd "$WORK/src" && dpkg-shlibdeps -O "${addons[@]}" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')"
 [ -n "$shlibs" ] || { echo "package.sh: dpkg-shlibdeps found no libraries for ${addons[*]}" >&2; exit 1; }
-depends="nodejs (>= 20), $shlibs"
+if [ -n "$WITH_NODE" ]; then depends="$shlibs"; else depends="nodejs (>= 20), $shlibs"; fi
 for s in postinst prerm postrm; do install -m 0755 "$P/$s" "$S/DEBIAN/$s"; done
 size="$(du -sk --exclude=DEBIAN "$S" | cut -f1)"
 sed -e "s/@VERSION@/$VERSION/" -e "s/@DEPENDS@/$depends/" -e "s/@INSTALLED_SIZE@/$size/" "$P/control.in" > "$S/DEBIAN/control"

@@ -1,8 +1,10 @@
 // The Debian package (`npm run package`, scripts/package.sh): its metadata and file list,
 // lintian's verdict, and a real install in a test host that has no atomhost of the
 // checkout: `dpkg -i`, then the CLI reaching /usr/bin/atomhostd by D-Bus activation
-// (systemd's unit from the package) on a tmpfs sysroot, then `dpkg -r`.
-import { test, before, after } from 'node:test';
+// (systemd's unit from the package) on a tmpfs sysroot, then `dpkg -r`. And the variant
+// that carries its runtime (--with-node, what the composed OS installs): its version,
+// Depends without nodejs, its file list, the carried node, lintian.
+import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -41,6 +43,27 @@ function inputsKey(): string {
 let deb: string;
 let files: string[];
 
+/** The file list of a package, as absolute paths (symlinks without their target). */
+async function contents(p: string): Promise<string[]> {
+  return (await execa('dpkg-deb', ['--contents', p])).stdout.split('\n').map((l) => l.split(/\s+/).slice(5).join(' ').replace(/^\.\//, '/').replace(/ -> .*/, ''));
+}
+
+/** Builds (args: scripts/package.sh's options) into `out` unless this key already made it. */
+async function build(out: string, ...args: string[]): Promise<void> {
+  if (existsSync(out)) return;
+  const r = await execa('nice', ['-n', '19', 'bash', join(PROJECT, 'scripts/package.sh'), ...args, out], { cwd: PROJECT, reject: false });
+  assert.equal(r.exitCode, 0, `scripts/package.sh ${args.join(' ')} failed:\n${r.stderr}`);
+}
+
+/** lintian's errors for a package (its warnings printed). */
+async function lintianErrors(p: string): Promise<string[]> {
+  const r = await execa('nice', ['-n', '19', 'lintian', '--allow-root', p], { reject: false });
+  const lines = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /^[EW]: /.test(l));
+  for (const w of lines.filter((l) => l.startsWith('W: '))) console.log(`# lintian ${w}`);
+  assert.ok(r.exitCode === 0 || lines.length > 0, `lintian failed to run: ${r.stderr}`);
+  return lines.filter((l) => l.startsWith('E: '));
+}
+
 before(async () => {
   // Under the checkout (git-ignored dist-pkg/): the test host sees the checkout at the same path.
   const key = `test-${inputsKey()}`;
@@ -49,11 +72,8 @@ before(async () => {
   for (const e of existsSync(dirname(dirname(deb))) ? readdirSync(dirname(dirname(deb))) : []) {
     if (e.startsWith('test-') && e !== key) await rm(join(dirname(dirname(deb)), e), { recursive: true, force: true });
   }
-  if (!existsSync(deb)) {
-    const r = await execa('nice', ['-n', '19', 'bash', join(PROJECT, 'scripts/package.sh'), deb], { cwd: PROJECT, reject: false });
-    assert.equal(r.exitCode, 0, `scripts/package.sh failed:\n${r.stderr}`);
-  }
-  files = (await execa('dpkg-deb', ['--contents', deb])).stdout.split('\n').map((l) => l.split(/\s+/).slice(5).join(' ').replace(/^\.\//, '/').replace(/ -> .*/, ''));
+  await build(deb);
+  files = await contents(deb);
 });
 
 test('the package: name, version from package.json, amd64, Depends on nodejs >= 20 and the addons\' libraries', async () => {
@@ -95,11 +115,52 @@ test('the file list: code under /usr/lib/atomhost, wrappers, units, D-Bus/polkit
 
 test('lintian: no errors (warnings are printed)', async (t) => {
   if (!(await requireCommand(t, 'lintian'))) return;
-  const r = await execa('nice', ['-n', '19', 'lintian', '--allow-root', deb], { reject: false });
-  const lines = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /^[EW]: /.test(l));
-  for (const w of lines.filter((l) => l.startsWith('W: '))) console.log(`# lintian ${w}`);
-  assert.deepEqual(lines.filter((l) => l.startsWith('E: ')), [], 'lintian errors');
-  assert.ok(r.exitCode === 0 || lines.length > 0, `lintian failed to run: ${r.stderr}`);
+  assert.deepEqual(await lintianErrors(deb), [], 'lintian errors');
+});
+
+describe('--with-node: the package that carries its runtime (the composed OS\'s)', () => {
+  let nodeDeb: string;
+  let nodeFiles: string[];
+  const nodeVersion = `${VERSION}+node${process.versions.node}`;
+  before(async () => {
+    nodeDeb = join(dirname(deb), `atomhost_${nodeVersion}_amd64.deb`);
+    await build(nodeDeb, '--with-node');
+    nodeFiles = await contents(nodeDeb);
+  });
+
+  test('version VERSION+nodeNODE, Depends: node\'s and the addons\' libraries, no nodejs', async () => {
+    const info = (await execa('dpkg-deb', ['--field', nodeDeb, 'Package', 'Version', 'Depends'])).stdout;
+    assert.match(info, /^Package: atomhost$/m);
+    assert.equal(/^Version: (.*)$/m.exec(info)?.[1], nodeVersion);
+    const depends = /^Depends: (.*)$/m.exec(info)?.[1] ?? '';
+    assert.doesNotMatch(depends, /nodejs/);
+    // libstdc++6 and libgcc-s1 are node's own (the addons alone need neither libgcc-s1).
+    for (const d of [/libostree-1-1/, /libsystemd0/, /libglib2\.0-0/, /libc6 \(>= [^)]+\)/, /libstdc\+\+6/, /libgcc-s1/]) assert.match(depends, d, depends);
+  });
+
+  test('the file list: the standard one plus /usr/lib/atomhost/node and its lintian overrides', () => {
+    assert.deepEqual(nodeFiles.filter((f) => !files.includes(f)).sort(), ['/usr/lib/atomhost/node', '/usr/share/lintian/', '/usr/share/lintian/overrides/', '/usr/share/lintian/overrides/atomhost']);
+    assert.deepEqual(files.filter((f) => !nodeFiles.includes(f)), []);
+  });
+
+  test('the wrappers and the bundles run the carried node, which is this Node.js (stripped)', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'atomhost-debpkg-node-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await execa('dpkg-deb', ['--extract', nodeDeb, dir]);
+    assert.equal(readFileSync(join(dir, 'usr/bin/atomhost'), 'utf8'), '#!/bin/sh\nexec /usr/lib/atomhost/node /usr/lib/atomhost/dist/bin/atomhost.js "$@"\n');
+    assert.match(readFileSync(join(dir, 'usr/bin/atomhostd'), 'utf8'), /^exec \/usr\/lib\/atomhost\/node --max-semi-space-size=1 /m);
+    assert.doesNotMatch(readFileSync(join(dir, 'usr/lib/atomhost/dist/bin/atomhost.js'), 'utf8').split('\n')[0], /^#!/, 'no shebang naming a node the package does not depend on');
+    const node = join(dir, 'usr/lib/atomhost/node');
+    assert.equal((await execa(node, ['-p', 'process.version'])).stdout, process.version);
+    assert.doesNotMatch((await execa('file', [node])).stdout, /not stripped/);
+    // The CLI runs on it from the unpacked tree.
+    assert.match((await execa(node, [join(dir, 'usr/lib/atomhost/dist/bin/atomhost.js'), '--version'])).stdout, new RegExp(VERSION.replaceAll('.', '\\.')));
+  });
+
+  test('lintian: no errors (two overrides, each with its reason)', async (t) => {
+    if (!(await requireCommand(t, 'lintian'))) return;
+    assert.deepEqual(await lintianErrors(nodeDeb), [], 'lintian errors');
+  });
 });
 
 test('reproducible: a second build from the same inputs is the same file, byte for byte', async () => {

@@ -7,7 +7,9 @@
 // upgrade), c (its rollback), d (a stack that fails its gate after the reboot).
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { publish } from '../../sandbox/vm-os.js';
 import { GUEST_HOST, type Vm } from '../../sandbox/vm.js';
 import { buildAndPush, startRegistry, type Registry } from '../../sandbox/registry.js';
@@ -53,6 +55,8 @@ test('a: the kickstart-installed image boots; atomhostd answers for the booted d
   assert.equal(s.status.deployments[0].booted, true, 'atomhostd reports the booted deployment');
   assert.equal(s.status.deployments[0].version, '1.0');
   assert.match(await vm.ok('systemctl is-active atomhostd.service'), /^active/m, 'atomhostd was started by D-Bus activation');
+  const pkgVersion = (JSON.parse(readFileSync(join(fileURLToPath(import.meta.url), '../../../../package.json'), 'utf8')) as { version: string }).version;
+  assert.equal((await vm.ok("dpkg-query -W -f='${Status} ${Version}' atomhost")).trim(), `install ok installed ${pkgVersion}+node${process.versions.node}`, 'atomhost is a package of the OS (compose installed its .deb)');
   assert.match(await vm.ok('ostree admin status'), new RegExp(`^\\* atomhost-os ${g.os.stable.v1}\\.0\\n\\s+Version: 1\\.0`, 'm'));
   assert.match(await vm.ok('findmnt -no OPTIONS /usr'), /(^|,)ro(,|$)/, '/usr is mounted read-only');
   const touch = await vm.run('touch /usr/atomhost-write-test');
