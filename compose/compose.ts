@@ -116,7 +116,8 @@ export function buildAtomhostDeb(): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'atomhost-compose-deb-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const deb = join(dir, 'atomhost.deb');
-    await sh('building atomhost\'s Debian package (scripts/package.sh --with-node)', 'bash', [PACKAGE_SCRIPT, '--with-node', deb]);
+    // Uncompressed: it is installed at once and thrown away (xz of the runtime is most of the build).
+    await sh('building atomhost\'s Debian package (scripts/package.sh --with-node)', 'bash', [PACKAGE_SCRIPT, '--with-node', deb], { ATOMHOST_DEB_COMPRESSION: 'none' });
     return deb;
   })();
   builtDeb.catch(() => (builtDeb = undefined));
@@ -124,7 +125,7 @@ export function buildAtomhostDeb(): Promise<string> {
 }
 
 /** The package's control fields, checked: atomhost, and carrying its runtime. */
-async function checkAtomhostDeb(deb: string): Promise<void> {
+export async function checkAtomhostDeb(deb: string): Promise<void> {
   if (!existsSync(deb)) throw new ComposeError('installing atomhost', `${deb}: no such package file`);
   const fields = await sh('reading the atomhost package', 'dpkg-deb', ['--field', deb, 'Package', 'Depends']);
   const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(fields)?.[1] ?? '';

@@ -77,7 +77,9 @@ function osKey(treefiles: string[]): string {
   for (const f of treefiles) h.update(f).update(readFileSync(f));
   // The bundles the OS runs (dist/bin), what they are made of, and how they are made and copied.
   for (const d of ['bin', 'agent', 'cli', 'core', 'containers', 'systemd', 'ostree-bridge', 'kickstart', 'compose', 'fleet']) hashTree(h, join(PROJECT, 'dist', d));
-  for (const f of ['scripts/bundle.mjs', 'packaging/runtime-files.mjs']) h.update(readFileSync(join(PROJECT, f)));
+  // atomhost goes in as its Debian package: how it is built counts too.
+  for (const f of ['scripts/bundle.mjs', 'scripts/package.sh']) h.update(readFileSync(join(PROJECT, f)));
+  hashTree(h, join(PROJECT, 'packaging'));
   hashTree(h, join(PROJECT, 'units'));
   // The addon by its sources (its binary embeds the build path, which differs between clones).
   for (const f of ['binding.gyp', 'ostree_bridge.cc']) h.update(readFileSync(join(PROJECT, 'ostree-bridge/native', f)));

@@ -147,6 +147,9 @@ chmod -R go-w "$S"
 find "$S" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 mkdir -p "$(dirname "$OUT")"
 case "$OUT" in dist-pkg/*) echo "*" > dist-pkg/.gitignore ;; esac
-dpkg-deb --root-owner-group -Zxz --build "$S" "$OUT.tmp" >/dev/null
+# ATOMHOST_DEB_COMPRESSION: xz (the default, Debian's) or none (compose builds a package it
+# installs at once and throws away: compressing ~40 MB of node with xz is most of the build).
+case "${ATOMHOST_DEB_COMPRESSION:=xz}" in xz|none) ;; *) echo "package.sh: ATOMHOST_DEB_COMPRESSION must be xz or none, not $ATOMHOST_DEB_COMPRESSION" >&2; exit 2 ;; esac
+dpkg-deb --root-owner-group -Z"$ATOMHOST_DEB_COMPRESSION" --build "$S" "$OUT.tmp" >/dev/null
 mv "$OUT.tmp" "$OUT"
 echo "$OUT"
