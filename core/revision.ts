@@ -418,8 +418,6 @@ export function serializeRecord(rev: Revision): string {
   return `${JSON.stringify(rev, null, 2)}\n`;
 }
 
-let yamlModule: Promise<typeof import('yaml')> | null = null;
-
 /** A record's text: JSON as written now, or block YAML as written before (loads `yaml` the first time). */
 export async function parseRecord(text: string): Promise<Revision> {
   if (text.charCodeAt(0) === 123 /* { */) {
@@ -429,8 +427,8 @@ export async function parseRecord(text: string): Promise<Revision> {
       // A flow-style YAML mapping written by hand, say: YAML reads it (or says why not).
     }
   }
-  yamlModule ??= import('yaml');
-  return (await yamlModule).parse(text) as Revision;
+  const { parseYaml } = await import('./yaml-text.js');
+  return parseYaml(text) as Revision;
 }
 
 function entryOf(rev: Revision): IndexEntry {

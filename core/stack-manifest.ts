@@ -54,10 +54,10 @@ export async function parseStackManifest(text: string, source: string): Promise<
   // Imported when a manifest is parsed, not with this module: the roles below are imported by
   // every host verb (through core/values.ts), which would otherwise all load the YAML parser.
   // A dynamic import (not a runtime require) so that the bundles carry it as a chunk.
-  const YAML = await import('yaml');
+  const { parseYaml } = await import('./yaml-text.js');
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    doc = parseYaml(text);
   } catch (err) {
     throw new StackManifestError(source, [`not YAML: ${(err as Error).message.split('\n')[0]}`]);
   }
