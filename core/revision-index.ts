@@ -10,7 +10,6 @@
 // pass over its names, not by building sets). A page parses only its own lines.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { RevisionState } from './revision.js';
 
 /** A revision id as people read it: its first 12 hex digits. */
 export function shortId(id: string): string {
@@ -25,7 +24,10 @@ export interface IndexEntry {
 
 const MAGIC = 'atomhost-revision-index 2';
 const HEADER_RE = /^atomhost-revision-index 2 count=(\d{1,9}) ids=([0-9a-f]{16}) dir=(-|\d{1,30}:\d{1,30}) sha256=([0-9a-f]{64})$/;
-const STATES = new Set<string>(['deployed', 'staged', 'booted', 'healthy', 'failed', 'rolled-back']);
+/** What the host did with a revision (docs/revisions.md). Defined here, with the index that stores it. */
+export const REVISION_STATES = ['deployed', 'staged', 'booted', 'healthy', 'failed', 'rolled-back'] as const;
+export type RevisionState = (typeof REVISION_STATES)[number];
+const STATES = new Set<string>(REVISION_STATES);
 const LINE_RE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([0-9a-f]{64}) ([a-z-]+)$/;
 
 export function isRevisionState(s: unknown): s is RevisionState {

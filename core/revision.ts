@@ -13,10 +13,10 @@ import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile, type WriteSync } from './atomic-write.js';
 import { AtomhostError, InvalidArgumentError, NotFoundError } from './errors.js';
-import { IdFingerprint, dirStamp, shortId, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex } from './revision-index.js';
+import { IdFingerprint, dirStamp, shortId, isRecordName, isRevisionState, parseIndex, readIndex, serializeIndex, type IndexEntry, type LoadedIndex, type RevisionState } from './revision-index.js';
 import { getKey, parseKeyFile, serializeKeyFile, setKey } from './keyfile.js';
 
-export type RevisionState = 'deployed' | 'staged' | 'booted' | 'healthy' | 'failed' | 'rolled-back';
+export type { RevisionState } from './revision-index.js';
 
 export interface OsSpec {
   osname: string;
