@@ -50,9 +50,7 @@ async function editenv(sysroot: string, set: Record<string, string>, unset: stri
   if (!existsSync(env)) return false;
   const fh = await open(env, 'r+');
   try {
-    const { buffer } = await fh.read({ buffer: Buffer.alloc(BLOCK_BYTES + 1), position: 0 });
-    const size = (await fh.stat()).size;
-    const vars = parseEnv(env, buffer.subarray(0, size));
+    const vars = parseEnv(env, await fh.readFile());
     for (const k of unset) vars.delete(k);
     for (const [k, v] of Object.entries(set)) vars.set(k, v);
     const body = HEADER + [...vars].map(([k, v]) => `${k}=${v}\n`).join('');

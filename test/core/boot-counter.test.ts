@@ -13,12 +13,20 @@ import { armBootCounter, bootLoaderFellBack, clearBootCounter, grubenvPath, read
 
 const list = async (sysroot: string) => (await execa('grub-editenv', [grubenvPath(sysroot), 'list'])).stdout.split('\n').filter(Boolean).sort();
 
-test('armed and cleared in place; GRUB reads what atomhost wrote, also when /boot is full', async (t) => {
-  if (!requireRoot(t, 'mounts a small tmpfs as a full /boot') || !(await requireCommand(t, 'grub-editenv'))) return;
+/** A 1 MiB tmpfs as the sysroot, with /boot/grub and nothing in it; freed afterwards. */
+async function withBoot(fn: (sysroot: string) => Promise<void>): Promise<void> {
   const scratch = await makeScratch('atomhost-grubenv-', 1);
   try {
-    const sysroot = scratch.dir;
-    await mkdir(join(sysroot, 'boot', 'grub'), { recursive: true });
+    await mkdir(join(scratch.dir, 'boot', 'grub'), { recursive: true });
+    await fn(scratch.dir);
+  } finally {
+    await scratch.dispose();
+  }
+}
+
+test('armed and cleared in place; GRUB reads what atomhost wrote, also when /boot is full', async (t) => {
+  if (!requireRoot(t, 'mounts a small tmpfs as a full /boot') || !(await requireCommand(t, 'grub-editenv'))) return;
+  await withBoot(async (sysroot) => {
     await execa('grub-editenv', [grubenvPath(sysroot), 'create']);
     await execa('grub-editenv', [grubenvPath(sysroot), 'set', 'saved_entry=0']);
 
@@ -35,17 +43,12 @@ test('armed and cleared in place; GRUB reads what atomhost wrote, also when /boo
     assert.equal(await bootLoaderFellBack(sysroot), false);
     assert.equal(await armBootCounter(sysroot, 2), true, 'armed again on the full file system');
     assert.deepEqual(await list(sysroot), ['boot_counter=2', 'boot_success=0', 'saved_entry=0']);
-  } finally {
-    await scratch.dispose();
-  }
+  });
 });
 
 test('what custom.cfg leaves after a fallback is seen; a file that is not an environment block is refused naming it', async (t) => {
   if (!requireRoot(t, 'mounts a tmpfs') || !(await requireCommand(t, 'grub-editenv'))) return;
-  const scratch = await makeScratch('atomhost-grubenv-', 1);
-  try {
-    const sysroot = scratch.dir;
-    await mkdir(join(sysroot, 'boot', 'grub'), { recursive: true });
+  await withBoot(async (sysroot) => {
     const env = grubenvPath(sysroot);
     assert.equal(await armBootCounter(sysroot), false, 'no grubenv: nothing to count');
     await execa('grub-editenv', [env, 'create']);
@@ -56,7 +59,5 @@ test('what custom.cfg leaves after a fallback is seen; a file that is not an env
     await assert.rejects(armBootCounter(sysroot), (e: Error) => e.message.includes(env) && /not a GRUB environment block/.test(e.message));
     assert.equal(await readFile(env, 'utf8'), 'boot_counter=3\n', 'left as it was');
     assert.deepEqual(await readBootEnv(sysroot), {});
-  } finally {
-    await scratch.dispose();
-  }
+  });
 });

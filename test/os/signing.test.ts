@@ -8,7 +8,7 @@ import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { OsFixture, OS, REF } from '../helpers/os-fixture.js';
-import { requireRoot } from '../helpers/capability.js';
+import { inCI, requireRoot } from '../helpers/capability.js';
 import type { HostStatus } from '../../core/host-api.js';
 import type { RemoteListEntry } from '../../core/remotes.js';
 import { TestHost } from '../testhost/testhost.js';
@@ -179,6 +179,8 @@ test('ed25519: refused clearly where libostree lacks sign-ed25519; a malformed k
   assert.match(bad.stderr, /--sign-verify .*expected ed25519=inline:BASE64KEY/);
   const features = (await execa('ostree', ['--version'])).stdout;
   if (/- sign-ed25519/.test(features)) {
+    // Under CI this is a failure, not a todo: the refusal below proves nothing on such a libostree.
+    if (inCI) assert.fail('this libostree has sign-ed25519: the ed25519 pull path is not covered by this test yet');
     t.todo('this libostree has sign-ed25519: the ed25519 pull path is not covered by this test yet');
     return;
   }
