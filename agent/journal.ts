@@ -18,6 +18,7 @@ export const MESSAGE_IDS = {
   updateState: '16c13c4d5e6f4a819293a4152637485a',
   updateReboot: '27d24d5e6f704b92a3a4b5263748596b',
   updateHookFailed: '38e35e6f70814ca3b4b5c6374859607c',
+  containerRestored: '49f46f70819254b4c5c6d748596a718d',
 } as const;
 
 type Fields = Record<string, string | number | undefined>;

@@ -16,6 +16,7 @@ import { checkRemoteAdd, type RemoteAddRequest } from '../core/remotes.js';
 import { redactError, redactJson } from './redact.js';
 import { checkProbe } from '../core/values.js';
 import { log } from './journal.js';
+import { ContainerStartFailedError } from '../containers/errors.js';
 import type { UpdateAgent } from '../core/updates/agent.js';
 import type { AgentMetrics } from './metrics.js';
 import { BUS_NAME, INTERFACE, MUTATING, OBJECT_PATH, encodeError, errorName, type FinishedResult } from './protocol.js';
@@ -396,8 +397,18 @@ export class AgentService {
     const fields = { ATOMHOST_TRANSACTION: running.id, ATOMHOST_REVISION: revision, ATOMHOST_CALLER: running.caller };
     if (success) log('info', 'transactionSucceeded', `${running.title} succeeded`, fields);
     else log('err', 'transactionFailed', `${running.title} failed: ${err instanceof Error ? err.message : String(err)}`, { ...fields, PRIORITY: 3, ATOMHOST_ERROR: err instanceof AtomhostError ? err.code : 'AH_ERR_FAILED' });
+    const restored = startFailure(err);
+    if (restored) log('warning', 'containerRestored', `${restored.container} failed to start (${restored.reason}); the previous unit and container were restored and no revision was made`, { ...fields, PRIORITY: 4, ATOMHOST_CONTAINER: restored.container, ATOMHOST_REASON: restored.reason, ATOMHOST_LAST_LINES: restored.journal.join('\n') || undefined });
     await this.#refreshStatus().catch(() => {});
     // Signals go to every listener: the payload is redacted; the caller reads it whole with GetLastResult.
     this.#bus.send(Message.newSignal(OBJECT_PATH, INTERFACE, 'Finished', 'sbs', [running.id, success, success ? redactJson(payload) : redactError(payload)]));
   }
+}
+
+/** The container start failure behind a failed transaction, if any (it may be wrapped as a cause). */
+function startFailure(err: unknown): ContainerStartFailedError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ContainerStartFailedError) return e;
+  }
+  return undefined;
 }

@@ -36,3 +36,24 @@ export class ImagePolicyRefusedError extends AtomhostError {
     this.name = 'ImagePolicyRefusedError';
   }
 }
+
+/**
+ * A new or updated container failed to start, and the previous unit and container were put
+ * back before any revision was made (containers/lifecycle.ts). atomhostd journals it under a
+ * MESSAGE_ID of its own, so `journalctl MESSAGE_ID=…` finds why an update did not stick.
+ */
+export class ContainerStartFailedError extends AtomhostError {
+  readonly container: string;
+  readonly reason: string;
+  readonly journal: string[];
+  constructor(title: string, container: string, reason: string, journal: string[], cause?: unknown) {
+    const lines = journal.length
+      ? `; last log lines:\n  ${journal.join('\n  ')}`
+      : `; ${container}.service wrote nothing to the journal (\`systemctl status ${container}.service\` shows systemd's reason)`;
+    super('AH_ERR_FAILED', `${title}: ${container} failed to start (${reason})${lines}; the previous state was restored`, { cause, details: { name: container, journal } });
+    this.name = 'ContainerStartFailedError';
+    this.container = container;
+    this.reason = reason;
+    this.journal = journal;
+  }
+}

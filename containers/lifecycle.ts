@@ -22,6 +22,7 @@ import { applyHostFiles, planHostFiles } from './hostfs.js';
 import { failureLines } from './unit-journal.js';
 import { run } from '../core/exec.js';
 import { splitReference } from './reference.js';
+import { ContainerStartFailedError } from './errors.js';
 import { ImageStore } from './store.js';
 
 export interface ContainerOptions {
@@ -304,7 +305,7 @@ export class SystemContainers implements ContainerPort {
         await units.stop(`${name}.service`).catch(() => {});
         await this.apply(current, next as Revision, units).catch(() => {});
         if (!Object.values(current.containers).some((c) => c.checkout === prepared.container.checkout)) await rm(prepared.container.checkout, { recursive: true, force: true });
-        throw new AtomhostError('AH_ERR_FAILED', `${title}: ${name} failed to start (${(err as Error).message})${lines.length ? `; last log lines:\n  ${lines.join('\n  ')}` : `; ${name}.service wrote nothing to the journal (\`systemctl status ${name}.service\` shows systemd's reason)`}; the previous state was restored`, { cause: err, details: { name, journal: lines } });
+        throw new ContainerStartFailedError(title, name, (err as Error).message, lines, err);
       }
     }
     const rev = await this.host.commitRevision(title, (d) => {

@@ -11,6 +11,7 @@ import { serveDirectory } from './http-server.js';
 import { unimmutable } from './scratch.js';
 import { buildAndPush, freePort, startRegistry } from './registry.js';
 import { makeHostDisk } from './host-disk.js';
+import { MESSAGE_IDS } from '../agent/journal.js';
 
 const SANDBOX = process.env.ATOMHOST_SANDBOX ?? '/tmp/atomhost-sandbox';
 const OS = 'atomic-demo';
@@ -203,8 +204,10 @@ async function agentPart(repo: string, registry: string) {
     await inHost(['container', 'update', 'kubelet-demo']);
     await inHost(['container', 'list']);
     await inHost(['stack', 'status']);
-    say('Why, in the journal (MESSAGE_ID of the automatic rollback)');
-    await inHost(['MESSAGE_ID=c17c8d9e0f1a4b3c8d4e5f6071829304', '-o', 'cat', '--no-pager'], 'journalctl');
+    // A kubelet that fails at its start is put back before any revision is made (containerRestored);
+    // one that starts but fails its probes is rolled back by the gate (autoRollback).
+    say('Why, in the journal (MESSAGE_IDs of a restored start failure and of an automatic rollback)');
+    await inHost([`MESSAGE_ID=${MESSAGE_IDS.containerRestored}`, `MESSAGE_ID=${MESSAGE_IDS.autoRollback}`, '-o', 'cat', '--no-pager'], 'journalctl');
   } finally {
     await th.shutdown();
   }

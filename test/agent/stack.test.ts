@@ -104,6 +104,28 @@ test('a broken kubelet update is rolled back automatically, with the reason in t
   assert.equal(fields.at(-1)?.ATOMHOST_FALLBACK, before.revision);
 });
 
+test('an update that fails at its start is put back before any revision is made, with its own MESSAGE_ID in the journal', async (t) => {
+  if (!requireRoot(t)) return;
+  const revsBefore = await json<{ id: string }[]>('revisions');
+  // Exits at once: the start itself fails, so the gate never runs and no revision is made.
+  const broken = await buildAndPush(reg.host, 'kubelet:stable', { layers: [{ busybox: true }], cmd: ['/bin/sh', '-c', 'echo "kubelet v3: /etc/kubernetes/kubelet.conf: no such file" >&2; exit 2'] });
+  const r = await atomhost('container', 'update', 'kubelet');
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, /kubelet failed to start .*the previous state was restored/s);
+  assert.deepEqual((await json<{ id: string }[]>('revisions')).map((x) => x.id), revsBefore.map((x) => x.id), 'no revision was made');
+  const list = await json<{ name: string; digest: string; activeState: string }[]>('container', 'list');
+  assert.deepEqual(list.find((c) => c.name === 'kubelet')?.digest, digests.kubelet1, 'kubelet v1 is the installed one again');
+  assert.notEqual(broken, digests.kubelet1);
+  assert.equal(await get(ports.kubelet), 'kubelet v1\n', 'and serves');
+  const entries = (await th.exec('journalctl', ['MESSAGE_ID=49f46f70819254b4c5c6d748596a718d', '-o', 'json', '--no-pager'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
+  const last = entries.at(-1);
+  assert.ok(last, 'a containerRestored entry was journaled');
+  assert.equal(last.ATOMHOST_CONTAINER, 'kubelet');
+  assert.match(last.MESSAGE, /kubelet failed to start .*no revision was made/);
+  assert.match(last.ATOMHOST_LAST_LINES ?? '', /kubelet v3: \/etc\/kubernetes\/kubelet\.conf: no such file/, 'with the unit\'s own last lines');
+  assert.equal(last.PRIORITY, '4');
+});
+
 test('a restart loop is reported with its journal lines; stack restart brings the role back', async (t) => {
   if (!requireRoot(t)) return;
   // A runtime piece that works while its upstream answers, and exits at once when it does not.
