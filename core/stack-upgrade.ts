@@ -6,11 +6,25 @@ import { stackKargs } from './kargs.js';
 import { readFile } from 'node:fs/promises';
 import { AtomhostError, InvalidArgumentError, NoUpdateError, NotFoundError } from './errors.js';
 import type { ContainerChange, HostUnitChange, TransactionResult, TxContext, UpdatePreview } from './host-api.js';
-import type { LocalHost } from './local-host.js';
 import { noProgress, pullProgress, task } from './progress.js';
 import { revisionIdFromOrigin, splitRefspec, stackSourceFromOrigin, type ContainerSpec, type HealthProbe, type HostUnitSpec, type RevisionContent, type UnitSpec } from './revision.js';
 import { checkStackSource, STACK_COMMIT_KEY, parseStackManifest, type StackManifest } from './stack-manifest.js';
 import type { Deployment } from '../ostree-bridge/types.js';
+import type { Sysroot } from '../ostree-bridge/sysroot.js';
+import type { ContainerPort } from './container-port.js';
+import type { RevisionStore } from './revision.js';
+
+/**
+ * What a stack upgrade needs of the host (LocalHost provides it): a port, not the class, so
+ * that local-host.ts can load this module lazily without the two importing each other.
+ */
+export interface StackHost {
+  readonly sysroot: Sysroot;
+  readonly revisions: RevisionStore;
+  port(): Promise<ContainerPort | null>;
+  findVersion(refspec: string, version: string): string | null;
+  deployContent(title: string, from: Deployment | null, content: RevisionContent, ctx?: TxContext, guard?: { refuseFailed?: boolean }): Promise<TransactionResult>;
+}
 
 interface StackPlan {
   manifest: StackManifest;
@@ -67,7 +81,7 @@ async function fetchManifest(source: string, signal?: AbortSignal): Promise<stri
 }
 
 /** Reads the manifest from its source: `commit` (the OS commit's metadata), a file path or file:// URL, or http(s). */
-async function loadManifest(host: LocalHost, source: string, refspec: string, ctx: TxContext): Promise<StackManifest> {
+async function loadManifest(host: StackHost, source: string, refspec: string, ctx: TxContext): Promise<StackManifest> {
   let text: string;
   if (source === 'commit') {
     const { remote, ref } = splitRefspec(refspec);
@@ -88,7 +102,7 @@ async function loadManifest(host: LocalHost, source: string, refspec: string, ct
   return parseStackManifest(text, source);
 }
 
-async function plan(host: LocalHost, def: Deployment, ctx: TxContext, pullOs: boolean): Promise<StackPlan> {
+async function plan(host: StackHost, def: Deployment, ctx: TxContext, pullOs: boolean): Promise<StackPlan> {
   const progress = ctx.progress ?? noProgress;
   const port = await host.port();
   if (!port) throw new AtomhostError('AH_ERR_UNSUPPORTED', 'this host follows a stack source, but this atomhost has no system-container support loaded');
@@ -137,7 +151,7 @@ function unitChanges(from: Record<string, HostUnitSpec> = {}, to: Record<string,
  * A host unit the stack names must be shipped by the OS it deploys (or be a local unit in
  * /etc): a stack that names a unit its OS lacks is refused before anything is written.
  */
-async function checkHostUnitsShipped(host: LocalHost, checksum: string, version: string | null, manifest: StackManifest): Promise<void> {
+async function checkHostUnitsShipped(host: StackHost, checksum: string, version: string | null, manifest: StackManifest): Promise<void> {
   // The unit directories of the new commit, read once through libostree (no process per unit).
   const shipped = new Set<string>();
   for (const dir of ['/usr/lib/systemd/system', '/usr/etc/systemd/system']) {
@@ -156,7 +170,7 @@ function changes(from: Record<string, ContainerSpec>, wanted: StackPlan['wanted'
   return out;
 }
 
-export async function stackCheck(host: LocalHost, opts: { preview: boolean }, ctx: TxContext): Promise<UpdatePreview> {
+export async function stackCheck(host: StackHost, opts: { preview: boolean }, ctx: TxContext): Promise<UpdatePreview> {
   const def = host.sysroot.deployments[0];
   const p = await plan(host, def, ctx, opts.preview);
   const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
@@ -178,7 +192,7 @@ export async function stackCheck(host: LocalHost, opts: { preview: boolean }, ct
 }
 
 /** Runs under the sysroot lock (called from LocalHost.upgrade). */
-export async function stackUpgrade(host: LocalHost, def: Deployment, ctx: TxContext): Promise<TransactionResult> {
+export async function stackUpgrade(host: StackHost, def: Deployment, ctx: TxContext): Promise<TransactionResult> {
   const p = await plan(host, def, ctx, true);
   const port = (await host.port())!;
   const current = (await host.revisions.find(revisionIdFromOrigin(def.origin)))!;
