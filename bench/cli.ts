@@ -34,11 +34,19 @@ function once(cmd: string, args: string[], env: NodeJS.ProcessEnv, mayFail: bool
 type Cmd = [string, string[]];
 
 /**
+ * The environment of every measured start: without NODE_EXTRA_CA_CERTS, which some machines
+ * set globally. With it every node process, `node -e 0` included, parses a CA bundle at
+ * start (about 38 ms of CPU on the 2-core bench machine: `node -e 0` 56 ms user against 18 ms
+ * without it), which flattered the ratios and is not what a host's units see.
+ */
+const { NODE_EXTRA_CA_CERTS: _extraCa, ...BENCH_ENV } = process.env;
+
+/**
  * Medians of atomhost's command (`args` after the CLI), of the same with BENCH_CLI_BEFORE's
  * build, and of the baseline, run in alternation after a warm-up, as hyperfine side by side.
  */
 function sideBySide(args: string[], baselines: Cmd[], opts: { env?: NodeJS.ProcessEnv; mayFail?: boolean } = {}): { now: number; before?: number; base: number[] } {
-  const env = opts.env ?? process.env;
+  const env = opts.env ?? BENCH_ENV;
   const nb = baselines.length;
   const cmds: Cmd[] = [[process.execPath, [CLI, ...args]], ...baselines, ...(BEFORE ? [[process.execPath, [BEFORE, ...args]] as Cmd] : [])];
   const times: number[][] = cmds.map(() => []);
@@ -75,7 +83,7 @@ export async function benchCli(): Promise<BenchResult> {
 
     const floor: Cmd = [process.execPath, ['-e', '0']];
     // No system bus here: the connect fails at once, after the daemon path is loaded.
-    const noBus = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(scratch.dir, 'no-bus')}` };
+    const noBus = { ...BENCH_ENV, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(scratch.dir, 'no-bus')}` };
     return {
       name: `CLI start-up (${ROUNDS} runs each, medians, alternating)`,
       rows: [
