@@ -1,5 +1,6 @@
 // The lock server's command-line settings, checked before anything starts: each bad value is
 // refused with the flag and the value it got.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -119,6 +120,8 @@ function readCertAndKey(c: { flag: string; path: string | undefined }, k: { flag
 function readCa(flag: string, path: string): Buffer {
   const ca = readPem(flag, path);
   try {
+    // createSecureContext takes a file without any certificate (a key, say) silently.
+    new X509Certificate(ca);
     createSecureContext({ ca });
   } catch (err) {
     throw new InvalidArgumentError(`${flag} ${path}: not a usable PEM CA certificate (${(err as Error).message})`, { flag, file: path });

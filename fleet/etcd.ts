@@ -246,7 +246,8 @@ const UNTRUSTED = new Set([
 /** What a failed TLS handshake means for the one who set --etcd-cacert/--etcd-cert/--etcd-key; undefined when it was no TLS failure. */
 export function tlsFailure(e: Error & { code?: string }, tls: EtcdTls | undefined): string | undefined {
   const code = e.code ?? '';
-  const what = `(${code}: ${e.message.split('\n')[0]!.trim()})`;
+  // OpenSSL's "…:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:file:line:…": its reason only.
+  const what = `(${code}: ${/SSL routines:[^:]*:([^:]+)/.exec(e.message)?.[1] ?? e.message.split('\n')[0]!.trim()})`;
   if (UNTRUSTED.has(code)) {
     return tls?.ca
       ? `its TLS certificate is not signed by the CA of --etcd-cacert ${what}`

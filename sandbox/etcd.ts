@@ -12,6 +12,7 @@ import { freePort } from './registry.js';
 
 /** PEM file paths for etcd's --trusted-ca-file, --cert-file and --key-file. */
 export interface EtcdTlsFiles {
+  /** the CA of `cert` (the health check trusts it) and, with clientCertAuth, of the clients */
   ca: string;
   /**
    * The members' certificate (subjectAltName IP:127.0.0.1). With clientCertAuth it needs
@@ -81,7 +82,8 @@ export async function startEtcd(size: 1 | 3 = 1, opts: { readyTimeoutMs?: number
         '--initial-cluster-token', token,
         '--logger', 'zap',
         '--log-level', 'warn',
-        ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, ...(tls.clientCertAuth ? ['--client-cert-auth'] : [])] : []),
+        // etcd checks client certificates whenever it has --trusted-ca-file: only with clientCertAuth.
+        ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key, ...(tls.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', tls.ca] : [])] : []),
       ],
       { stdio: ['ignore', log, log] },
     );
