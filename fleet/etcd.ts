@@ -111,6 +111,7 @@ export class EtcdClient {
       connector(o, (err, socket) => {
         if (socket) {
           const port = (socket as Socket).localPort;
+          if (port !== undefined) this.alerts.delete(port); // a port used again starts clean
           socket.once('error', (e: Error & { code?: string }) => {
             if (port === undefined || !/^ERR_SSL_/.test(e.code ?? '')) return;
             if (this.alerts.size >= 64) this.alerts.delete(this.alerts.keys().next().value!);
@@ -221,7 +222,10 @@ export class EtcdClient {
       if (tolerateNotFound && /not found/i.test(msg)) return doc;
       // A member without a leader or quorum answers 503/5xx: another member may have one.
       if (status >= 500) {
-        why.push(`${ep}: ${msg}`);
+        // etcd's JSON gateway reaches the member's gRPC side with the member's own certificate;
+        // under --client-cert-auth one without clientAuth usage fails it, every time, like this.
+        const hint = ep.startsWith('https:') && msg === 'connection closed' ? ' (with --client-cert-auth, the member certificate needs extendedKeyUsage clientAuth as well as serverAuth)' : '';
+        why.push(`${ep}: ${msg}${hint}`);
         continue;
       }
       throw new AtomhostError('AH_ERR_REMOTE', `etcd ${ep}${path}: ${msg} (HTTP ${status})`);

@@ -17,10 +17,14 @@ export interface EtcdTlsFiles {
   /**
    * The members' certificate (subjectAltName IP:127.0.0.1). With clientCertAuth it needs
    * extendedKeyUsage clientAuth as well as serverAuth: etcd's JSON gateway connects to the
-   * member's own gRPC server with it, and the health check here presents it too.
+   * member's own gRPC server with it, and the health check here presents it too (unless
+   * clientCert/clientKey are given).
    */
   cert: string;
   key: string;
+  /** the client certificate the health check presents under clientCertAuth (default: cert/key) */
+  clientCert?: string;
+  clientKey?: string;
   /** --client-cert-auth: refuse clients without a certificate signed by `ca` */
   clientCertAuth?: boolean;
 }
@@ -126,7 +130,8 @@ export async function startEtcd(size: 1 | 3 = 1, opts: { readyTimeoutMs?: number
 
 async function waitHealthy(c: EtcdCluster, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const tls = c.tls ? { ca: readFileSync(c.tls.ca), cert: readFileSync(c.tls.cert), key: readFileSync(c.tls.key) } : {};
+  const t = c.tls;
+  const tls = t ? { ca: readFileSync(t.ca), cert: readFileSync(t.clientCert ?? t.cert), key: readFileSync(t.clientKey ?? t.key) } : {};
   const agent = new Agent({ connect: { timeout: 1000, ...tls } });
   try {
     for (;;) {

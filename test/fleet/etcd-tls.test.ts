@@ -78,11 +78,12 @@ async function stop(p: ServeProcess): Promise<void> {
 }
 
 /** openssl and etcd present (or skipped with the reason), the PKI made, etcd started with TLS. */
-async function tlsEtcd(t: test.TestContext, clientCertAuth: boolean): Promise<{ pki: Pki; etcd: EtcdCluster } | undefined> {
+async function tlsEtcd(t: test.TestContext, clientCertAuth: boolean, serverOnly = false): Promise<{ pki: Pki; etcd: EtcdCluster } | undefined> {
   if (!(await requireCommand(t, 'openssl')) || !(await requireCommand(t, 'etcd'))) return undefined;
   const pki = await makePki();
+  const [cert, key] = serverOnly ? [pki.serverOnlyCert, pki.serverOnlyKey] : [pki.serverCert, pki.serverKey];
   try {
-    return { pki, etcd: await startEtcd(1, { tls: { ca: pki.caCert, cert: pki.serverCert, key: pki.serverKey, clientCertAuth } }) };
+    return { pki, etcd: await startEtcd(1, { tls: { ca: pki.caCert, cert, key, clientCertAuth, clientCert: pki.clientCert, clientKey: pki.clientKey } }) };
   } catch (err) {
     await pki.remove();
     throw err;
@@ -233,6 +234,21 @@ test('fleetlock to etcd over TLS without client certificates: --etcd-cacert alon
       plain.close();
     }
   } finally {
+    await etcd.stop();
+    await pki.remove();
+  }
+});
+
+test("etcd's own pitfall: --client-cert-auth with a member certificate for serverAuth only", async (t) => {
+  const setup = await tlsEtcd(t, true, true);
+  if (!setup) return;
+  const { pki, etcd } = setup;
+  const c = new EtcdClient(etcd.clientUrls, { tls: { ca: await readFile(pki.caCert), cert: await readFile(pki.clientCert), key: await readFile(pki.clientKey) } });
+  try {
+    // The handshake succeeds; etcd's gateway then fails inside the member and answers 503.
+    await assert.rejects(c.range(KEY_ROOT), (e: Error) => e instanceof EtcdUnavailableError && /connection closed \(with --client-cert-auth, the member certificate needs extendedKeyUsage clientAuth as well as serverAuth\)/.test(e.message));
+  } finally {
+    await c.close();
     await etcd.stop();
     await pki.remove();
   }

@@ -14,6 +14,9 @@ export interface Pki {
   serverKey: string;
   clientCert: string;
   clientKey: string;
+  /** a server certificate for 127.0.0.1 without clientAuth usage (what etcd's gateway trips over) */
+  serverOnlyCert: string;
+  serverOnlyKey: string;
   otherCaCert: string;
   otherClientCert: string;
   otherClientKey: string;
@@ -43,6 +46,7 @@ export async function makePki(): Promise<Pki> {
     await ca('fleet-ca');
     await ca('other-ca');
     await leaf('server', 'fleet-ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+    await leaf('server-only', 'fleet-ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
     await leaf('node-1', 'fleet-ca', 'extendedKeyUsage=clientAuth\n');
     await leaf('intruder', 'other-ca', 'extendedKeyUsage=clientAuth\n');
   } catch (err) {
@@ -57,6 +61,8 @@ export async function makePki(): Promise<Pki> {
     serverKey: p('server.key'),
     clientCert: p('node-1.crt'),
     clientKey: p('node-1.key'),
+    serverOnlyCert: p('server-only.crt'),
+    serverOnlyKey: p('server-only.key'),
     otherCaCert: p('other-ca.crt'),
     otherClientCert: p('intruder.crt'),
     otherClientKey: p('intruder.key'),
