@@ -1,14 +1,18 @@
 // The lock server's command-line settings, checked before anything starts: each bad value is
 // refused with the flag and the value it got.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { InvalidArgumentError } from '../core/errors.js';
+import type { EtcdTls } from './etcd.js';
 import { GROUP_RE } from './protocol.js';
 
 export interface ServeSettings {
   host: string;
   port: number;
   etcd: string[];
+  /** TLS to https:// etcd members */
+  etcdTls: EtcdTls | undefined;
   slots: number;
   groups: Map<string, number>;
   lockTtlSeconds: number;
@@ -16,9 +20,8 @@ export interface ServeSettings {
   tls: { cert: Buffer; key: Buffer; clientCa?: Buffer } | undefined;
 }
 
-export interface ServeFlags {
+export interface ServeFlags extends EtcdFlags {
   listen: string;
-  etcd: string;
   slots: string;
   group?: string[];
   lockTtl?: string;
@@ -36,10 +39,12 @@ export function parseServeFlags(f: ServeFlags): ServeSettings {
     if (!m || !GROUP_RE.test(m[1]!)) throw new InvalidArgumentError(`--group ${JSON.stringify(g)}: expected NAME=N with NAME matching ${GROUP_RE.source}`, { flag: '--group', value: g });
     groups.set(m[1]!, parseSlots(`--group ${m[1]}`, m[2]!));
   }
+  const etcd = parseEtcdFlags(f);
   return {
     host,
     port,
-    etcd: parseEtcdUrls(f.etcd),
+    etcd: etcd.urls,
+    etcdTls: etcd.tls,
     slots: parseSlots('--slots', f.slots),
     groups,
     lockTtlSeconds: parseDuration('--lock-ttl', f.lockTtl ?? '1h'),
@@ -54,31 +59,74 @@ function parseTls(f: ServeFlags): ServeSettings['tls'] {
     if (f.clientCa !== undefined) throw new InvalidArgumentError('--client-ca needs --tls-cert and --tls-key (client certificates are checked in the TLS handshake)', { flag: '--client-ca' });
     return undefined;
   }
-  if (f.tlsCert === undefined || f.tlsKey === undefined) {
-    const missing = f.tlsCert === undefined ? '--tls-cert' : '--tls-key';
-    throw new InvalidArgumentError(`${missing} is missing: --tls-cert and --tls-key go together`, { flag: missing });
+  const { cert, key } = readCertAndKey({ flag: '--tls-cert', path: f.tlsCert }, { flag: '--tls-key', path: f.tlsKey });
+  const clientCa = f.clientCa !== undefined ? readCa('--client-ca', f.clientCa) : undefined;
+  return { cert, key, ...(clientCa ? { clientCa } : {}) };
+}
+
+export interface EtcdFlags {
+  etcd: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+}
+
+export interface EtcdSettings {
+  urls: string[];
+  /** set for https:// members */
+  tls: EtcdTls | undefined;
+}
+
+/**
+ * --etcd with --etcd-cacert/--etcd-cert/--etcd-key (etcdctl's --cacert/--cert/--key): the
+ * members all http:// or all https://, the TLS files only for https:// and read and checked now.
+ */
+export function parseEtcdFlags(f: EtcdFlags): EtcdSettings {
+  const urls = parseEtcdUrls(f.etcd);
+  const https = urls[0]!.startsWith('https:');
+  const given = (['--etcd-cacert', '--etcd-cert', '--etcd-key'] as const).filter((_, i) => [f.etcdCacert, f.etcdCert, f.etcdKey][i] !== undefined);
+  if (!https) {
+    // Silently speaking plain HTTP when TLS files were given would hide a mistake.
+    if (given.length > 0) throw new InvalidArgumentError(`${given[0]} needs https:// --etcd URLs (got ${urls.join(',')})`, { flag: given[0] });
+    return { urls, tls: undefined };
   }
-  const cert = readPem('--tls-cert', f.tlsCert);
-  const key = readPem('--tls-key', f.tlsKey);
-  const clientCa = f.clientCa !== undefined ? readPem('--client-ca', f.clientCa) : undefined;
+  const ca = f.etcdCacert !== undefined ? readCa('--etcd-cacert', f.etcdCacert) : undefined;
+  const pair = f.etcdCert !== undefined || f.etcdKey !== undefined ? readCertAndKey({ flag: '--etcd-cert', path: f.etcdCert }, { flag: '--etcd-key', path: f.etcdKey }) : undefined;
+  return { urls, tls: { ...(ca ? { ca } : {}), ...(pair ?? {}) } };
+}
+
+/** A certificate and its private key, given together: both read, parsed and matched now. */
+function readCertAndKey(c: { flag: string; path: string | undefined }, k: { flag: string; path: string | undefined }): { cert: Buffer; key: Buffer } {
+  if (c.path === undefined || k.path === undefined) {
+    const missing = c.path === undefined ? c.flag : k.flag;
+    throw new InvalidArgumentError(`${missing} is missing: ${c.flag} and ${k.flag} go together`, { flag: missing });
+  }
+  const cert = readPem(c.flag, c.path);
+  const key = readPem(k.flag, k.path);
   try {
     createSecureContext({ cert });
   } catch (err) {
-    throw new InvalidArgumentError(`--tls-cert ${f.tlsCert}: not a usable PEM certificate (${(err as Error).message})`, { flag: '--tls-cert', file: f.tlsCert });
+    throw new InvalidArgumentError(`${c.flag} ${c.path}: not a usable PEM certificate (${(err as Error).message})`, { flag: c.flag, file: c.path });
   }
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new InvalidArgumentError(`--tls-key ${f.tlsKey}: not the PEM private key of --tls-cert ${f.tlsCert} (${(err as Error).message})`, { flag: '--tls-key', file: f.tlsKey });
+    throw new InvalidArgumentError(`${k.flag} ${k.path}: not the PEM private key of ${c.flag} ${c.path} (${(err as Error).message})`, { flag: k.flag, file: k.path });
   }
-  if (clientCa) {
-    try {
-      createSecureContext({ ca: clientCa });
-    } catch (err) {
-      throw new InvalidArgumentError(`--client-ca ${f.clientCa}: not a usable PEM CA certificate (${(err as Error).message})`, { flag: '--client-ca', file: f.clientCa });
-    }
+  return { cert, key };
+}
+
+/** A PEM CA certificate (bundle) to verify the other side with. */
+function readCa(flag: string, path: string): Buffer {
+  const ca = readPem(flag, path);
+  try {
+    // createSecureContext takes a file without any certificate (a key, say) silently.
+    new X509Certificate(ca);
+    createSecureContext({ ca });
+  } catch (err) {
+    throw new InvalidArgumentError(`${flag} ${path}: not a usable PEM CA certificate (${(err as Error).message})`, { flag, file: path });
   }
-  return { cert, key, ...(clientCa ? { clientCa } : {}) };
+  return ca;
 }
 
 /** A PEM file named by `flag`; its contents are never echoed (a key is secret). */
@@ -100,6 +148,7 @@ export function parseListen(v: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/** Comma-separated etcd client URLs, all http:// or all https:// (one cluster serves one scheme). */
 export function parseEtcdUrls(v: string): string[] {
   const urls = v.split(',').map((s) => s.trim()).filter(Boolean);
   if (urls.length === 0) throw new InvalidArgumentError('--etcd: no URL given', { flag: '--etcd' });
@@ -110,8 +159,10 @@ export function parseEtcdUrls(v: string): string[] {
     } catch {
       p = undefined;
     }
-    if (!p || p.protocol !== 'http:') throw new InvalidArgumentError(`--etcd ${JSON.stringify(u)}: expected http://HOST:PORT (TLS to etcd is not supported yet)`, { flag: '--etcd', value: u });
+    if (!p || (p.protocol !== 'http:' && p.protocol !== 'https:') || !p.hostname) throw new InvalidArgumentError(`--etcd ${JSON.stringify(u)}: expected http://HOST:PORT or https://HOST:PORT`, { flag: '--etcd', value: u });
   }
+  const schemes = new Set(urls.map((u) => new URL(u).protocol));
+  if (schemes.size > 1) throw new InvalidArgumentError(`--etcd ${JSON.stringify(v)}: mixes http:// and https:// members (the members of one cluster all serve TLS or none does)`, { flag: '--etcd', value: v });
   return urls;
 }
 

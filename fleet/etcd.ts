@@ -6,14 +6,32 @@
 // connection refusal (or one timeout), not an outage. Requests go through undici's
 // request() over kept-alive connections (one Agent per client): global fetch() costs a
 // WHATWG stream per answer, which under a fleet of requests was most of the CPU spent here.
-import { Agent, request } from 'undici';
+// https:// members are spoken to with the TLS settings of --etcd-cacert/--etcd-cert/--etcd-key
+// (fleet/config.ts); a handshake that fails says which of them to look at.
+import type { Socket } from 'node:net';
+import { Agent, buildConnector, request } from 'undici';
 import { AtomhostError } from '../core/errors.js';
 
 export class EtcdUnavailableError extends AtomhostError {
-  constructor(endpoints: string[], why: string[]) {
-    super('AH_ERR_REMOTE', `no etcd member answered (${endpoints.join(', ')}): ${why.join('; ')}`, { details: { endpoints } });
+  constructor(endpoints: string[], why: string[], lead = 'no etcd member answered') {
+    super('AH_ERR_REMOTE', `${lead} (${endpoints.join(', ')}): ${why.join('; ')}`, { details: { endpoints } });
     this.name = 'EtcdUnavailableError';
   }
+}
+
+/** Every member refused the TLS handshake, or was refused: a setting to fix, not an outage to wait out. */
+export class EtcdTlsError extends EtcdUnavailableError {
+  constructor(endpoints: string[], why: string[]) {
+    super(endpoints, why, 'no etcd member completed the TLS handshake');
+    this.name = 'EtcdTlsError';
+  }
+}
+
+/** PEM: the CA of the members' certificates (default: the system's CAs) and this client's certificate and key (mTLS). */
+export interface EtcdTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 export interface KeyValue {
@@ -67,6 +85,8 @@ export interface EtcdClientOptions {
   attemptTimeoutMs?: number;
   /** a member that accepts no connection in this time is skipped (default 1 s) */
   connectTimeoutMs?: number;
+  /** for https:// members */
+  tls?: EtcdTls;
 }
 
 export class EtcdClient {
@@ -74,12 +94,34 @@ export class EtcdClient {
   private next = 0;
   private readonly attemptTimeoutMs: number;
   private readonly agent: Agent;
+  private readonly tls: EtcdTls | undefined;
+  /** TLS alerts seen on sockets, by local port, until the failed request picks its own up */
+  private readonly alerts = new Map<number, Error & { code?: string }>();
 
   constructor(endpoints: string[], opts: EtcdClientOptions = {}) {
     if (endpoints.length === 0) throw new AtomhostError('AH_ERR_INVALID_ARGUMENT', 'no etcd endpoint given');
     this.endpoints = endpoints.map((e) => e.replace(/\/+$/, ''));
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 3000;
-    this.agent = new Agent({ connections: 32, keepAliveTimeout: 30_000, connect: { timeout: opts.connectTimeoutMs ?? 1000 } });
+    this.tls = opts.tls;
+    const connector = buildConnector({ timeout: opts.connectTimeoutMs ?? 1000, ...opts.tls });
+    // Under TLS 1.3 a member refuses a client certificate after the client's side of the
+    // handshake is done: the alert arrives as an error on the socket, but undici reports only
+    // "other side closed". Keep the alert so the failed request can say what it was.
+    const connect: buildConnector.connector = (o, cb) =>
+      connector(o, (err, socket) => {
+        if (socket) {
+          const port = (socket as Socket).localPort;
+          if (port !== undefined) this.alerts.delete(port); // a port used again starts clean
+          socket.once('error', (e: Error & { code?: string }) => {
+            if (port === undefined || !/^ERR_SSL_/.test(e.code ?? '')) return;
+            if (this.alerts.size >= 64) this.alerts.delete(this.alerts.keys().next().value!);
+            this.alerts.set(port, e);
+          });
+        }
+        if (err) cb(err, null);
+        else cb(null, socket!);
+      });
+    this.agent = new Agent({ connections: 32, keepAliveTimeout: 30_000, connect });
   }
 
   /** Closes the kept-alive connections (a process that is done with etcd can then exit). */
@@ -129,6 +171,7 @@ export class EtcdClient {
 
   private async call(path: string, body: unknown, tolerateNotFound = false): Promise<Record<string, unknown>> {
     const why: string[] = [];
+    let tlsFailures = 0;
     const n = this.endpoints.length;
     const start = this.next;
     for (let i = 0; i < n; i++) {
@@ -148,9 +191,20 @@ export class EtcdClient {
         status = res.statusCode;
         text = await res.body.text();
       } catch (err) {
-        const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+        const e = err as Error & { code?: string; cause?: { code?: string; message?: string }; socket?: { localPort?: number; bytesRead?: number } };
+        const port = e.socket?.localPort;
+        const alert = port !== undefined ? this.alerts.get(port) : undefined;
+        if (port !== undefined) this.alerts.delete(port);
+        const tls = tlsFailure(alert ?? e, this.tls);
+        if (tls) {
+          tlsFailures++;
+          why.push(`${ep}: ${tls}`);
+          continue;
+        }
         const timedOut = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT';
-        why.push(`${ep}: ${timedOut ? `no answer in ${this.attemptTimeoutMs} ms` : (e.code ?? e.cause?.code ?? e.cause?.message ?? e.message)}`);
+        // A member serving TLS closes a plain-HTTP connection without a word.
+        const hint = e.code === 'UND_ERR_SOCKET' && ep.startsWith('http:') && e.socket?.bytesRead === 0 ? ' (closed without an answer: does this member serve TLS? then use https:// and --etcd-cacert)' : '';
+        why.push(`${ep}: ${timedOut ? `no answer in ${this.attemptTimeoutMs} ms` : (e.code ?? e.cause?.code ?? e.cause?.message ?? e.message)}${hint}`);
         continue;
       }
       let doc: Record<string, unknown>;
@@ -168,13 +222,51 @@ export class EtcdClient {
       if (tolerateNotFound && /not found/i.test(msg)) return doc;
       // A member without a leader or quorum answers 503/5xx: another member may have one.
       if (status >= 500) {
-        why.push(`${ep}: ${msg}`);
+        // etcd's JSON gateway reaches the member's gRPC side with the member's own certificate;
+        // under --client-cert-auth one without clientAuth usage fails it, every time, like this.
+        const hint = ep.startsWith('https:') && msg === 'connection closed' ? ' (with --client-cert-auth, the member certificate needs extendedKeyUsage clientAuth as well as serverAuth)' : '';
+        why.push(`${ep}: ${msg}${hint}`);
         continue;
       }
       throw new AtomhostError('AH_ERR_REMOTE', `etcd ${ep}${path}: ${msg} (HTTP ${status})`);
     }
+    if (tlsFailures === n) throw new EtcdTlsError(this.endpoints, why);
     throw new EtcdUnavailableError(this.endpoints, why);
   }
+}
+
+// Node's codes for a member's certificate that the CA given (or the system's) does not vouch for.
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+]);
+
+/** What a failed TLS handshake means for the one who set --etcd-cacert/--etcd-cert/--etcd-key; undefined when it was no TLS failure. */
+export function tlsFailure(e: Error & { code?: string }, tls: EtcdTls | undefined): string | undefined {
+  const code = e.code ?? '';
+  // OpenSSL's "…:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:file:line:…": its reason only.
+  const what = `(${code}: ${/SSL routines:[^:]*:([^:]+)/.exec(e.message)?.[1] ?? e.message.split('\n')[0]!.trim()})`;
+  if (UNTRUSTED.has(code)) {
+    return tls?.ca
+      ? `its TLS certificate is not signed by the CA of --etcd-cacert ${what}`
+      : `its TLS certificate is not signed by a CA this system trusts: give the etcd CA with --etcd-cacert ${what}`;
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return `its TLS certificate is not valid now ${what}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `its TLS certificate is not for this address: use a name or address of its subjectAltName in --etcd ${what}`;
+  // An alert from the member: it wanted a client certificate and got none, or does not trust the one it got.
+  if (/^ERR_SSL_.*ALERT_(BAD_CERTIFICATE|CERTIFICATE_\w+|UNKNOWN_CA|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED)$/.test(code)) {
+    return tls?.cert
+      ? `it refused the client certificate of --etcd-cert (not signed by a CA it trusts, or not valid now) ${what}`
+      : `it requires a client certificate: give --etcd-cert and --etcd-key ${what}`;
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') return `it does not speak TLS on this port: an http:// member? ${what}`;
+  return undefined;
 }
 
 interface RawKv {

@@ -4,11 +4,11 @@
 // and bad files refused naming the flag or key and the file.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { requireCommand } from '../helpers/capability.js';
+import { makePki } from '../helpers/pki.js';
 import { etcdOrSkip, holdersInEtcd, startServer } from './helpers.js';
 import { FleetLockClient } from '../../fleet/client.js';
 import { FleetLockError } from '../../fleet/protocol.js';
@@ -16,49 +16,6 @@ import { parseServeFlags } from '../../fleet/config.js';
 import { policyLock } from '../../fleet/policy-lock.js';
 
 const CLI = new URL('../../cli/main.js', import.meta.url).pathname;
-
-interface Pki {
-  dir: string;
-  /** PEM file paths */
-  caCert: string;
-  serverCert: string;
-  serverKey: string;
-  clientCert: string;
-  clientKey: string;
-  otherClientCert: string;
-  otherClientKey: string;
-}
-
-async function openssl(dir: string, args: string[]): Promise<void> {
-  await execa('openssl', args, { cwd: dir });
-}
-
-/** Two CAs; a server certificate for 127.0.0.1 and a client certificate from the first, a client certificate from the second. */
-async function makePki(): Promise<Pki> {
-  const dir = await mkdtemp(join(tmpdir(), 'fleetperf-pki-'));
-  const ca = async (name: string) => openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`]);
-  const leaf = async (name: string, caName: string, ext: string) => {
-    await openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-    await writeFile(join(dir, `${name}.ext`), ext);
-    await openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
-  };
-  await ca('fleet-ca');
-  await ca('other-ca');
-  await leaf('server', 'fleet-ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  await leaf('node-1', 'fleet-ca', 'extendedKeyUsage=clientAuth\n');
-  await leaf('intruder', 'other-ca', 'extendedKeyUsage=clientAuth\n');
-  const p = (f: string) => join(dir, f);
-  return {
-    dir,
-    caCert: p('fleet-ca.crt'),
-    serverCert: p('server.crt'),
-    serverKey: p('server.key'),
-    clientCert: p('node-1.crt'),
-    clientKey: p('node-1.key'),
-    otherClientCert: p('intruder.crt'),
-    otherClientKey: p('intruder.key'),
-  };
-}
 
 const refusedAtHandshake = (e: unknown) => e instanceof FleetLockError && e.kind === 'request_failed' && e.status === undefined;
 
@@ -164,7 +121,7 @@ test('fleetlock serve over TLS and mTLS (certificates from openssl)', async (t) 
       assert.throws(() => new FleetLockClient({ baseUrl: 'http://127.0.0.1:1', id: 'x', ca }), /need an https:\/\/ URL/);
     });
   } finally {
-    await rm(pki.dir, { recursive: true, force: true });
+    await pki.remove();
     await etcd.stop();
   }
 });
