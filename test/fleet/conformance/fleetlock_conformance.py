@@ -166,41 +166,50 @@ class Checker:
         self.release_taken()
         return "; ".join(modes)
 
-    def fill(self):
-        self.holders = [self.fresh("h") for _ in range(self.slots)]
-        for id_ in self.holders:
+    def full(self):
+        """Releases what this run holds, then fills the group with fresh holders: each case that
+        needs a full group starts from here, so a failure in one does not spill into the next."""
+        self.release_taken()
+        holders = [self.fresh("h") for _ in range(self.slots)]
+        for id_ in holders:
             self.must_lock(id_, self.group, "group %s must have %d free slots at start "
                            "(was it empty? did a refused request take a slot?)" % (self.group, self.slots))
         self.must_refuse(self.fresh("x"), self.group, "all %d slots were held" % self.slots)
+        return holders
+
+    def fill(self):
+        self.full()
         return "%d granted, the next refused" % self.slots
 
     def relock(self):
-        for id_ in self.holders:
+        for id_ in self.full():
             self.must_lock(id_, self.group, "a holder asking again must be granted (recursive lock)")
         self.must_refuse(self.fresh("x"), self.group, "holders asking again must not take more slots")
 
     def case_sensitive(self):
-        twin = self.holders[0].swapcase()
-        self.must_refuse(twin, self.group, "ids are case-sensitive: %s is not holder %s" % (twin, self.holders[0]))
+        holder = self.full()[0]
+        twin = holder.swapcase()
+        self.must_refuse(twin, self.group, "ids are case-sensitive: %s is not holder %s" % (twin, holder))
         self.must_release(twin, self.group)
-        self.must_refuse(self.fresh("x"), self.group, "%s releasing freed %s's slot" % (twin, self.holders[0]))
+        self.must_refuse(self.fresh("x"), self.group, "%s releasing freed %s's slot" % (twin, holder))
 
     def non_holder(self):
+        self.full()
         stranger = self.fresh("s")
         self.must_release(stranger, self.group, "(a non-holder releasing must be answered 200)")
         self.must_release(stranger, self.other, "(a non-holder releasing in another group)")
         self.must_refuse(self.fresh("x"), self.group, "a non-holder's steady-state freed someone else's slot")
 
     def release_frees(self):
-        first = self.holders.pop(0)
+        first = self.full()[0]
         self.must_release(first, self.group, "(the holder releasing)")
+        self.must_lock(self.fresh("n"), self.group, "the slot released by %s must be free" % first)
         self.must_release(first, self.group, "(releasing twice: unbalanced unlocks are allowed)")
-        nxt = self.fresh("n")
-        self.must_lock(nxt, self.group, "the slot released by %s must be free" % first)
-        self.holders.append(nxt)
+        self.must_refuse(self.fresh("x"), self.group, "%s releasing a second time freed another slot" % first)
         self.must_refuse(first, self.group, "%s released its slot and the group is full again" % first)
 
     def groups(self):
+        self.full()
         other = self.fresh("o")
         self.must_lock(other, self.other, "group %s is full but %s is another group" % (self.group, self.other))
         self.must_release(other, self.other)
