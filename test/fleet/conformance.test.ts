@@ -1,16 +1,20 @@
 // The FleetLock server against an independent conformance checker
 // (test/fleet/conformance/fleetlock_conformance.py: written from Zincati's protocol spec, no
-// atomhost code): every case passes on a 3-member etcd, twice (fresh ids each run), and again
-// after the etcd leader is SIGKILLed. The checker can fail: against two small fake servers that
+// atomhost code): every case passes on a 3-member etcd, twice (fresh ids each run), over HTTPS
+// with a bearer token, and again after the etcd leader is SIGKILLed. The checker can fail: against two small fake servers that
 // break the protocol it exits 1 and names the cases they break.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { requireCommand } from '../helpers/capability.js';
 import { etcdOrSkip, holdersInEtcd, startServer } from './helpers.js';
+import { freePort } from '../../sandbox/registry.js';
 
 const CHECKER = fileURLToPath(new URL('../../../test/fleet/conformance/fleetlock_conformance.py', import.meta.url));
 
@@ -44,7 +48,7 @@ async function leaderIndex(urls: string[]): Promise<number> {
 }
 
 test('atomhost fleetlock server passes the FleetLock conformance checker before and after losing the etcd leader', async (t) => {
-  if (!(await requireCommand(t, 'python3'))) return;
+  if (!(await requireCommand(t, 'python3')) || !(await requireCommand(t, 'openssl'))) return;
   const etcd = await etcdOrSkip(t, 3);
   if (!etcd) return;
   const E = etcd.clientUrls;
@@ -56,6 +60,24 @@ test('atomhost fleetlock server passes the FleetLock conformance checker before 
       assert.equal(r.report.passed, r.report.cases.length);
       assert.ok(r.report.cases.length >= 14, r.text);
     }
+    // The same over HTTPS with a bearer token (atomhost's additions; the checker's --cacert and --token-file).
+    const dir = await mkdtemp(join(tmpdir(), 'fleetlock-conformance-'));
+    try {
+      await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir });
+      const token = 'conformance-token-0123456789';
+      await writeFile(join(dir, 'token'), `${token}\n`);
+      const secure = await startServer(E, { slots: 2, token, tls: { cert: await readFile(join(dir, 'cert.pem')), key: await readFile(join(dir, 'key.pem')) } });
+      try {
+        assert.match(secure.url, /^https:/);
+        const r = await check(secure.url, '--slots', '2', '--group', 'secure', '--cacert', join(dir, 'cert.pem'), '--token-file', join(dir, 'token'));
+        assert.equal(r.exitCode, 0, `https + token:\n${r.text}`);
+      } finally {
+        await secure.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+
     const leader = await leaderIndex(E);
     await etcd.kill(leader);
     const rest = E.filter((_, i) => i !== leader);
@@ -63,7 +85,7 @@ test('atomhost fleetlock server passes the FleetLock conformance checker before 
     assert.equal(r.exitCode, 0, `after killing etcd member ${leader} (the leader):\n${r.text}`);
     await leaderIndex(rest); // the two left elected a new leader
     // The checker says it released everything; etcd agrees.
-    for (const g of ['default', 'default-other', 'workers', 'workers-other']) assert.deepEqual(await holdersInEtcd(rest, g), [], g);
+    for (const g of ['default', 'default-other', 'workers', 'workers-other', 'secure', 'secure-other']) assert.deepEqual(await holdersInEtcd(rest, g), [], g);
   } catch (err) {
     (err as Error).message += `\nserver log:\n${s.lines.slice(-20).join('\n')}\netcd logs:\n${etcd.logs()}`;
     throw err;
@@ -133,6 +155,12 @@ test('the checker fails fake non-conforming servers and names the cases they bre
     assert.match(b.text, /FAIL non-holder-release-harmless: .*a non-holder's steady-state freed someone else's slot/);
     assert.match(b.text, /FAIL holder-release-frees-slot: .*releasing a second time freed another slot/);
 
+    // Nothing listening: every case fails (or is not run), saying no answer came.
+    const dead = await check(`http://127.0.0.1:${await freePort()}`);
+    assert.equal(dead.exitCode, 1);
+    assert.equal(dead.report.passed, 0, dead.text);
+    assert.ok(dead.report.cases.every((c) => /no answer: .*Connection refused|not run: needs/.test(c.reason)), dead.text);
+
     // The plain-text form: one line per case and the failures listed last.
     const plain = await execa('python3', [CHECKER, releaseAny.url, '--slots', '2'], { reject: false });
     assert.equal(plain.exitCode, 1);
@@ -146,9 +174,18 @@ test('the checker fails fake non-conforming servers and names the cases they bre
 
 test('the checker refuses bad usage with exit 2', async (t) => {
   if (!(await requireCommand(t, 'python3'))) return;
-  for (const args of [[], ['http://127.0.0.1:1', '--slots', '0'], ['http://127.0.0.1:1', '--slots', 'x']]) {
-    const r = await execa('python3', [CHECKER, ...args], { reject: false });
+  const cases: [string[], RegExp][] = [
+    [[], /the following arguments are required: base_url/],
+    [['--slots', '0'], /--slots must be >= 1/],
+    [['--slots', 'x'], /--slots: invalid int value: 'x'/],
+    [['--token-file', '/nonexistent/token'], /--token-file \/nonexistent\/token: No such file or directory/],
+    [['--cacert', '/nonexistent/ca.pem'], /--cacert \/nonexistent\/ca\.pem: No such file or directory/],
+  ];
+  for (const [args, want] of cases) {
+    const r = await execa('python3', [CHECKER, ...(args.length ? ['http://127.0.0.1:1', ...args] : [])], { reject: false });
     assert.equal(r.exitCode, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /usage: fleetlock_conformance\.py/);
+    assert.match(r.stderr, want);
+    assert.equal(r.stdout, '', 'no case ran');
   }
 });

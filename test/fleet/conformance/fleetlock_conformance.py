@@ -12,7 +12,7 @@ Written from the protocol spec only, independent of any server's code:
     server may either refuse it or treat it as "default", but never as a bucket of its own.
 
 Usage: fleetlock_conformance.py BASE_URL [--slots N] [--group G] [--other-group G2]
-                                [--default-slots M] [--json]
+                                [--default-slots M] [--token-file F] [--cacert F] [--json]
 The group G (N slots), G2 (at least 1 slot) and "default" (M slots, default N) must have no
 holders when it starts. Ids carry a random suffix, so it can run again against the same
 server; it releases every slot it took. Exit 0 when every case passes, 1 otherwise.
@@ -20,6 +20,7 @@ server; it releases every slot it took. Exit 0 when every case passes, 1 otherwi
 import argparse
 import json
 import secrets
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -32,8 +33,11 @@ class Fail(Exception):
 
 
 class Checker:
-    def __init__(self, base, slots, group, other_group, default_slots, timeout=20.0):
+    def __init__(self, base, slots, group, other_group, default_slots, token=None, cacert=None, timeout=20.0):
         self.base = base.rstrip("/")
+        # Not part of FleetLock: for servers that add bearer tokens or TLS with a CA of their own.
+        self.auth = {"authorization": "Bearer " + token} if token else {}
+        self.tls = ssl.create_default_context(cafile=cacert) if cacert else None
         self.slots, self.group, self.other, self.default_slots = slots, group, other_group, default_slots
         self.timeout = timeout
         self.tag = secrets.token_hex(4)
@@ -48,13 +52,13 @@ class Checker:
 
     def raw(self, endpoint, body, header="true"):
         """POST; returns (status, parsed JSON or None, text). `header` None leaves it out."""
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", **self.auth}
         if header is not None:
             headers["fleet-lock-protocol"] = header
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         req = urllib.request.Request(self.base + "/v1/" + endpoint, data=data, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as res:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.tls) as res:
                 status, text = res.status, res.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as err:
             status, text = err.code, err.read().decode("utf-8", "replace")
@@ -240,12 +244,26 @@ def main():
     p.add_argument("--group", default="default", help="the group under test (default: default)")
     p.add_argument("--other-group", help="a second group with >= 1 slot (default: GROUP-other)")
     p.add_argument("--default-slots", type=int, help='slots of "default" (default: --slots)')
+    p.add_argument("--token-file", help="send 'Authorization: Bearer <first line of this file>'")
+    p.add_argument("--cacert", help="PEM CA file that signed an https server's certificate")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     a = p.parse_args()
     if a.slots < 1:
         p.error("--slots must be >= 1")
     other = a.other_group or a.group + "-other"
-    c = Checker(a.base_url, a.slots, a.group, other, a.default_slots or a.slots)
+    token = None
+    if a.token_file:
+        try:
+            with open(a.token_file, encoding="utf-8") as f:
+                token = f.readline().strip()
+        except OSError as err:
+            p.error("--token-file %s: %s" % (a.token_file, err.strerror or err))
+    if a.cacert:
+        try:
+            ssl.create_default_context(cafile=a.cacert)
+        except (OSError, ssl.SSLError) as err:
+            p.error("--cacert %s: %s" % (a.cacert, getattr(err, "strerror", None) or err))
+    c = Checker(a.base_url, a.slots, a.group, other, a.default_slots or a.slots, token, a.cacert)
     results = c.run()
     failed = [r for r in results if not r[1]]
     if a.json:
