@@ -70,7 +70,7 @@ install -d "$U/etc/systemd/system" "$U/etc/dbus-1/system.d" "$U/usr/share/dbus-1
   "$U/usr/share/polkit-1/actions" "$U/usr/local/bin" "$U/etc/atomhost" "$U/etc/systemd/system/multi-user.target.wants"
 # DIR/no-project: boot without the checkout's atomhost (a test installs the package).
 if [ ! -f "$D/no-project" ]; then
-  for f in "$PROJECT"/units/*.service "$PROJECT"/units/*.slice "$PROJECT"/units/*.target; do
+  for f in "$PROJECT"/units/*.service "$PROJECT"/units/*.slice "$PROJECT"/units/*.target "$PROJECT"/units/*.path; do
     [ -e "$f" ] && install -m 0644 "$f" "$U/etc/systemd/system/"
   done
   [ -e "$PROJECT/units/io.atomhost.Agent1.conf" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.conf" "$U/etc/dbus-1/system.d/"
