@@ -100,8 +100,11 @@ ln -sf /lib/systemd/system/multi-user.target "$U/etc/systemd/system/default.targ
 if [ -f "$D/enable" ]; then
   for u in $(cat "$D/enable"); do ln -sf "/etc/systemd/system/$u" "$U/etc/systemd/system/multi-user.target.wants/$u"; done
 fi
-# The machine's root may hold a stale machine-id or none; give the host its own.
-rm -f "$U/etc/machine-id"; : > "$U/etc/machine-id"
+# The machine's root may hold a stale machine-id or none; give the host its own, at its
+# first boot only: a reboot keeps it, as a real host's does (a FleetLock node id derives from it).
+if [ ! -e "$D/machine-id-set" ]; then
+  rm -f "$U/etc/machine-id"; : > "$U/etc/machine-id"; : > "$D/machine-id-set"
+fi
 # The boot must not see the machine's files that tmpfiles would clean: /tmp and /run are
 # tmpfs inside; /var/tmp is copied up on first write only.
 
