@@ -140,12 +140,14 @@ export async function checkAtomhostDeb(deb: string): Promise<void> {
  * is installed) by the root's own dpkg database: `dpkg --root` unpacks it and runs the
  * maintainer scripts chrooted in the root (they touch systemd only when it runs there, which
  * it does not), so `dpkg -s atomhost` knows it in the composed OS. Then the reconcile and
- * health units, which the package leaves disabled, are enabled: they belong to the image.
+ * health units, which the package leaves disabled, are enabled: they belong to the image;
+ * so is atomhost-updates.path, which starts the D-Bus-activated agent at boot once an
+ * update policy exists (after the reboot it must see the gate and give its lock slot back).
  */
 async function installAtomhost(root: string, deb: string): Promise<void> {
   await checkAtomhostDeb(deb);
   await sh('installing atomhost (dpkg --root)', 'dpkg', [`--root=${root}`, '--force-unsafe-io', '--install', deb], { DEBIAN_FRONTEND: 'noninteractive' });
-  await sh('enabling atomhost units', 'systemctl', [`--root=${root}`, 'enable', 'atomhost-reconcile.service', 'atomhost-health.service']);
+  await sh('enabling atomhost units', 'systemctl', [`--root=${root}`, 'enable', 'atomhost-reconcile.service', 'atomhost-health.service', 'atomhost-updates.path']);
 }
 
 /**

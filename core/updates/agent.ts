@@ -41,7 +41,12 @@ export interface AgentDeps {
   configDir?: string;
   /** How often the agent looks again while it waits for the gate after a boot. */
   gatePollMs?: number;
+  /** How often it tries again to give the fleet lock slot back after the boot (default 30 s). */
+  releaseRetryMs?: number;
 }
+
+/** After a healthy boot, an unreachable lock server is asked again this often (docs/updates.md). */
+export const RELEASE_RETRY_MS = 30_000;
 
 /** A node's default rollout wariness: stable per machine, spread over 0..1 (an app-specific hash, not the machine-id). */
 function defaultWariness(): number {
@@ -64,7 +69,8 @@ export class UpdateAgent {
   #started = false;
   #initialized = false;
   #stopped = false;
-
+  /** The last try to give the slot back failed: the next cycle comes after releaseRetryMs. */
+  #releaseRetry = false;
 
   #lock(cfg: NonNullable<UpdatesConfig['fleetLock']>): Promise<RebootLock> {
     if (!this.#d.lock) throw new AtomhostError('AH_ERR_UNSUPPORTED', 'the fleet_lock strategy needs a fleet lock client, and this agent was made without one');
@@ -110,6 +116,7 @@ export class UpdateAgent {
     if (!c) return 60 * 60_000;
     // While the gate runs after a boot, look again soon; otherwise the policy's interval.
     if (this.#report.state === 'gating') return this.#d.gatePollMs ?? 2000;
+    if (this.#releaseRetry) return this.#d.releaseRetryMs ?? RELEASE_RETRY_MS;
     return c.intervalMs + Math.floor(Math.random() * (c.jitterMs + 1));
   }
 
@@ -181,6 +188,11 @@ export class UpdateAgent {
       this.#initialized = true;
       const done = await this.#afterReboot(cfg, p);
       if (!done) return this.report();
+    }
+    // The slot is given back before anything else (a pause or a new policy does not keep it).
+    if (p.releasePending) {
+      this.#initialized = true;
+      if (!(await this.#releaseSlot(cfg, p))) return this.report();
     }
     // No drop-in at all: off. A host updates itself only once someone wrote a policy.
     if (!cfg.files.length) {
@@ -303,6 +315,31 @@ export class UpdateAgent {
   }
 
   /**
+   * Gives the fleet lock slot back after the boot (p.releasePending). True when done. An
+   * unreachable or refusing server leaves the agent waiting, and the next cycle comes after
+   * releaseRetryMs: a node that is back in service must not keep the fleet's only slot.
+   */
+  async #releaseSlot(cfg: UpdatesConfig, p: Persisted): Promise<boolean> {
+    const why = p.releasePending!;
+    if (cfg.strategy === 'fleet_lock' && cfg.fleetLock) {
+      try {
+        await (await this.#lock(cfg.fleetLock)).steadyState();
+      } catch (err) {
+        this.#releaseRetry = true;
+        const every = Math.round((this.#d.releaseRetryMs ?? RELEASE_RETRY_MS) / 1000);
+        this.#set('waiting', `${why}; giving the reboot slot back to ${cfg.fleetLock.baseUrl} (group ${cfg.fleetLock.group}) failed: ${(err as Error).message.split('\n')[0]}; trying again every ${every} s`);
+        return false;
+      }
+    }
+    // A policy that no longer says fleet_lock has no server to release on: nothing more to do.
+    this.#releaseRetry = false;
+    p.releasePending = null;
+    await savePersisted(this.#d.host.sysroot.path, p);
+    if (cfg.strategy === 'fleet_lock') this.#set('steady', `${why}; fleet lock released`, { target: null });
+    return true;
+  }
+
+  /**
    * The first cycles after the reboot. True when done (the cycle goes on to a new check).
    * The gate passed: post-healthy hooks, then the lock is released. The gate failed (the
    * host fell back to the previous revision): the release is denied for this host, and the
@@ -315,11 +352,7 @@ export class UpdateAgent {
     const cur = await currentRevision(this.#d.host);
     const rev = await this.#d.host.revisions.find(into.revision);
     const label = `revision ${shortId(into.revision)}${into.version ? ` (${into.version})` : ''}`;
-    const release = async () => {
-      if (cfg.strategy !== 'fleet_lock' || !cfg.fleetLock) return;
-      const lock = await this.#lock(cfg.fleetLock);
-      await lock.steadyState();
-    };
+    const lockHeld = cfg.strategy === 'fleet_lock' && !!cfg.fleetLock;
     if (cur?.rev.id === into.revision && rev?.state !== 'failed') {
       if (rev?.state !== 'healthy') {
         this.#set('gating', `waiting for the health gate of ${label}`, { target: into });
@@ -334,10 +367,12 @@ export class UpdateAgent {
           return false;
         }
       }
-      await release();
-      Object.assign(p, { rebootingInto: null, lastFailure: null });
+      // Recorded before the release: a retry (or a restarted daemon) never runs the hooks again.
+      Object.assign(p, { rebootingInto: null, lastFailure: null, releasePending: lockHeld ? `${label} is healthy` : null });
       await savePersisted(this.#d.host.sysroot.path, p);
-      this.#set('steady', `${label} is healthy${cfg.strategy === 'fleet_lock' ? '; fleet lock released' : ''}`, { target: null, lastFailure: null });
+      this.#report.lastFailure = null;
+      if (lockHeld) return true; // #run gives the slot back next
+      this.#set('steady', `${label} is healthy`, { target: null, lastFailure: null });
       return true;
     }
     const def = (await this.#d.host.sysroot.reload())[0];
@@ -350,9 +385,8 @@ export class UpdateAgent {
     }
     // Not on the new revision: it failed its gate and the host fell back (or the boot loader did).
     const failure = `${label} failed its health gate${rev?.reason ? ` (${rev.reason})` : ''}; running revision ${cur ? shortId(cur.rev.id) : '?'}`;
-    await release();
-    // p is updated in place: the rest of this cycle must see the denied release.
-    Object.assign(p, { rebootingInto: null, denied: [...new Set([...p.denied, ...(into.checksum ? [into.checksum] : [])])], lastFailure: failure });
+    // p is updated in place: the rest of this cycle must see the denied release (and the slot to give back).
+    Object.assign(p, { rebootingInto: null, denied: [...new Set([...p.denied, ...(into.checksum ? [into.checksum] : [])])], lastFailure: failure, releasePending: lockHeld ? failure : null });
     await savePersisted(this.#d.host.sysroot.path, p);
     this.#report.lastFailure = failure;
     this.#d.log('err', 'updateState', `update agent: ${failure}`, { PRIORITY: 3, ATOMHOST_UPDATE_STATE: 'steady', ATOMHOST_REVISION: into.revision });

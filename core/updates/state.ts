@@ -42,16 +42,21 @@ export interface Persisted {
   /** Payloads whose revision failed its gate: not chosen again (as Zincati denylists a rolled-back release). */
   denied: string[];
   lastFailure: string | null;
+  /**
+   * After the boot: the fleet lock slot still to give back (what the reboot ended in, for the
+   * messages). Set once the post-healthy hooks ran, so a retry never runs them again.
+   */
+  releasePending: string | null;
 }
 
-const EMPTY: Persisted = { paused: false, staged: null, rebootingInto: null, denied: [], lastFailure: null };
+const EMPTY: Persisted = { paused: false, staged: null, rebootingInto: null, denied: [], lastFailure: null, releasePending: null };
 
 export const stateFile = (sysroot: string): string => join(sysroot, 'ostree', 'atomhost', 'updates.json');
 
 export async function loadPersisted(sysroot: string): Promise<Persisted> {
   try {
     const j = JSON.parse(await readFile(stateFile(sysroot), 'utf8')) as Partial<Persisted>;
-    return { ...EMPTY, ...j, denied: Array.isArray(j.denied) ? j.denied.filter((x) => typeof x === 'string') : [] };
+    return { ...EMPTY, ...j, releasePending: typeof j.releasePending === 'string' ? j.releasePending : null, denied: Array.isArray(j.denied) ? j.denied.filter((x) => typeof x === 'string') : [] };
   } catch {
     return { ...EMPTY }; // none yet (or unreadable: start over, nothing is rebooted on it)
   }

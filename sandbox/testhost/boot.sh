@@ -70,7 +70,7 @@ install -d "$U/etc/systemd/system" "$U/etc/dbus-1/system.d" "$U/usr/share/dbus-1
   "$U/usr/share/polkit-1/actions" "$U/usr/local/bin" "$U/etc/atomhost" "$U/etc/systemd/system/multi-user.target.wants"
 # DIR/no-project: boot without the checkout's atomhost (a test installs the package).
 if [ ! -f "$D/no-project" ]; then
-  for f in "$PROJECT"/units/*.service "$PROJECT"/units/*.slice "$PROJECT"/units/*.target; do
+  for f in "$PROJECT"/units/*.service "$PROJECT"/units/*.slice "$PROJECT"/units/*.target "$PROJECT"/units/*.path; do
     [ -e "$f" ] && install -m 0644 "$f" "$U/etc/systemd/system/"
   done
   [ -e "$PROJECT/units/io.atomhost.Agent1.conf" ] && install -m 0644 "$PROJECT/units/io.atomhost.Agent1.conf" "$U/etc/dbus-1/system.d/"
@@ -100,8 +100,11 @@ ln -sf /lib/systemd/system/multi-user.target "$U/etc/systemd/system/default.targ
 if [ -f "$D/enable" ]; then
   for u in $(cat "$D/enable"); do ln -sf "/etc/systemd/system/$u" "$U/etc/systemd/system/multi-user.target.wants/$u"; done
 fi
-# The machine's root may hold a stale machine-id or none; give the host its own.
-rm -f "$U/etc/machine-id"; : > "$U/etc/machine-id"
+# The machine's root may hold a stale machine-id or none; give the host its own, at its
+# first boot only: a reboot keeps it, as a real host's does (a FleetLock node id derives from it).
+if [ ! -e "$D/machine-id-set" ]; then
+  rm -f "$U/etc/machine-id"; : > "$U/etc/machine-id"; : > "$D/machine-id-set"
+fi
 # The boot must not see the machine's files that tmpfiles would clean: /tmp and /run are
 # tmpfs inside; /var/tmp is copied up on first write only.
 

@@ -93,7 +93,7 @@ test('the file list: code under /usr/lib/atomhost, wrappers, units, D-Bus/polkit
     '/usr/lib/atomhost/package.json', '/usr/lib/atomhost/dist/bin/atomhost.js', '/usr/lib/atomhost/dist/bin/atomhostd.js', '/usr/lib/atomhost/dist/bin/package.json',
     '/usr/lib/atomhost/ostree-bridge/native/build/Release/ostree_bridge.node',
     '/usr/lib/atomhost/node_modules/systemd-journald/build/Release/journal_send.node',
-    '/lib/systemd/system/atomhostd.service', '/lib/systemd/system/atomhost.slice', '/lib/systemd/system/atomhost-reconcile.service', '/lib/systemd/system/atomhost-health.service',
+    '/lib/systemd/system/atomhostd.service', '/lib/systemd/system/atomhost.slice', '/lib/systemd/system/atomhost-reconcile.service', '/lib/systemd/system/atomhost-health.service', '/lib/systemd/system/atomhost-updates.path',
     '/usr/share/dbus-1/system.d/io.atomhost.Agent1.conf', '/usr/share/dbus-1/system-services/io.atomhost.Agent1.service',
     '/usr/share/polkit-1/actions/io.atomhost.policy',
     '/usr/share/doc/atomhost/copyright', '/usr/share/doc/atomhost/changelog.gz',

@@ -266,3 +266,56 @@ test('the timer: the next check comes after the interval plus a jitter within th
   // 20 draws from 600,001 values: equal ones would mean no jitter (or a fixed seed).
   assert.ok(new Set(offsets).size >= 15, `spread over the jitter window: ${offsets.join(', ')}`);
 });
+
+class FlakyLock extends FakeLock {
+  down = true;
+  override async steadyState(): Promise<void> {
+    this.calls.push('steady-state');
+    if (this.down) throw new Error('fleet lock http://127.0.0.1:9/v1/steady-state: connect ECONNREFUSED 127.0.0.1:9');
+    this.held = false;
+  }
+}
+
+test('fleet_lock with a fake lock: after a healthy boot, an unreachable lock server is asked again every 30 s; the post-healthy hooks run once', async (t) => {
+  if (!requireRoot(t)) return;
+  await f.publish('8.0');
+  const marks = join(f.scratch.dir, 'uncordon.log');
+  await policy(`strategy: fleet_lock\nfleet_lock: { base_url: "http://127.0.0.1:9", group: workers }\nhooks:\n  post_healthy: [{ argv: [/bin/sh, -c, "echo uncordon >> ${marks}"], timeout: 5s }]\n`);
+  const lock = new FlakyLock();
+  lock.down = false;
+  lock.grant = true;
+  const reboots: string[] = [];
+  assert.equal((await agent(lock, reboots).check()).state, 'rebooting');
+  const into = (await loadPersisted(f.sysroot)).rebootingInto!;
+  assert.equal(into.version, '8.0');
+  await host.setRevisionState(into.revision, 'healthy');
+
+  // The "boot" into 8.0, and the lock server is down.
+  lock.down = true;
+  const now = new Date('2026-12-05T06:00:00Z');
+  const a = agent(lock, reboots, now);
+  a.start(3_600_000);
+  try {
+    const r = await a.check();
+    assert.equal(r.state, 'waiting', JSON.stringify(r));
+    assert.match(r.reason ?? '', /^revision [0-9a-f]{12} \(8\.0\) is healthy; giving the reboot slot back to http:\/\/127\.0\.0\.1:9 \(group workers\) failed: .*ECONNREFUSED.*; trying again every 30 s$/);
+    assert.equal(Date.parse(a.report().nextCheck ?? '') - now.getTime(), 30_000, 'the next try in 30 s, not after the policy interval');
+    assert.equal(lock.held, true, 'the server still has this node as the holder');
+    assert.equal((await a.check()).state, 'waiting');
+  } finally {
+    a.stop();
+  }
+  // A restarted daemon tries again too, without running the hooks again.
+  assert.equal((await agent(lock, reboots).check()).state, 'waiting');
+  assert.equal(await readFile(marks, 'utf8'), 'uncordon\n', 'the post-healthy hook ran once');
+  assert.equal((await loadPersisted(f.sysroot)).rebootingInto, null);
+
+  lock.down = false;
+  const r = await agent(lock, reboots).check();
+  assert.equal(lock.held, false, 'released once the server answers');
+  assert.equal(r.state, 'steady', JSON.stringify(r));
+  assert.equal((await loadPersisted(f.sysroot)).releasePending, null);
+  assert.ok(logs.some((l) => /^updateState: update agent: steady: revision [0-9a-f]{12} \(8\.0\) is healthy; fleet lock released$/.test(l)), logs.join('\n'));
+  assert.equal(await readFile(marks, 'utf8'), 'uncordon\n', 'still once');
+  assert.deepEqual(reboots, ['reboot']);
+});

@@ -4,7 +4,9 @@
 // checked with tools inside the guest that are not atomhost: ostree admin status, the
 // GRUB environment block, the journal, the files of the running /usr, curl against the
 // running container. Order: a (first boot), e (a release that never boots), b (a whole-stack
-// upgrade), c (its rollback), d (a stack that fails its gate after the reboot).
+// upgrade), c (its rollback), d (a stack that fails its gate after the reboot), f (the update
+// agent under a FleetLock: it waits for the slot, drains, reboots by itself, and after the
+// boot, with no command, gates and gives the slot back).
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -14,6 +16,12 @@ import { publish } from '../../sandbox/vm-os.js';
 import { GUEST_HOST, type Vm } from '../../sandbox/vm.js';
 import { buildAndPush, startRegistry, type Registry } from '../../sandbox/registry.js';
 import { requireCommand, requireEarlier, requireRoot } from '../helpers/capability.js';
+import { startEtcd, type EtcdCluster } from '../../sandbox/etcd.js';
+import { EtcdClient } from '../../fleet/etcd.js';
+import { createFleetLockServer, type FleetLockServer } from '../../fleet/server.js';
+import { holdersInEtcd, lockBody, post } from '../fleet/helpers.js';
+import { MESSAGE_IDS } from '../../agent/journal.js';
+import { createServer } from 'node:net';
 import { Guest } from './guest.js';
 
 let g: Guest;
@@ -23,6 +31,22 @@ let registry: Registry;
 const GUEST_REGISTRY = `${GUEST_HOST}:5000`;
 const KUBELET_PORT = 10250;
 const kubelet: Record<string, string> = {};
+/** The FleetLock server of f, as the guest reaches it; its port on this machine is reserved in a (forwards are fixed at boot). */
+const GUEST_FLEETLOCK_PORT = 4080;
+let fleetLockPort = 0;
+let etcd: EtcdCluster | undefined;
+let fleetLock: FleetLockServer | undefined;
+
+/** A free port on 127.0.0.1 (the FleetLock server of f listens there later). */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 
 const status = () => g.status();
 const release = () => g.release();
@@ -32,6 +56,8 @@ const settled = () => g.settled();
 after(async () => {
   await g?.dispose();
   await registry?.stop();
+  await fleetLock?.stop();
+  await etcd?.stop();
 });
 
 test('a: the kickstart-installed image boots; atomhostd answers for the booted deployment; /usr is read-only', { timeout: 1_800_000 }, async (t) => {
@@ -43,7 +69,8 @@ test('a: the kickstart-installed image boots; atomhostd answers for the booted d
       kubelet[v] = await buildAndPush(registry.host, `kubelet:${v}`, { layers: [{ busybox: true, files: { 'www/index.html': `kubelet ${v}\n` } }], cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${KUBELET_PORT}`, '-h', '/www'] });
     }
     kubelet.v3 = await buildAndPush(registry.host, 'kubelet:v3', { layers: [{ busybox: true }], cmd: ['/bin/sh', '-c', 'echo "kubelet v3: cannot read /etc/kubelet.conf" >&2; exit 3'] });
-    return [{ guest: 5000, host: Number(registry.host.split(':')[1]) }];
+    fleetLockPort = await freePort();
+    return [{ guest: 5000, host: Number(registry.host.split(':')[1]) }, { guest: GUEST_FLEETLOCK_PORT, host: fleetLockPort }];
   });
   vm = g.vm;
   const state = await settled();
@@ -212,4 +239,78 @@ test('d: a stack that fails its gate after the reboot falls back and reboots by 
   const again = await vm.run('atomhost upgrade', 600_000);
   assert.equal(again.exitCode, 77, again.stdout);
   assert.match(again.stdout, /failed its health checks.*does not pick it again/s);
+});
+
+// The update agent's full cycle on a real host (issue #13): a real etcd and the real FleetLock
+// server on this machine, reached by the guest through a restricted user-net forward. d left
+// the host on OS 1.0 + kubelet v1 (the fallback), following /etc/atomhost/stack.yaml.
+test('f: the update agent under a FleetLock waits for the slot, drains, reboots by itself; after the boot, with no command, the gate passes and the slot is given back', { timeout: 2_400_000 }, async (t) => {
+  if (!requireEarlier(t, vm, 'the image did not boot') || !(await requireCommand(t, 'etcd'))) return;
+  etcd = await startEtcd(1);
+  fleetLock = createFleetLockServer({ etcd: new EtcdClient(etcd.clientUrls, { attemptTimeoutMs: 1500 }), slots: 1, lockTtlSeconds: 3600, log: () => {} });
+  await new Promise<void>((r) => fleetLock!.listen(fleetLockPort, '127.0.0.1', r));
+  const lockUrl = `http://127.0.0.1:${fleetLockPort}`;
+  const holders = () => holdersInEtcd(etcd!.clientUrls, 'workers');
+  // Another node holds the group's only slot.
+  assert.equal((await post(`${lockUrl}/v1/pre-reboot`, lockBody('other-node', 'workers'))).status, 200);
+  assert.equal(await release(), '1.0', 'f starts from d\'s fallback');
+  assert.match(await vm.ok('systemctl is-enabled atomhost-updates.path'), /^enabled/m, 'the image enables the path unit');
+
+  await writeStack(stack('2026.11.4', '2.0', 'kubelet:v2'));
+  await vm.ok(`mkdir -p /etc/atomhost/updates.d && rm -f /var/lib/atomhost-drained /var/lib/atomhost-uncordons && cat > /etc/atomhost/updates.d/50-fleet.yaml <<'EOF'
+strategy: fleet_lock
+interval: 10s
+jitter: 2s
+fleet_lock: { base_url: "http://${GUEST_HOST}:${GUEST_FLEETLOCK_PORT}", group: workers }
+hooks:
+  pre_reboot: [{ argv: [/bin/sh, -c, "date > /var/lib/atomhost-drained"], timeout: 1m }]
+  post_healthy: [{ argv: [/bin/sh, -c, "echo uncordon >> /var/lib/atomhost-uncordons"], timeout: 1m }]
+EOF`);
+  const check = await vm.run('atomhost --json updates check', 900_000);
+  const r = JSON.parse(check.stdout) as { state: string; reason: string | null; target: { version: string | null } | null };
+  assert.equal(r.state, 'waiting', check.stdout);
+  assert.equal(r.reason, 'no reboot slot free in fleet lock group workers');
+  assert.equal(r.target?.version, '2.0');
+  assert.match(await vm.ok('atomhost updates status'), /^Updates: waiting \(2\.0\): no reboot slot free in fleet lock group workers$/m, 'status shows the waiting state');
+  assert.match(await vm.ok('ostree admin status'), /\(staged\)/, 'the upgrade is staged');
+  assert.equal((await vm.run('test -e /var/lib/atomhost-drained')).exitCode, 1, 'no drain without the slot');
+  assert.deepEqual(await holders(), ['other-node']);
+
+  // The other node is back: the agent's own timer takes the slot, drains and reboots the host.
+  assert.equal((await post(`${lockUrl}/v1/steady-state`, lockBody('other-node', 'workers'))).status, 200);
+  const end = await vm.waitExit(900_000);
+  assert.notEqual(end, 'timeout', `the host did not reboot by itself\n${await vm.serialTail()}`);
+  const held = await holders();
+  assert.equal(held.length, 1, 'this node took the slot before the reboot');
+  assert.notEqual(held[0], 'other-node');
+
+  // The boot into the new revision. No command in the guest until etcd shows the slot free.
+  await vm.start();
+  let now = held;
+  for (let i = 0; i < 600 && now.length; i++) {
+    await new Promise((res) => setTimeout(res, 1000));
+    now = await holders();
+  }
+  assert.deepEqual(now, [], `the slot was given back after the boot\n${(await vm.run('atomhost updates status; journalctl -b -u atomhostd.service -u atomhost-health.service --no-pager -o cat | tail -30', 120_000)).stdout}`);
+  await settled();
+  assert.equal(await release(), '2.0', 'the new /usr runs');
+  assert.equal(await kubeletServes(), 'kubelet v2', `the new container runs\n${await g.why('kubelet.service')}`);
+  const booted = (JSON.parse(await vm.ok('atomhost status --json')) as { status: { deployments: { booted: boolean; version: string | null; revision: { state: string } | null }[] } }).status.deployments.find((d) => d.booted);
+  assert.deepEqual([booted?.version, booted?.revision?.state], ['2.0', 'healthy']);
+  assert.equal((await vm.run('test -s /var/lib/atomhost-drained')).exitCode, 0, 'the pre-reboot hook ran');
+  assert.equal((await vm.ok('cat /var/lib/atomhost-uncordons')).trim(), 'uncordon', 'the post-healthy hook ran once');
+  assert.match((await vm.run('atomhost updates status')).stdout, /^Updates: steady/m);
+  // The agent's states, by MESSAGE_ID: before the reboot, and in this boot (the agent the path unit started).
+  const states = async (boot: string) =>
+    (await vm.ok(`journalctl -b ${boot} MESSAGE_ID=${MESSAGE_IDS.updateState} -o json --no-pager`)).trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as Record<string, string>).ATOMHOST_UPDATE_STATE);
+  const before = await states('-1');
+  for (const want of ['checking', 'staged', 'waiting', 'rebooting']) assert.ok(before.includes(want), `${want} before the reboot: ${before.join(' ')}`);
+  assert.match(await vm.ok(`journalctl -b -1 MESSAGE_ID=${MESSAGE_IDS.updateReboot} -o cat --no-pager`), /update agent: rebooting into revision [0-9a-f]{12}/);
+  const afterBoot = await states('0');
+  assert.ok(afterBoot.includes('steady'), `steady after the boot: ${afterBoot.join(' ')}`);
+  assert.doesNotMatch(afterBoot.join(' '), /rebooting|error/, 'no second reboot, no error');
+  assert.match(await vm.ok(`journalctl -b 0 MESSAGE_ID=${MESSAGE_IDS.updateState} ATOMHOST_UPDATE_STATE=steady -o cat --no-pager`), /^update agent: steady: revision [0-9a-f]{12} \(2\.0\) is healthy; fleet lock released$/m);
+
+  // Leave the host as later runs expect it: the agent paused and the policy gone.
+  assert.match(await vm.ok('atomhost updates pause && rm /etc/atomhost/updates.d/50-fleet.yaml'), /paused/);
 });
