@@ -49,6 +49,7 @@ export function renderStatus(s: HostStatus, view: StatusView = {}): string {
 
 /** One signer in full: the whole fingerprint and when it signed (`status -v`). */
 function renderSignerVerbose(s: DeploymentStatus['signature']['signers'][number]): string {
+  if (s.type === 'ed25519') return s.valid ? `Valid signature by ed25519 key ${s.fingerprint}` : `Invalid ed25519 signature: ${s.problem}`;
   const who = `${s.user ?? 'key'} (fingerprint ${s.fingerprint}, signed ${s.signed})`;
   return s.valid ? `Valid signature by ${who}` : `Invalid signature by ${who}: ${s.problem}`;
 }
@@ -58,7 +59,15 @@ export function renderSignature(sig: DeploymentStatus['signature'] | undefined):
   if (!sig || sig.state === 'not-verified') return sig?.remote ? `not verified (remote ${sig.remote} checks no signatures)` : 'not verified';
   if (sig.state === 'unsigned') return `unsigned (remote ${sig.remote} requires a signature)`;
   return sig.signers
-    .map((s) => (s.valid ? `Valid signature by ${s.user ?? 'key'} (key ${s.keyId})` : `Invalid signature by key ${s.keyId}: ${s.problem}`))
+    .map((s) =>
+      s.type === 'ed25519'
+        ? s.valid
+          ? `Valid signature by ed25519 key ${s.keyId} (remote ${sig.remote})`
+          : `Invalid ed25519 signature: ${s.problem}`
+        : s.valid
+          ? `Valid signature by ${s.user ?? 'key'} (key ${s.keyId})`
+          : `Invalid signature by key ${s.keyId}: ${s.problem}`,
+    )
     .join('; ');
 }
 

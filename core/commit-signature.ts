@@ -2,15 +2,23 @@
 // line). A check runs gpg (≈ 0.1 s), so results are kept per commit and remote in
 // ostree/atomhost/signatures.json, keyed also by the times of the repo config, the remote's
 // keyring and libostree's system keyring directory: a key or remote added or deleted makes
-// the next status check again.
+// the next status check again. ed25519 signatures (core/ed25519-signature.ts) are checked by
+// atomhost in well under a millisecond and not cached: their key file is read on every check.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from './atomic-write.js';
 import type { Sysroot } from '../ostree-bridge/sysroot.js';
 import type { GpgSignature, RemoteInfo } from '../ostree-bridge/types.js';
+import { Ed25519Gate, ed25519KeyId, type Ed25519Verdict } from './ed25519-signature.js';
 
 export interface CommitSigner {
-  /** Full fingerprint of the signing key; its last 16 hex digits are the key id. */
+  /** gpg, or ed25519 (absent in entries cached before ed25519 existed: gpg). */
+  type?: 'gpg' | 'ed25519';
+  /**
+   * GPG: the full fingerprint of the signing key; its last 16 hex digits are the key id.
+   * ed25519: the public key as configured (base64); its first 16 characters are the key id
+   * ('' when no trusted key made the signature).
+   */
   fingerprint: string;
   keyId: string;
   /** "Name <email>" from the remote's keyring, or null when the key is not there. */
@@ -18,7 +26,8 @@ export interface CommitSigner {
   valid: boolean;
   /** Why a signature is not good (key missing, expired, revoked, bad); null when valid. */
   problem: string | null;
-  signed: string;
+  /** When it was signed (ISO 8601); null for ed25519, whose signatures carry no time. */
+  signed: string | null;
 }
 
 export interface CommitSignature {
@@ -51,6 +60,7 @@ function signer(s: GpgSignature): CommitSigner {
             : 'bad signature';
   const known = !s.keyMissing && !s.userName.startsWith('[unknown');
   return {
+    type: 'gpg',
     fingerprint: s.fingerprint,
     keyId: s.fingerprint.slice(-16),
     user: known ? (s.userEmail ? `${s.userName} <${s.userEmail}>` : s.userName) : null,
@@ -58,6 +68,19 @@ function signer(s: GpgSignature): CommitSigner {
     problem,
     signed: new Date(s.timestamp * 1000).toISOString(),
   };
+}
+
+/** An ed25519 verdict as status shows it. */
+function ed25519Signature(remote: string, v: Ed25519Verdict): CommitSignature {
+  if (v.state === 'unsigned') return { state: 'unsigned', remote, signers: [] };
+  const key = v.key?.base64 ?? '';
+  return { state: v.state, remote, signers: [{ type: 'ed25519', fingerprint: key, keyId: ed25519KeyId(key), user: null, valid: v.state === 'valid', problem: v.problem, signed: null }] };
+}
+
+/** A remote that checks both: valid only when both are; the worse state otherwise. */
+function merge(a: CommitSignature, b: CommitSignature): CommitSignature {
+  const rank = ['not-verified', 'valid', 'unsigned', 'invalid'] as const;
+  return { state: rank[Math.max(rank.indexOf(a.state), rank.indexOf(b.state))], remote: a.remote, signers: [...a.signers, ...b.signers] };
 }
 
 export class SignatureChecker {
@@ -80,8 +103,18 @@ export class SignatureChecker {
     const out: CommitSignature[] = [];
     for (const { checksum, remote } of items) {
       const info = remote ? remotes.find((r) => r.name === remote) : undefined;
+      let ed: CommitSignature | null = null;
+      if (info?.signVerify) {
+        try {
+          const v = await new Ed25519Gate(this.#sysroot).check(remote!, checksum);
+          if (v) ed = ed25519Signature(remote!, v);
+        } catch {
+          out.push({ state: 'not-verified', remote, signers: [] }); // the commit is gone: say nothing
+          continue;
+        }
+      }
       if (!info || !info.gpgVerify) {
-        out.push({ state: 'not-verified', remote: info ? remote : null, signers: [] });
+        out.push(ed ?? { state: 'not-verified', remote: info ? remote : null, signers: [] });
         continue;
       }
       const key = `${checksum}:${remote}:${stamp(remote!)}`;
@@ -98,7 +131,7 @@ export class SignatureChecker {
         cache[key] = sig;
         dirty = true;
       }
-      out.push(sig);
+      out.push(ed ? merge(sig, ed) : sig);
     }
     if (dirty) {
       // Keep only entries of the current stamps: the file does not grow with every key change.

@@ -32,6 +32,7 @@ import { faultPoint } from './faults.js';
 import { checkBootSpace } from './boot-space.js';
 import { TransactionJournal } from './tx-journal.js';
 import { SignatureChecker } from './commit-signature.js';
+import { Ed25519Gate } from './ed25519-signature.js';
 import { addRemote, listRemotes, type RemoteAddRequest, type RemoteListEntry } from './remotes.js';
 import type { ContainerPort } from './container-port.js';
 import {
@@ -72,6 +73,8 @@ export class LocalHost implements HostApi {
 
   private constructor(sysroot: Sysroot) {
     this.sysroot = sysroot;
+    // libostree checks GPG while it pulls; ed25519 is checked by atomhost, after the pull.
+    sysroot.commitGate = new Ed25519Gate(sysroot);
     this.revisions = new RevisionStore(sysroot.path);
     this.journal = new TransactionJournal(sysroot.path);
   }
@@ -478,6 +481,9 @@ export class LocalHost implements HostApi {
     const progress = ctx.progress ?? noProgress;
     if (ctx.signal?.aborted) throw new CancelledError(title);
     if (guard.refuseFailed) await this.#refuseFailed(content);
+    // A new OS commit is checked again here: it may have come into the repo without a gated
+    // pull (already there, or put there by another tool).
+    if (content.os.remote && content.os.checksum !== from?.checksum) await this.sysroot.commitGate?.verify(content.os.remote, [content.os.checksum]);
     // A kernel that does not fit in /boot would fail at shutdown (staged) or half-way: refuse now.
     const others = this.sysroot.deployments.map((d) => d.checksum);
     if (!others.includes(content.os.checksum)) await checkBootSpace(this.sysroot, content.os.checksum, others);

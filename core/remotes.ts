@@ -1,12 +1,12 @@
 // OSTree remotes that atomhost creates: verification is on unless refused out loud. A GPG
-// remote carries its own keyring (imported from the key files given); ed25519 uses ostree's
-// sign-verify, which needs a libostree built with sign-ed25519 (Debian 12's is not).
-import { execFile } from 'node:child_process';
+// remote carries its own keyring (imported from the key files given), checked by libostree;
+// an ed25519 remote gets libostree's own options (sign-verify, verification-ed25519-key/-file),
+// checked by atomhost (core/ed25519-signature.ts), as Debian 12's libostree cannot.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { AtomhostError, InvalidArgumentError } from './errors.js';
+import { checkSignVerifySpec } from './ed25519-signature.js';
 import type { Sysroot } from '../ostree-bridge/sysroot.js';
 import type { RemoteInfo } from '../ostree-bridge/types.js';
 
@@ -52,21 +52,20 @@ export function checkRemoteAdd(req: RemoteAddRequest): void {
   }
 }
 
-let features: Promise<string[]> | null = null;
-/** `ostree --features` (libostree's build features), read once. */
-function ostreeFeatures(): Promise<string[]> {
-  features ??= promisify(execFile)('ostree', ['--version']).then(({ stdout }) => [...stdout.matchAll(/^\s+- (\S+)$/gm)].map((m) => m[1]));
-  return features;
-}
-
 /** Adds the remote; on any failure the repo is left without it. */
 export async function addRemote(sysroot: Sysroot, req: RemoteAddRequest): Promise<RemoteListEntry> {
   checkRemoteAdd(req);
-  if (req.signVerify?.length && !(await ostreeFeatures()).includes('sign-ed25519')) {
-    throw new AtomhostError('AH_ERR_UNSUPPORTED', `remote ${req.name}: this host's libostree is built without sign-ed25519 (see \`ostree --version\`), so it cannot check ed25519 signatures; use --gpg-import KEYFILE`, {
-      details: { remote: req.name, field: 'sign-verify' },
-    });
+  // The options libostree itself would write for --sign-verify (which its CLI refuses when built
+  // without sign-ed25519): one inline key and/or one key file.
+  const signOptions: [string, string][] = [];
+  for (const spec of req.signVerify ?? []) {
+    const [key, value] = await checkSignVerifySpec(spec);
+    if (signOptions.some(([k]) => k === key)) {
+      throw new InvalidArgumentError(`--sign-verify ${JSON.stringify(spec)}: a remote takes one ${key === 'verification-ed25519-key' ? 'inline key' : 'key file'}; put several keys in one file (ed25519=file:PATH, one key per line)`, { field: 'sign-verify' });
+    }
+    signOptions.push([key, value]);
   }
+  if (signOptions.length) signOptions.unshift(['sign-verify', 'ed25519']);
   if ((await sysroot.remotes()).includes(req.name)) throw new InvalidArgumentError(`remote ${req.name} already exists (delete it first: atomhost remote delete ${req.name})`, { field: 'name' });
   const dir = await mkdtemp(join(tmpdir(), 'atomhost-keys-'));
   try {
@@ -80,7 +79,7 @@ export async function addRemote(sysroot: Sysroot, req: RemoteAddRequest): Promis
       files.push(f);
     }
     try {
-      await sysroot.addRemote(req.name, req.url, { gpgVerify: files.length > 0, gpgImport: files, signVerify: req.signVerify });
+      await sysroot.addRemote(req.name, req.url, { gpgVerify: files.length > 0, gpgImport: files, set: signOptions });
     } catch (err) {
       // ostree writes the config before importing keys: take a half-made remote away again.
       if ((await sysroot.remotes()).includes(req.name)) await sysroot.deleteRemote(req.name).catch(() => {});

@@ -15,7 +15,8 @@ export interface NativeSysroot {
   resolveRev(rev: string): string | null;
   readCommit(checksum: string): CommitInfo;
   verifyCommit(checksum: string, remote: string): GpgSignature[];
-  pull(remote: string, refs: string[], commitOnly: boolean, depth: number, onProgress?: (p: PullProgress) => void): Promise<void>;
+  /** noSignVerify(Summary): libostree's disable-sign-verify(-summary) pull options (the caller verifies). */
+  pull(remote: string, refs: string[], commitOnly: boolean, depth: number, onProgress?: (p: PullProgress) => void, noSignVerify?: boolean, noSignVerifySummary?: boolean): Promise<void>;
   cancel(): void;
   deploy(opts: { osname: string; checksum: string; origin: string; kargs: string[]; mergeIndex?: number; retain?: boolean }): Promise<Deployment[]>;
   writeDeployments(order: number[]): Promise<Deployment[]>;
@@ -42,9 +43,19 @@ const here = dirname(fileURLToPath(import.meta.url));
 // dist/ostree-bridge/native.js → <root>/ostree-bridge/native/build/Release
 const addonPath = join(here, '..', '..', 'ostree-bridge', 'native', 'build', 'Release', 'ostree_bridge.node');
 
-let cached: { Sysroot: new (path: string) => NativeSysroot } | undefined;
+export interface NativeAddon {
+  Sysroot: new (path: string) => NativeSysroot;
+  /** The commit object's bytes (its serialized GVariant) in the repo at repoPath. */
+  commitBytes(repoPath: string, checksum: string): Buffer;
+  /** The `aay` entry `key` of a commit's detached metadata; null when absent. */
+  detachedSignatures(repoPath: string, checksum: string, key: string): Buffer[] | null;
+  /** Sets (an empty list: removes) the `aay` entry `key` of a commit's detached metadata. */
+  writeDetachedSignatures(repoPath: string, checksum: string, key: string, signatures: Buffer[]): void;
+}
 
-export function loadAddon(): { Sysroot: new (path: string) => NativeSysroot } {
+let cached: NativeAddon | undefined;
+
+export function loadAddon(): NativeAddon {
   if (!cached) {
     const require = createRequire(import.meta.url);
     try {

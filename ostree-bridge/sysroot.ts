@@ -14,8 +14,23 @@ export interface AddRemoteOptions {
   gpgImport?: string[];
   /** ostree's KEYTYPE=inline:KEY or KEYTYPE=file:PATH. */
   signVerify?: string[];
+  /** Further options of the remote's config group, written as given (`ostree remote add --set`). */
+  set?: [string, string][];
   ifNotExists?: boolean;
 }
+
+/**
+ * Signature checks that atomhost makes itself for some remotes (core/ed25519-signature.ts):
+ * their pulls run with libostree's sign-verify off, then verify() sees the pulled commits.
+ */
+export interface CommitGate {
+  /** Whether this gate checks the remote's commits (then libostree's sign-verify is off for it). */
+  handles(remote: string): Promise<boolean>;
+  /** Throws (a SignatureError) when a commit is not acceptable. */
+  verify(remote: string, checksums: string[]): Promise<void>;
+}
+
+const CHECKSUM_RE = /^[0-9a-f]{64}$/;
 
 export class Sysroot {
   readonly path: string;
@@ -23,6 +38,8 @@ export class Sysroot {
   #queue: Promise<unknown> = Promise.resolve();
   #deployments: Deployment[] = [];
   #locked = false;
+  /** Set by the host (core/local-host.ts); without it, libostree's own sign-verify applies. */
+  commitGate: CommitGate | null = null;
 
   private constructor(path: string, native: NativeSysroot) {
     this.path = path;
@@ -110,8 +127,26 @@ export class Sysroot {
     const onAbort = () => this.#native.cancel();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.#run(() => this.#native.pull(opts.remote, opts.refs, opts.commitOnly ?? false, opts.depth ?? 0, opts.onProgress));
+      const options = this.commitGate && (await this.commitGate.handles(opts.remote)) ? await this.remoteOptions(opts.remote) : null;
+      // A gated pull moves the remote's refs before the gate has seen the commits: note where
+      // they were, to put them back when the gate refuses (a deployment re-checks as well).
+      const named = options ? opts.refs.filter((r) => !CHECKSUM_RE.test(r)).map((r) => `${opts.remote}:${r}`) : [];
+      const before = new Map(named.map((r) => [r, this.resolveRev(r)]));
+      await this.#run(() =>
+        this.#native.pull(opts.remote, opts.refs, opts.commitOnly ?? false, opts.depth ?? 0, opts.onProgress, !!options, !!options && !options.has('sign-verify-summary')),
+      );
+      if (options) {
+        const pulled = opts.refs.map((r) => (CHECKSUM_RE.test(r) ? r : this.resolveRev(`${opts.remote}:${r}`))).filter((c): c is string => !!c);
+        try {
+          await this.commitGate!.verify(opts.remote, pulled);
+        } catch (err) {
+          const moved = [...before].filter(([r, c]) => this.resolveRev(r) !== c);
+          if (moved.length) await this.setRefs(Object.fromEntries(moved));
+          throw err;
+        }
+      }
     } catch (err) {
+      if (err instanceof AtomhostError) throw err;
       if ((err as NativeError).cancelled || opts.signal?.aborted) throw new CancelledError(`pull from ${opts.remote}`);
       const sig = signatureFailure((err as Error).message);
       if (sig) throw new SignatureError(opts.remote, sig.commit ?? opts.refs.join(', '), sig.reason, err);
@@ -228,6 +263,11 @@ export class Sysroot {
     await ostreeCli(['remote', 'delete', `--repo=${this.repoPath}`, name]);
   }
 
+  /** The options of a remote's config group (url, gpg-verify, sign-verify, …); null when there is no such remote. */
+  async remoteOptions(name: string): Promise<Map<string, string> | null> {
+    return parseRemoteGroups(await readFile(join(this.repoPath, 'config'), 'utf8')).get(name) ?? null;
+  }
+
   /** Every remote with how it verifies, read from the repo config (gpg-verify is on unless set false, as libostree reads it). */
   async remoteInfos(opts: { keys?: boolean } = {}): Promise<RemoteInfo[]> {
     const groups = parseRemoteGroups(await readFile(join(this.repoPath, 'config'), 'utf8'));
@@ -269,6 +309,7 @@ export async function addRemoteToRepo(repoPath: string, name: string, url: strin
   if (opts.ifNotExists) args.push('--if-not-exists');
   if (!opts.gpgVerify) args.push('--no-gpg-verify');
   for (const k of opts.signVerify ?? []) args.push(`--sign-verify=${k}`);
+  for (const [k, v] of opts.set ?? []) args.push(`--set=${k}=${v}`);
   await ostreeCli([...args, name, url]);
   // One call per file: given several `-k`, ostree 2022.7 imports only one of them too.
   for (const k of opts.gpgImport ?? []) await ostreeCli(['remote', 'gpg-import', `--repo=${repoPath}`, name, '-k', k]);

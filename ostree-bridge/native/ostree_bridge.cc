@@ -188,7 +188,8 @@ struct ProgressData {
 class PullWorker : public Napi::AsyncProgressQueueWorker<ProgressData> {
  public:
   PullWorker(Napi::Env env, OstreeSysroot* sysroot, std::string remote, std::vector<std::string> refs, bool commitOnly,
-             int depth, Napi::Function onProgress, GCancellable* cancellable)
+             int depth, Napi::Function onProgress, GCancellable* cancellable, bool noSignVerify = false,
+             bool noSignVerifySummary = false)
       : Napi::AsyncProgressQueueWorker<ProgressData>(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         sysroot_(OSTREE_SYSROOT(g_object_ref(sysroot))),
@@ -196,7 +197,9 @@ class PullWorker : public Napi::AsyncProgressQueueWorker<ProgressData> {
         refs_(std::move(refs)),
         commitOnly_(commitOnly),
         depth_(depth),
-        cancellable_(G_CANCELLABLE(g_object_ref(cancellable))) {
+        cancellable_(G_CANCELLABLE(g_object_ref(cancellable))),
+        noSignVerify_(noSignVerify),
+        noSignVerifySummary_(noSignVerifySummary) {
     if (!onProgress.IsEmpty()) progressCb_ = Napi::Persistent(onProgress);
   }
   ~PullWorker() override {
@@ -223,6 +226,11 @@ class PullWorker : public Napi::AsyncProgressQueueWorker<ProgressData> {
     int flags = commitOnly_ ? OSTREE_REPO_PULL_FLAGS_COMMIT_ONLY : OSTREE_REPO_PULL_FLAGS_NONE;
     g_variant_builder_add(&b, "{s@v}", "flags", g_variant_new_variant(g_variant_new_int32(flags)));
     if (depth_ != 0) g_variant_builder_add(&b, "{s@v}", "depth", g_variant_new_variant(g_variant_new_int32(depth_)));
+    // The caller verifies the remote's sign-verify signatures itself (atomhost's ed25519 check,
+    // for a libostree built without sign-ed25519): libostree must not try and fail.
+    if (noSignVerify_) g_variant_builder_add(&b, "{s@v}", "disable-sign-verify", g_variant_new_variant(g_variant_new_boolean(TRUE)));
+    if (noSignVerifySummary_)
+      g_variant_builder_add(&b, "{s@v}", "disable-sign-verify-summary", g_variant_new_variant(g_variant_new_boolean(TRUE)));
     g_autoptr(GVariant) opts = g_variant_ref_sink(g_variant_builder_end(&b));
     gboolean ok = ostree_repo_pull_with_options(repo, remote_.c_str(), opts, ap, cancellable_, &e);
     ostree_async_progress_finish(ap);
@@ -277,6 +285,8 @@ class PullWorker : public Napi::AsyncProgressQueueWorker<ProgressData> {
   bool commitOnly_;
   int depth_;
   GCancellable* cancellable_;
+  bool noSignVerify_;
+  bool noSignVerifySummary_;
   Napi::FunctionReference progressCb_;
   const ExecutionProgress* progress_ = nullptr;
   GErrorInfo err_;
@@ -831,7 +841,10 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
     bool commitOnly = info[2].ToBoolean().Value();
     int depth = info[3].IsNumber() ? info[3].ToNumber().Int32Value() : 0;
     Napi::Function cb = info[4].IsFunction() ? info[4].As<Napi::Function>() : Napi::Function();
-    return Queued(new PullWorker(info.Env(), sysroot_, remote, refs, commitOnly, depth, cb, cancellable_));
+    bool noSignVerify = info.Length() > 5 && info[5].ToBoolean().Value();
+    bool noSignVerifySummary = info.Length() > 6 && info[6].ToBoolean().Value();
+    return Queued(new PullWorker(info.Env(), sysroot_, remote, refs, commitOnly, depth, cb, cancellable_, noSignVerify,
+                                 noSignVerifySummary));
   }
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
     g_cancellable_cancel(cancellable_);
@@ -906,6 +919,114 @@ class Sysroot : public Napi::ObjectWrap<Sysroot> {
   GCancellable* cancellable_;
 };
 
+// ---- a commit's bytes and detached signatures, on any repo by path (ostree-bridge/detached-metadata.ts) ----
+
+void ThrowG(Napi::Env env, GError* e) {
+  GErrorInfo i;
+  i.Take(e);
+  MakeError(env, i).ThrowAsJavaScriptException();
+}
+
+// Opens the repo at `path` (a new reference), or throws into JS and returns null.
+OstreeRepo* OpenRepoAt(Napi::Env env, const std::string& path) {
+  g_autoptr(GFile) f = g_file_new_for_path(path.c_str());
+  g_autoptr(OstreeRepo) repo = ostree_repo_new(f);
+  GError* e = nullptr;
+  if (!ostree_repo_open(repo, nullptr, &e)) {
+    ThrowG(env, e);
+    return nullptr;
+  }
+  return static_cast<OstreeRepo*>(g_steal_pointer(&repo));
+}
+
+// commitBytes(repoPath, checksum): the commit object as stored, the serialized GVariant that
+// ostree's sign API signs and verifies.
+Napi::Value CommitBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  g_autoptr(OstreeRepo) repo = OpenRepoAt(env, info[0].ToString().Utf8Value());
+  if (!repo) return env.Undefined();
+  std::string csum = info[1].ToString().Utf8Value();
+  g_autoptr(GVariant) commit = nullptr;
+  GError* e = nullptr;
+  if (!ostree_repo_load_variant(repo, OSTREE_OBJECT_TYPE_COMMIT, csum.c_str(), &commit, &e)) {
+    ThrowG(env, e);
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, static_cast<const char*>(g_variant_get_data(commit)), g_variant_get_size(commit));
+}
+
+// detachedSignatures(repoPath, checksum, key): the `aay` entry `key` of the commit's detached
+// metadata as buffers; null when there is no detached metadata, no such key, or another type.
+Napi::Value DetachedSignatures(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  g_autoptr(OstreeRepo) repo = OpenRepoAt(env, info[0].ToString().Utf8Value());
+  if (!repo) return env.Undefined();
+  std::string csum = info[1].ToString().Utf8Value();
+  std::string key = info[2].ToString().Utf8Value();
+  g_autoptr(GVariant) meta = nullptr;
+  GError* e = nullptr;
+  if (!ostree_repo_read_commit_detached_metadata(repo, csum.c_str(), &meta, nullptr, &e)) {
+    ThrowG(env, e);
+    return env.Undefined();
+  }
+  if (!meta) return env.Null();
+  g_autoptr(GVariant) sigs = g_variant_lookup_value(meta, key.c_str(), G_VARIANT_TYPE("aay"));
+  if (!sigs) return env.Null();
+  gsize n = g_variant_n_children(sigs);
+  Napi::Array out = Napi::Array::New(env, n);
+  for (gsize k = 0; k < n; k++) {
+    g_autoptr(GVariant) one = g_variant_get_child_value(sigs, k);
+    gsize len = 0;
+    const void* data = g_variant_get_fixed_array(one, &len, 1);
+    out.Set(static_cast<uint32_t>(k), Napi::Buffer<char>::Copy(env, static_cast<const char*>(data), len));
+  }
+  return out;
+}
+
+// writeDetachedSignatures(repoPath, checksum, key, buffers[]): sets the `aay` entry `key` of the
+// commit's detached metadata (its other entries kept); an empty list removes the entry.
+Napi::Value WriteDetachedSignatures(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  g_autoptr(OstreeRepo) repo = OpenRepoAt(env, info[0].ToString().Utf8Value());
+  if (!repo) return env.Undefined();
+  std::string csum = info[1].ToString().Utf8Value();
+  std::string key = info[2].ToString().Utf8Value();
+  Napi::Array list = info[3].As<Napi::Array>();
+  g_autoptr(GVariant) old = nullptr;
+  GError* e = nullptr;
+  if (!ostree_repo_read_commit_detached_metadata(repo, csum.c_str(), &old, nullptr, &e)) {
+    ThrowG(env, e);
+    return env.Undefined();
+  }
+  GVariantBuilder b;
+  g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+  if (old) {
+    GVariantIter it;
+    g_variant_iter_init(&it, old);
+    const char* k;
+    GVariant* v;
+    while (g_variant_iter_next(&it, "{&s@v}", &k, &v)) {
+      if (key != k) g_variant_builder_add(&b, "{s@v}", k, v);
+      g_variant_unref(v);
+    }
+  }
+  if (list.Length() > 0) {
+    GVariantBuilder sb;
+    g_variant_builder_init(&sb, G_VARIANT_TYPE("aay"));
+    for (uint32_t k = 0; k < list.Length(); k++) {
+      Napi::Buffer<char> buf = list.Get(k).As<Napi::Buffer<char>>();
+      g_variant_builder_add_value(&sb, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, buf.Data(), buf.Length(), 1));
+    }
+    g_variant_builder_add(&b, "{s@v}", key.c_str(), g_variant_new_variant(g_variant_builder_end(&sb)));
+  }
+  g_autoptr(GVariant) meta = g_variant_ref_sink(g_variant_builder_end(&b));
+  if (!ostree_repo_write_commit_detached_metadata(repo, csum.c_str(), meta, nullptr, &e)) {
+    ThrowG(env, e);
+    return env.Undefined();
+  }
+  return env.Undefined();
+}
+
 // libostree prints a few notes with g_print ("Freed objects: …"); stdout belongs to the
 // caller (JSON output), so they go to stderr.
 void PrintToStderr(const gchar* text) { fputs(text, stderr); }
@@ -913,6 +1034,9 @@ void PrintToStderr(const gchar* text) { fputs(text, stderr); }
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   g_set_print_handler(PrintToStderr);
   exports.Set("Sysroot", Sysroot::Init(env));
+  exports.Set("commitBytes", Napi::Function::New(env, CommitBytes));
+  exports.Set("detachedSignatures", Napi::Function::New(env, DetachedSignatures));
+  exports.Set("writeDetachedSignatures", Napi::Function::New(env, WriteDetachedSignatures));
   return exports;
 }
 
