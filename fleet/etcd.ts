@@ -223,8 +223,10 @@ export class EtcdClient {
       // A member without a leader or quorum answers 503/5xx: another member may have one.
       if (status >= 500) {
         // etcd's JSON gateway reaches the member's gRPC side with the member's own certificate;
-        // under --client-cert-auth one without clientAuth usage fails it, every time, like this.
-        const hint = ep.startsWith('https:') && msg === 'connection closed' ? ' (with --client-cert-auth, the member certificate needs extendedKeyUsage clientAuth as well as serverAuth)' : '';
+        // under --client-cert-auth one without clientAuth usage fails it, every time, with
+        // "connection closed" or, depending on timing, a gRPC transport error on the preface.
+        const gatewayRefused = msg === 'connection closed' || /^connection error: .*transport: .*(client preface|connection reset|EOF)/.test(msg);
+        const hint = ep.startsWith('https:') && gatewayRefused ? ' (with --client-cert-auth, the member certificate needs extendedKeyUsage clientAuth as well as serverAuth)' : '';
         why.push(`${ep}: ${msg}${hint}`);
         continue;
       }
