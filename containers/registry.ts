@@ -6,6 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { truncate, rm } from 'node:fs/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { NotFoundError } from '../core/errors.js';
+import { dispatcherFor, explainTlsError, probeTls } from './certs-d.js';
 import { DigestMismatchError, RegistryError, UnsupportedMediaTypeError } from './errors.js';
 import { formatReference, type ImageReference } from './reference.js';
 import { settingsFor, type RegistrySettings } from './registries.js';
@@ -61,6 +62,17 @@ export interface ResolvedImage {
 // so that none can downgrade https to http and credentials never go to another host.
 const dispatcher = new Agent({ connections: 8 });
 const MAX_REDIRECTS = 5;
+
+/** GET/HEAD through the dispatcher certs.d gives the URL's host; a TLS failure names the file that would fix it. */
+async function requestTls(url: URL, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod }, what: string, details: Record<string, unknown>): Promise<Dispatcher.ResponseData<unknown>> {
+  const { dispatcher: d, tls } = url.protocol === 'https:' ? dispatcherFor(url.host, dispatcher) : { dispatcher, tls: null };
+  return request(url, { ...opts, dispatcher: d }).catch(async (err: unknown) => {
+    let tlsWhy = tls && explainTlsError(url.host, err, tls);
+    // A dropped TLS connection may be a refused client certificate: read the server's alert.
+    if (tls && !tlsWhy && (err as { code?: string }).code === 'UND_ERR_SOCKET') tlsWhy = explainTlsError(url.host, await probeTls(url.host, tls), tls);
+    throw new RegistryError(`${what}: ${tlsWhy ?? (err as Error).message}`, details, err);
+  });
+}
 /** Manifests, indexes and configs are small JSON documents: a larger answer is refused while it streams. */
 export const MAX_MANIFEST_BYTES = Number(process.env.ATOMHOST_MAX_MANIFEST_BYTES ?? 4 * 1024 * 1024);
 export const MAX_CONFIG_BYTES = Number(process.env.ATOMHOST_MAX_CONFIG_BYTES ?? 8 * 1024 * 1024);
@@ -177,9 +189,7 @@ export class RegistryClient {
       for (let hop = 0; ; hop++) {
         // Credentials go to the registry itself, never to a host it redirects to.
         const auth = this.#authorization && url.host === base.host ? { authorization: this.#authorization } : {};
-        const res = await request(url, { method, headers: { ...headers, ...auth }, signal, dispatcher }).catch((err: unknown) => {
-          throw new RegistryError(`registry ${this.registry} is unreachable: ${(err as Error).message}`, { registry: this.registry }, err);
-        });
+        const res = await requestTls(url, { method, headers: { ...headers, ...auth }, signal }, `registry ${this.registry} is unreachable`, { registry: this.registry });
         const location = res.headers.location;
         if (res.statusCode < 300 || res.statusCode >= 400 || !location) return res;
         await res.body.dump();
@@ -228,9 +238,7 @@ export class RegistryClient {
     }
     if (params.service) url.searchParams.set('service', params.service);
     if (params.scope) url.searchParams.set('scope', params.scope);
-    const res = await request(url, { headers: basic ? { authorization: basic } : {}, signal, dispatcher }).catch((err: unknown) => {
-      throw new RegistryError(`token service ${url.host} is unreachable: ${(err as Error).message}`, {}, err);
-    });
+    const res = await requestTls(url, { headers: basic ? { authorization: basic } : {}, signal }, `token service ${url.host} is unreachable`, {});
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new RegistryError(`token service ${url.host} refused a token for ${this.registry} (HTTP ${res.statusCode})`);
