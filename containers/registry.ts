@@ -209,17 +209,18 @@ export class RegistryClient {
       res = await go();
       if (res.statusCode === 401) {
         await res.body.dump();
-        throw new RegistryError(`registry ${this.registry} refused the credentials${this.#settings.credentials ? '' : ' (no credentials for it in the auth file)'}`, { registry: this.registry });
+        const creds = await this.#settings.credentials();
+        throw new RegistryError(`registry ${this.registry} refused the credentials${creds ? ` from ${creds.source}` : ` (none found in ${this.#settings.credentialSources})`}`, { registry: this.registry });
       }
     }
     return res;
   }
 
   async #authenticate(challenge: string, path: string, signal?: AbortSignal): Promise<void> {
-    const creds = this.#settings.credentials;
+    const creds = await this.#settings.credentials();
     const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : null;
     if (/^basic/i.test(challenge)) {
-      if (!basic) throw new RegistryError(`registry ${this.registry} needs credentials; add them to an auth file (REGISTRY_AUTH_FILE or /etc/atomhost/auth.json)`, { registry: this.registry });
+      if (!basic) throw new RegistryError(`registry ${this.registry} needs credentials; none were found in ${this.#settings.credentialSources}`, { registry: this.registry });
       this.#authorization = basic;
       return;
     }

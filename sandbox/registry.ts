@@ -58,7 +58,9 @@ export async function startRegistry(dir: string, opts: { htpasswd?: { user: stri
   }
   const config = join(dir, 'config.yml');
   await writeFile(config, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${tls}${auth}`);
-  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+  // docker-registry reads REGISTRY_* variables as config overrides: REGISTRY_AUTH_FILE (meant for atomhost) would break it.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: 'ignore', env });
   const host = `127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     // An HTTPS registry (which may demand a client certificate) is up once its port accepts connections.
