@@ -77,6 +77,10 @@ async function requestTls(url: URL, opts: Omit<Dispatcher.RequestOptions, 'origi
 export const MAX_MANIFEST_BYTES = Number(process.env.ATOMHOST_MAX_MANIFEST_BYTES ?? 4 * 1024 * 1024);
 export const MAX_CONFIG_BYTES = Number(process.env.ATOMHOST_MAX_CONFIG_BYTES ?? 8 * 1024 * 1024);
 
+/** containers/image's bounds on a signature extension answer (iolimits.MaxSignatureListBodySize). */
+export const MAX_SIGNATURE_LIST_BYTES = Number(process.env.ATOMHOST_MAX_SIGNATURE_LIST_BYTES ?? 4 * 1024 * 1024);
+const MAX_EXTENSION_SIGNATURES = 64;
+
 /** The digest algorithms atomhost can verify; any other is refused rather than trusted. */
 const ALGORITHMS: Record<string, RegExp> = { sha256: /^[0-9a-f]{64}$/, sha512: /^[0-9a-f]{128}$/ };
 
@@ -175,6 +179,7 @@ export class RegistryClient {
   readonly #settings: RegistrySettings;
   readonly #base: string;
   #authorization: string | null = null;
+  #supportsSignatures: Promise<boolean> | null = null;
 
   constructor(registry: string, settings: RegistrySettings = settingsFor(registry)) {
     this.registry = registry;
@@ -253,6 +258,55 @@ export class RegistryClient {
     const token = body?.token ?? body?.access_token;
     if (typeof token !== 'string' || !token || /[\r\n]/.test(token)) throw new RegistryError(`token service ${url.host} returned no token`);
     this.#authorization = `Bearer ${token}`;
+  }
+
+  /**
+   * Whether the registry offers the signature API extension: its /v2/ answer carries
+   * `X-Registry-Supports-Signatures: 1` (as containers/image detects it; OpenShift's
+   * registry does). Asked once per client.
+   */
+  supportsSignatures(signal?: AbortSignal): Promise<boolean> {
+    this.#supportsSignatures ??= (async () => {
+      const res = await this.#send('GET', '/v2/', {}, signal);
+      await res.body.dump();
+      return String(res.headers['x-registry-supports-signatures'] ?? '') === '1';
+    })();
+    return this.#supportsSignatures;
+  }
+
+  /** Where the signature extension lists a manifest's signatures. */
+  signaturesUrl(repository: string, digest: string): string {
+    return `${this.#base}/extensions/v2/${repository}/signatures/${digest}`;
+  }
+
+  /**
+   * The atomic (simple signing) signatures of manifest `digest` from the signature API
+   * extension: GET /extensions/v2/NAME/signatures/DIGEST, {"signatures": [{"version": 2,
+   * "type": "atomic", "name", "content": base64}]}, the list capped at MAX_SIGNATURE_LIST_BYTES
+   * and MAX_EXTENSION_SIGNATURES entries. Other versions and types are skipped (containers/image
+   * does the same); anything malformed is a RegistryError.
+   */
+  async extensionSignatures(repository: string, digest: string, signal?: AbortSignal): Promise<{ name: string; bytes: Buffer }[]> {
+    const what = `the signatures of ${this.registry}/${repository}@${digest} (signature extension)`;
+    digestAlgorithm(digest, what);
+    const res = await this.#send('GET', `/extensions/v2/${repository}/signatures/${digest}`, { accept: 'application/json' }, signal);
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new RegistryError(`${what}: HTTP ${res.statusCode}`, { registry: this.registry });
+    }
+    const doc = parseObject(await readCapped(res, MAX_SIGNATURE_LIST_BYTES, what), what, `${this.registry}/${repository}`);
+    if (!Array.isArray(doc.signatures)) throw new RegistryError(`${what}: "signatures" must be a list`, { registry: this.registry });
+    if (doc.signatures.length > MAX_EXTENSION_SIGNATURES) throw new RegistryError(`${what}: ${doc.signatures.length} signatures, more than ${MAX_EXTENSION_SIGNATURES}: refused`, { registry: this.registry });
+    const out: { name: string; bytes: Buffer }[] = [];
+    for (const [i, raw] of (doc.signatures as unknown[]).entries()) {
+      const sig = raw as Record<string, unknown> | null;
+      if (!sig || typeof sig !== 'object' || Array.isArray(sig)) throw new RegistryError(`${what}: signatures[${i}] must be an object`, { registry: this.registry });
+      if (sig.version !== 2 || sig.type !== 'atomic') continue;
+      if (typeof sig.content !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(sig.content) || sig.content.length % 4 !== 0) throw new RegistryError(`${what}: signatures[${i}].content must be base64`, { registry: this.registry });
+      const name = typeof sig.name === 'string' && /^[\x21-\x7e]{1,200}$/.test(sig.name) ? ` (${sig.name})` : '';
+      out.push({ name: `extension signature ${i + 1}${name}`, bytes: Buffer.from(sig.content, 'base64') });
+    }
+    return out;
   }
 
   /** Fetches a manifest by tag or digest and checks it against the digest it was asked by. */
