@@ -1,6 +1,8 @@
 // "Simple signing" (atomic container signatures, as `skopeo copy --sign-by` and
 // `podman push --sign-by` write them) checked against policy.json's signedBy requirements.
-// Signatures are found as containers-registries.d(5) says: the most specific `docker` scope
+// A registry that answers /v2/ with X-Registry-Supports-Signatures: 1 serves them itself
+// (GET /extensions/v2/NAME/signatures/DIGEST, containers/registry.ts), preferred as
+// containers/image prefers it. Otherwise signatures are found as containers-registries.d(5) says: the most specific `docker` scope
 // (else `default-docker`) gives a lookaside URL (file://, http://, https://), under which
 // signature N of an image is <url>/<repo path>@<algo>=<hex>/signature-N, N = 1, 2, … until
 // one is missing. Each is verified by gpg against a temporary keyring made only of the
@@ -144,6 +146,13 @@ async function fetchSignatures(base: string, ref: ImageReference, digest: string
   return out;
 }
 
+/** The registry's side of signatures: the signature API extension (containers/registry.ts's client). */
+export interface SignatureSource {
+  supportsSignatures(signal?: AbortSignal): Promise<boolean>;
+  signaturesUrl(repository: string, digest: string): string;
+  extensionSignatures(repository: string, digest: string, signal?: AbortSignal): Promise<{ name: string; bytes: Buffer }[]>;
+}
+
 // ---- gpg ----
 
 /** A throwaway GnuPG home holding only the policy's keys; gpg never sees the user's keyring. */
@@ -271,16 +280,24 @@ export function policyFor(image: ImageReference): PolicyCheck | null {
  * it came from (registries.d is looked up for it, as containers/image does for a mirror);
  * `manifest` is the top-level one the tag or digest named (an index when there is one).
  */
-export async function checkSignatures(check: PolicyCheck, source: ImageReference, manifest: { digest: string; bytes: Buffer }, signal?: AbortSignal): Promise<void> {
+export async function checkSignatures(check: PolicyCheck, source: ImageReference, manifest: { digest: string; bytes: Buffer }, signal?: AbortSignal, client?: SignatureSource): Promise<void> {
   const { image, applicable } = check;
   const signedBy = applicable.requirements.map((r, i) => [r, i] as const).filter((x): x is readonly [Extract<Requirement, { type: 'signedBy' }>, number] => x[0].type === 'signedBy');
   if (signedBy.length === 0) return;
   let sigs: { name: string; bytes: Buffer }[] = [];
-  let lookaside: LookasideConfig | null;
+  let lookaside: LookasideConfig | null = null;
+  // Where the signatures were looked for: the registry's extension when it announces one
+  // (preferred, as containers/image does), else the registries.d lookaside.
+  let extension: string | null = null;
   const first = `${applicable.entry}[${signedBy[0][1]}]`;
   try {
-    lookaside = await lookasideFor(source);
-    if (lookaside) sigs = await fetchSignatures(lookaside.url, source, manifest.digest, signal);
+    if (client && (await client.supportsSignatures(signal))) {
+      extension = client.signaturesUrl(source.repository, manifest.digest);
+      sigs = await client.extensionSignatures(source.repository, manifest.digest, signal);
+    } else {
+      lookaside = await lookasideFor(source);
+      if (lookaside) sigs = await fetchSignatures(lookaside.url, source, manifest.digest, signal);
+    }
   } catch (err) {
     if (err instanceof ImagePolicyFileError) throw err;
     throw refused(image, applicable, first, `signedBy: the signatures could not be read (${(err as Error).message})`);
@@ -289,8 +306,12 @@ export async function checkSignatures(check: PolicyCheck, source: ImageReference
   for (const [req, i] of signedBy) {
     const where = `${applicable.entry}[${i}]`;
     const keys = describeKeys(req.keys);
-    if (!lookaside) throw refused(image, applicable, where, `signedBy: no signature was found: no lookaside is configured for ${formatReference(source)} in ${join(confDir(), 'registries.d')} (the registry signature extension is not supported)`);
-    if (sigs.length === 0) throw refused(image, applicable, where, `signedBy: no signature was found for ${manifest.digest} at ${signatureUrl(lookaside.url, source, manifest.digest, 1).href} (${lookaside.origin})`);
+    if (extension !== null) {
+      if (sigs.length === 0) throw refused(image, applicable, where, `signedBy: no signature was found for ${manifest.digest} at ${extension} (the registry's signature extension, X-Registry-Supports-Signatures: 1)`);
+    } else {
+      if (!lookaside) throw refused(image, applicable, where, `signedBy: no signature was found: no lookaside is configured for ${formatReference(source)} in ${join(confDir(), 'registries.d')}, and the registry does not announce the signature extension (X-Registry-Supports-Signatures)`);
+      if (sigs.length === 0) throw refused(image, applicable, where, `signedBy: no signature was found for ${manifest.digest} at ${signatureUrl(lookaside.url, source, manifest.digest, 1).href} (${lookaside.origin})`);
+    }
     let ring: TempKeyring;
     try {
       ring = await TempKeyring.create(req.keys);

@@ -90,7 +90,7 @@ export async function openImage(input: string, opts: { digest?: string; signal?:
         continue;
       }
       try {
-        if (policy) await checkSignatures(policy, source.reference, resolved.index ?? { digest: resolved.digest, bytes: resolved.manifestBytes }, opts.signal);
+        if (policy) await checkSignatures(policy, source.reference, resolved.index ?? { digest: resolved.digest, bytes: resolved.manifestBytes }, opts.signal, client);
         return { name, source, client, resolved, resolution };
       } catch (err) {
         if (!(err instanceof ImagePolicyRefusedError) || resolution.candidates.length === 1) throw err;

@@ -41,7 +41,12 @@ export interface RegistriesConf {
   search: { registries: string[]; origin: string | null };
   shortNameMode: { mode: ShortNameMode; origin: string | null };
   aliases: Map<string, { value: string; origin: string }>;
+  /** credential-helpers: where credentials are looked up, in order ("containers-auth.json" = the auth files); absent = the auth files only. */
+  credentialHelpers?: { helpers: string[]; origin: string | null };
 }
+
+/** The credential-helpers entry that stands for the auth files (containers-auth.json(5)). */
+export const AUTH_FILE_HELPER = 'containers-auth.json';
 
 export class RegistriesConfError extends AtomhostError {
   constructor(message: string, details: Record<string, unknown> = {}) {
@@ -73,7 +78,7 @@ export function loadRegistriesConf(dir = confDir()): RegistriesConf {
     // no drop-in directory
   }
   files.push(...names.map((n) => join(dropDir, n)));
-  const conf: RegistriesConf = { files, registries: [], search: { registries: [], origin: null }, shortNameMode: { mode: 'enforcing', origin: null }, aliases: new Map() };
+  const conf: RegistriesConf = { files, registries: [], search: { registries: [], origin: null }, shortNameMode: { mode: 'enforcing', origin: null }, aliases: new Map(), credentialHelpers: { helpers: [AUTH_FILE_HELPER], origin: null } };
   const byPrefix = new Map<string, RegistryEntry>();
   for (const file of files) {
     let text: string;
@@ -86,6 +91,7 @@ export function loadRegistriesConf(dir = confDir()): RegistriesConf {
     for (const r of one.registries) byPrefix.set(r.prefix, r);
     if (one.search) conf.search = one.search;
     if (one.shortNameMode) conf.shortNameMode = one.shortNameMode;
+    if (one.credentialHelpers) conf.credentialHelpers = one.credentialHelpers;
     for (const [k, v] of one.aliases) {
       if (v.value === '') conf.aliases.delete(k);
       else conf.aliases.set(k, v);
@@ -111,6 +117,7 @@ interface FileSettings {
   search: RegistriesConf['search'] | null;
   shortNameMode: RegistriesConf['shortNameMode'] | null;
   aliases: Map<string, { value: string; origin: string }>;
+  credentialHelpers: RegistriesConf['credentialHelpers'] | null;
 }
 
 /** Line (1-based) of `key = ` in the text, at or after line `from`; `from` when not found. */
@@ -147,7 +154,7 @@ export function parseRegistriesFile(file: string, text: string): FileSettings {
     const line = lines.findIndex((l) => /^\s*\[\s*registries\b/.test(l) || /^\s*registries\s*[.=]/.test(l)) + 1 || 1;
     throw fail(line, key, 'this is the version 1 format, which atomhost does not read; write version 2: unqualified-search-registries = [...] and [[registry]] tables with location, insecure, blocked (containers-registries.conf(5))');
   }
-  const out: FileSettings = { registries: [], search: null, shortNameMode: null, aliases: new Map() };
+  const out: FileSettings = { registries: [], search: null, shortNameMode: null, aliases: new Map(), credentialHelpers: null };
   const at = (line: number) => `${file}:${line}`;
 
   const usr = doc['unqualified-search-registries'];
@@ -162,6 +169,16 @@ export function parseRegistriesFile(file: string, text: string): FileSettings {
     const line = lineOf(lines, 'short-name-mode');
     if (typeof mode !== 'string' || (mode !== '' && !SHORT_NAME_MODES.includes(mode as ShortNameMode))) throw fail(line, 'short-name-mode', `must be one of ${SHORT_NAME_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
     if (mode !== '') out.shortNameMode = { mode: mode as ShortNameMode, origin: at(line) };
+  }
+
+  const helpers = doc['credential-helpers'];
+  if (helpers !== undefined) {
+    const line = lineOf(lines, 'credential-helpers');
+    if (!Array.isArray(helpers) || helpers.some((x) => typeof x !== 'string')) throw fail(line, 'credential-helpers', 'must be an array of strings (helper names, or "containers-auth.json" for the auth files)');
+    // A name becomes the program docker-credential-NAME looked up on PATH: never a path.
+    for (const h of helpers as string[]) if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(h)) throw fail(line, 'credential-helpers', `${JSON.stringify(h)} is not a helper name (letters, digits, ".", "_", "-"; the program run is docker-credential-NAME)`);
+    // An empty list means the default, as in containers/image.
+    out.credentialHelpers = { helpers: (helpers as string[]).length ? (helpers as string[]) : [AUTH_FILE_HELPER], origin: at(line) };
   }
 
   const regs = doc.registry;

@@ -6,6 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { truncate, rm } from 'node:fs/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { NotFoundError } from '../core/errors.js';
+import { dispatcherFor, explainTlsError, probeTls } from './certs-d.js';
 import { DigestMismatchError, RegistryError, UnsupportedMediaTypeError } from './errors.js';
 import { formatReference, type ImageReference } from './reference.js';
 import { settingsFor, type RegistrySettings } from './registries.js';
@@ -61,9 +62,24 @@ export interface ResolvedImage {
 // so that none can downgrade https to http and credentials never go to another host.
 const dispatcher = new Agent({ connections: 8 });
 const MAX_REDIRECTS = 5;
+
+/** GET/HEAD through the dispatcher certs.d gives the URL's host; a TLS failure names the file that would fix it. */
+async function requestTls(url: URL, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod }, what: string, details: Record<string, unknown>): Promise<Dispatcher.ResponseData<unknown>> {
+  const { dispatcher: d, tls } = url.protocol === 'https:' ? dispatcherFor(url.host, dispatcher) : { dispatcher, tls: null };
+  return request(url, { ...opts, dispatcher: d }).catch(async (err: unknown) => {
+    let tlsWhy = tls && explainTlsError(url.host, err, tls);
+    // A dropped TLS connection may be a refused client certificate: read the server's alert.
+    if (tls && !tlsWhy && (err as { code?: string }).code === 'UND_ERR_SOCKET') tlsWhy = explainTlsError(url.host, await probeTls(url.host, tls), tls);
+    throw new RegistryError(`${what}: ${tlsWhy ?? (err as Error).message}`, details, err);
+  });
+}
 /** Manifests, indexes and configs are small JSON documents: a larger answer is refused while it streams. */
 export const MAX_MANIFEST_BYTES = Number(process.env.ATOMHOST_MAX_MANIFEST_BYTES ?? 4 * 1024 * 1024);
 export const MAX_CONFIG_BYTES = Number(process.env.ATOMHOST_MAX_CONFIG_BYTES ?? 8 * 1024 * 1024);
+
+/** containers/image's bounds on a signature extension answer (iolimits.MaxSignatureListBodySize). */
+export const MAX_SIGNATURE_LIST_BYTES = Number(process.env.ATOMHOST_MAX_SIGNATURE_LIST_BYTES ?? 4 * 1024 * 1024);
+const MAX_EXTENSION_SIGNATURES = 64;
 
 /** The digest algorithms atomhost can verify; any other is refused rather than trusted. */
 const ALGORITHMS: Record<string, RegExp> = { sha256: /^[0-9a-f]{64}$/, sha512: /^[0-9a-f]{128}$/ };
@@ -163,6 +179,7 @@ export class RegistryClient {
   readonly #settings: RegistrySettings;
   readonly #base: string;
   #authorization: string | null = null;
+  #supportsSignatures: Promise<boolean> | null = null;
 
   constructor(registry: string, settings: RegistrySettings = settingsFor(registry)) {
     this.registry = registry;
@@ -177,9 +194,7 @@ export class RegistryClient {
       for (let hop = 0; ; hop++) {
         // Credentials go to the registry itself, never to a host it redirects to.
         const auth = this.#authorization && url.host === base.host ? { authorization: this.#authorization } : {};
-        const res = await request(url, { method, headers: { ...headers, ...auth }, signal, dispatcher }).catch((err: unknown) => {
-          throw new RegistryError(`registry ${this.registry} is unreachable: ${(err as Error).message}`, { registry: this.registry }, err);
-        });
+        const res = await requestTls(url, { method, headers: { ...headers, ...auth }, signal }, `registry ${this.registry} is unreachable`, { registry: this.registry });
         const location = res.headers.location;
         if (res.statusCode < 300 || res.statusCode >= 400 || !location) return res;
         await res.body.dump();
@@ -199,17 +214,18 @@ export class RegistryClient {
       res = await go();
       if (res.statusCode === 401) {
         await res.body.dump();
-        throw new RegistryError(`registry ${this.registry} refused the credentials${this.#settings.credentials ? '' : ' (no credentials for it in the auth file)'}`, { registry: this.registry });
+        const creds = await this.#settings.credentials();
+        throw new RegistryError(`registry ${this.registry} refused the credentials${creds ? ` from ${creds.source}` : ` (none found in ${this.#settings.credentialSources})`}`, { registry: this.registry });
       }
     }
     return res;
   }
 
   async #authenticate(challenge: string, path: string, signal?: AbortSignal): Promise<void> {
-    const creds = this.#settings.credentials;
+    const creds = await this.#settings.credentials();
     const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : null;
     if (/^basic/i.test(challenge)) {
-      if (!basic) throw new RegistryError(`registry ${this.registry} needs credentials; add them to an auth file (REGISTRY_AUTH_FILE or /etc/atomhost/auth.json)`, { registry: this.registry });
+      if (!basic) throw new RegistryError(`registry ${this.registry} needs credentials; none were found in ${this.#settings.credentialSources}`, { registry: this.registry });
       this.#authorization = basic;
       return;
     }
@@ -228,9 +244,7 @@ export class RegistryClient {
     }
     if (params.service) url.searchParams.set('service', params.service);
     if (params.scope) url.searchParams.set('scope', params.scope);
-    const res = await request(url, { headers: basic ? { authorization: basic } : {}, signal, dispatcher }).catch((err: unknown) => {
-      throw new RegistryError(`token service ${url.host} is unreachable: ${(err as Error).message}`, {}, err);
-    });
+    const res = await requestTls(url, { headers: basic ? { authorization: basic } : {}, signal }, `token service ${url.host} is unreachable`, {});
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new RegistryError(`token service ${url.host} refused a token for ${this.registry} (HTTP ${res.statusCode})`);
@@ -244,6 +258,55 @@ export class RegistryClient {
     const token = body?.token ?? body?.access_token;
     if (typeof token !== 'string' || !token || /[\r\n]/.test(token)) throw new RegistryError(`token service ${url.host} returned no token`);
     this.#authorization = `Bearer ${token}`;
+  }
+
+  /**
+   * Whether the registry offers the signature API extension: its /v2/ answer carries
+   * `X-Registry-Supports-Signatures: 1` (as containers/image detects it; OpenShift's
+   * registry does). Asked once per client.
+   */
+  supportsSignatures(signal?: AbortSignal): Promise<boolean> {
+    this.#supportsSignatures ??= (async () => {
+      const res = await this.#send('GET', '/v2/', {}, signal);
+      await res.body.dump();
+      return String(res.headers['x-registry-supports-signatures'] ?? '') === '1';
+    })();
+    return this.#supportsSignatures;
+  }
+
+  /** Where the signature extension lists a manifest's signatures. */
+  signaturesUrl(repository: string, digest: string): string {
+    return `${this.#base}/extensions/v2/${repository}/signatures/${digest}`;
+  }
+
+  /**
+   * The atomic (simple signing) signatures of manifest `digest` from the signature API
+   * extension: GET /extensions/v2/NAME/signatures/DIGEST, {"signatures": [{"version": 2,
+   * "type": "atomic", "name", "content": base64}]}, the list capped at MAX_SIGNATURE_LIST_BYTES
+   * and MAX_EXTENSION_SIGNATURES entries. Other versions and types are skipped (containers/image
+   * does the same); anything malformed is a RegistryError.
+   */
+  async extensionSignatures(repository: string, digest: string, signal?: AbortSignal): Promise<{ name: string; bytes: Buffer }[]> {
+    const what = `the signatures of ${this.registry}/${repository}@${digest} (signature extension)`;
+    digestAlgorithm(digest, what);
+    const res = await this.#send('GET', `/extensions/v2/${repository}/signatures/${digest}`, { accept: 'application/json' }, signal);
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new RegistryError(`${what}: HTTP ${res.statusCode}`, { registry: this.registry });
+    }
+    const doc = parseObject(await readCapped(res, MAX_SIGNATURE_LIST_BYTES, what), what, `${this.registry}/${repository}`);
+    if (!Array.isArray(doc.signatures)) throw new RegistryError(`${what}: "signatures" must be a list`, { registry: this.registry });
+    if (doc.signatures.length > MAX_EXTENSION_SIGNATURES) throw new RegistryError(`${what}: ${doc.signatures.length} signatures, more than ${MAX_EXTENSION_SIGNATURES}: refused`, { registry: this.registry });
+    const out: { name: string; bytes: Buffer }[] = [];
+    for (const [i, raw] of (doc.signatures as unknown[]).entries()) {
+      const sig = raw as Record<string, unknown> | null;
+      if (!sig || typeof sig !== 'object' || Array.isArray(sig)) throw new RegistryError(`${what}: signatures[${i}] must be an object`, { registry: this.registry });
+      if (sig.version !== 2 || sig.type !== 'atomic') continue;
+      if (typeof sig.content !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(sig.content) || sig.content.length % 4 !== 0) throw new RegistryError(`${what}: signatures[${i}].content must be base64`, { registry: this.registry });
+      const name = typeof sig.name === 'string' && /^[\x21-\x7e]{1,200}$/.test(sig.name) ? ` (${sig.name})` : '';
+      out.push({ name: `extension signature ${i + 1}${name}`, bytes: Buffer.from(sig.content, 'base64') });
+    }
+    return out;
   }
 
   /** Fetches a manifest by tag or digest and checks it against the digest it was asked by. */

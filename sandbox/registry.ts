@@ -3,7 +3,7 @@
 // images built with umoci from busybox-static and pushed with skopeo.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdir, rm, symlink, writeFile, mkdtemp } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
@@ -16,13 +16,33 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 export interface Registry {
   host: string;
   storage: string;
   stop(): Promise<void>;
 }
 
-export async function startRegistry(dir: string, opts: { htpasswd?: { user: string; password: string } } = {}): Promise<Registry> {
+export interface RegistryTlsFiles {
+  /** PEM files: the server certificate (for 127.0.0.1) and its key. */
+  certificate: string;
+  key: string;
+  /** CA files whose client certificates it requires (mutual TLS); none: no client certificate asked. */
+  clientcas?: string[];
+}
+
+/** Starts docker-registry; with `tls` it serves HTTPS only (http.tls), and with `tls.clientcas` requires a client certificate. */
+export async function startRegistry(dir: string, opts: { htpasswd?: { user: string; password: string }; tls?: RegistryTlsFiles } = {}): Promise<Registry> {
   const port = await freePort();
   const storage = join(dir, 'storage');
   await mkdir(storage, { recursive: true });
@@ -31,12 +51,20 @@ export async function startRegistry(dir: string, opts: { htpasswd?: { user: stri
     await execa('htpasswd', ['-Bbc', join(dir, 'htpasswd'), opts.htpasswd.user, opts.htpasswd.password]);
     auth = `auth:\n  htpasswd:\n    realm: atomhost-test\n    path: ${join(dir, 'htpasswd')}\n`;
   }
+  let tls = '';
+  if (opts.tls) {
+    tls = `  tls:\n    certificate: ${opts.tls.certificate}\n    key: ${opts.tls.key}\n`;
+    if (opts.tls.clientcas?.length) tls += `    clientcas:\n${opts.tls.clientcas.map((c) => `      - ${c}\n`).join('')}`;
+  }
   const config = join(dir, 'config.yml');
-  await writeFile(config, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`);
-  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+  await writeFile(config, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${tls}${auth}`);
+  // docker-registry reads REGISTRY_* variables as config overrides: REGISTRY_AUTH_FILE (meant for atomhost) would break it.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: 'ignore', env });
   const host = `127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`http://${host}/v2/`).then((r) => r.status === 200 || r.status === 401, () => false);
+    // An HTTPS registry (which may demand a client certificate) is up once its port accepts connections.
+    const ok = opts.tls ? await portOpen(port) : await fetch(`http://${host}/v2/`).then((r) => r.status === 200 || r.status === 401, () => false);
     if (ok) break;
     if (i === 99) throw new Error('docker-registry did not start');
     await new Promise((r) => setTimeout(r, 100));
@@ -68,7 +96,7 @@ export interface ImageSpec {
 const APPLETS = ['sh', 'httpd', 'sleep', 'cat', 'echo', 'ls', 'true', 'false', 'wget'];
 
 /** Builds an image with umoci (one repack per layer) and pushes it; returns its manifest digest. */
-export async function buildAndPush(registry: string, name: string, spec: ImageSpec, opts: { creds?: string } = {}): Promise<string> {
+export async function buildAndPush(registry: string, name: string, spec: ImageSpec, opts: { creds?: string; certDir?: string } = {}): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'atomhost-img-'));
   try {
     const layout = join(work, 'layout');
@@ -97,9 +125,10 @@ export async function buildAndPush(registry: string, name: string, spec: ImageSp
     for (const e of spec.entrypoint ?? []) cfg.push(`--config.entrypoint=${e}`);
     for (const e of spec.env ?? []) cfg.push(`--config.env=${e}`);
     if (cfg.length > 3) await execa('umoci', cfg);
-    const dest = ['--dest-tls-verify=false', ...(opts.creds ? [`--dest-creds=${opts.creds}`] : [])];
+    // certDir: a certs.d-style directory with the client certificate an mTLS registry asks for.
+    const dest = ['--dest-tls-verify=false', ...(opts.creds ? [`--dest-creds=${opts.creds}`] : []), ...(opts.certDir ? [`--dest-cert-dir=${opts.certDir}`] : [])];
     await execa('skopeo', ['copy', '--quiet', ...dest, `oci:${layout}:t`, `docker://${registry}/${name}`]);
-    const { stdout } = await execa('skopeo', ['inspect', '--tls-verify=false', ...(opts.creds ? [`--creds=${opts.creds}`] : []), '--format', '{{.Digest}}', `docker://${registry}/${name}`]);
+    const { stdout } = await execa('skopeo', ['inspect', '--tls-verify=false', ...(opts.creds ? [`--creds=${opts.creds}`] : []), ...(opts.certDir ? [`--cert-dir=${opts.certDir}`] : []), '--format', '{{.Digest}}', `docker://${registry}/${name}`]);
     return stdout.trim();
   } finally {
     await rm(work, { recursive: true, force: true });
