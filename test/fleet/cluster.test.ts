@@ -3,51 +3,16 @@
 // and after one member is killed the locks still work. Also `atomhost fleetlock status`.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { execa } from 'execa';
-import { etcdOrSkip, holdersInEtcd } from './helpers.js';
+import { etcdOrSkip, holdersInEtcd, serveProcess, stopServeProcess, type ServeProcess } from './helpers.js';
 import { FleetLockClient } from '../../fleet/client.js';
 import { EtcdClient, prefixEnd } from '../../fleet/etcd.js';
 import { KEY_ROOT } from '../../fleet/semaphore.js';
-import { freePort } from '../../sandbox/registry.js';
 
 const CLI = 'dist/cli/main.js';
 
-interface ServeProcess {
-  url: string;
-  child: ChildProcess;
-  out: string[];
-}
-
-async function serve(etcd: string[], extra: string[] = []): Promise<ServeProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'fleetlock', 'serve', '--listen', `127.0.0.1:${port}`, '--etcd', etcd.join(','), '--slots', '2', '--lock-ttl', '60s', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: string[] = [];
-  let buf = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const l of lines) {
-        out.push(l);
-        if (l.includes('listening on')) resolve();
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-    child.once('exit', (code) => reject(new Error(`fleetlock serve exited ${code}: ${out.join('\n')}`)));
-  });
-  await ready;
-  return { url: `http://127.0.0.1:${port}`, child, out };
-}
-
-async function stopServe(p: ServeProcess): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = once(p.child, 'exit');
-  p.child.kill('SIGTERM');
-  await exited;
-}
+/** The server as a process, 2 slots a group, on the given members in the given order. */
+const serve = (etcd: string[], extra: string[] = []) => serveProcess(['--etcd', etcd.join(','), '--slots', '2', '--lock-ttl', '60s', ...extra]);
 
 /** The most holders any group prefix ever had, revision by revision, from etcd's own history. */
 async function maxHoldersInHistory(etcdUrls: string[], group: string, from: number): Promise<number> {
@@ -139,7 +104,7 @@ test('two servers, one 3-member etcd: slots never exceeded, and one member lost 
     (err as Error).message += `\nserver output:\n${servers.map((s) => s.out.slice(-10).join('\n')).join('\n---\n')}\netcd logs:\n${etcd.logs()}`;
     throw err;
   } finally {
-    await Promise.all(servers.map(stopServe));
+    await Promise.all(servers.map(stopServeProcess));
     await etcd.stop();
   }
 });

@@ -5,8 +5,6 @@
 // and never a grant (503 etcd_unavailable); bad flags exit 2 naming the flag and the file.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +12,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { requireCommand } from '../helpers/capability.js';
 import { makePki, type Pki } from '../helpers/pki.js';
-import { lockBody, post, startServer } from './helpers.js';
+import { lockBody, post, serveProcess, startServer, stopServeProcess } from './helpers.js';
 import { parseEtcdFlags, parseServeFlags } from '../../fleet/config.js';
 import { EtcdClient, EtcdTlsError, EtcdUnavailableError, prefixEnd, type EtcdTls } from '../../fleet/etcd.js';
 import { KEY_ROOT } from '../../fleet/semaphore.js';
@@ -33,48 +31,6 @@ async function holders(urls: string[], tls: EtcdTls, group = 'default'): Promise
   } finally {
     await c.close();
   }
-}
-
-interface ServeProcess {
-  url: string;
-  child: ChildProcess;
-  out: string[];
-}
-
-/** `atomhost fleetlock serve` as a process; resolves once a line matches `until`. */
-async function serve(args: string[], until: RegExp): Promise<ServeProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'fleetlock', 'serve', '--listen', `127.0.0.1:${port}`, '--slots', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: string[] = [];
-  let buf = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no line matching ${until} in 15 s:\n${out.join('\n')}`)), 15_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const l of lines) {
-        out.push(l);
-        if (until.test(l)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`fleetlock serve exited ${code}: ${out.join('\n')}`));
-    });
-  });
-  return { url: `http://127.0.0.1:${port}`, child, out };
-}
-
-async function stop(p: ServeProcess): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = once(p.child, 'exit');
-  p.child.kill('SIGTERM');
-  await exited;
 }
 
 /** openssl and etcd present (or skipped with the reason), the PKI made, etcd started with TLS. */
@@ -118,7 +74,7 @@ test('fleetlock to etcd with --client-cert-auth (mTLS)', async (t) => {
     });
 
     await t.test('`atomhost fleetlock serve` and `status` with --etcd-cacert/--etcd-cert/--etcd-key', async () => {
-      const p = await serve(goodFlags, /^fleetlock: etcd answered/);
+      const p = await serveProcess(['--slots', '1', ...goodFlags], /^fleetlock: etcd answered/);
       try {
         assert.ok(p.out.some((l) => l === 'fleetlock: etcd answered over TLS with a client certificate'), p.out.join('\n'));
         assert.equal((await post(p.url + PRE, lockBody('node-c', 'workers'))).status, 200);
@@ -130,7 +86,7 @@ test('fleetlock to etcd with --client-cert-auth (mTLS)', async (t) => {
         assert.equal((await post(p.url + STEADY, lockBody('node-c', 'workers'))).status, 200);
         assert.deepEqual(await holders(E, good, 'workers'), []);
       } finally {
-        await stop(p);
+        await stopServeProcess(p);
       }
     });
 
@@ -156,12 +112,12 @@ test('fleetlock to etcd with --client-cert-auth (mTLS)', async (t) => {
       assert.equal(st.exitCode, 1, st.stderr);
       assert.match(st.stderr, /no etcd member completed the TLS handshake .*not signed by the CA of --etcd-cacert/);
       // `serve` says it in its log at start and keeps serving 503s.
-      const p = await serve(['--etcd', E[0]!, '--etcd-cacert', pki.otherCaCert, '--etcd-cert', pki.clientCert, '--etcd-key', pki.clientKey], /^fleetlock: etcd (answered|is not usable)/);
+      const p = await serveProcess(['--slots', '1', '--etcd', E[0]!, '--etcd-cacert', pki.otherCaCert, '--etcd-cert', pki.clientCert, '--etcd-key', pki.clientKey], /^fleetlock: etcd (answered|is not usable)/);
       try {
         assert.ok(p.out.some((l) => /^fleetlock: etcd is not usable yet .*--etcd-cacert/.test(l)), p.out.join('\n'));
         assert.equal((await post(p.url + PRE, lockBody('node-e'))).status, 503);
       } finally {
-        await stop(p);
+        await stopServeProcess(p);
       }
       assert.deepEqual(await holders(E, good), []);
     });
@@ -214,14 +170,14 @@ test('fleetlock to etcd over TLS without client certificates: --etcd-cacert alon
   const E = etcd.clientUrls;
   const flags = ['--etcd', E[0]!, '--etcd-cacert', pki.caCert];
   try {
-    const p = await serve(flags, /^fleetlock: etcd (answered|is not usable)/);
+    const p = await serveProcess(['--slots', '1', ...flags], /^fleetlock: etcd (answered|is not usable)/);
     try {
       assert.ok(p.out.includes('fleetlock: etcd answered over TLS'), p.out.join('\n'));
       assert.equal((await post(p.url + PRE, lockBody('node-g'))).status, 200);
       assert.match((await execa(process.execPath, [CLI, 'fleetlock', 'status', ...flags])).stdout, /^ {2}node-g {2}held/m);
       assert.equal((await post(p.url + STEADY, lockBody('node-g'))).status, 200);
     } finally {
-      await stop(p);
+      await stopServeProcess(p);
     }
     // https:// to a port that speaks plain HTTP (here a bare node:http server).
     const plain = createServer((_req, res) => res.end('plain'));

@@ -2,6 +2,9 @@
 // missing), an in-process lock server on a port of its own, and raw HTTP requests.
 import type { TestContext } from 'node:test';
 import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort } from '../../sandbox/registry.js';
 import { requireCommand } from '../helpers/capability.js';
 import { startEtcd, type EtcdCluster } from '../../sandbox/etcd.js';
 import { EtcdClient } from '../../fleet/etcd.js';
@@ -63,4 +66,48 @@ export async function holdersInEtcd(etcdUrls: string[], group = 'default'): Prom
   const prefix = `${KEY_ROOT}${group}/holders/`;
   const { kvs } = await new EtcdClient(etcdUrls).range(prefix, prefixEnd(prefix));
   return kvs.map((k) => k.key.slice(prefix.length)).sort();
+}
+
+/** `atomhost fleetlock serve` as a process of its own (the CLI as a user runs it). */
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  /** its output lines so far, for a failing test's message */
+  out: string[];
+}
+
+/** Starts `atomhost fleetlock serve --listen 127.0.0.1:PORT ARGS…`; resolves once a stdout line matches `until`. */
+export async function serveProcess(args: string[], until: RegExp = /listening on/): Promise<ServeProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/cli/main.js', 'fleetlock', 'serve', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  let buf = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no line matching ${until} in 15 s:\n${out.join('\n')}`)), 15_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) {
+        out.push(l);
+        if (until.test(l)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`fleetlock serve exited ${code}: ${out.join('\n')}`));
+    });
+  });
+  return { url: `http://127.0.0.1:${port}`, child, out };
+}
+
+export async function stopServeProcess(p: ServeProcess): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = once(p.child, 'exit');
+  p.child.kill('SIGTERM');
+  await exited;
 }
