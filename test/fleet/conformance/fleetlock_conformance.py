@@ -50,9 +50,9 @@ class Checker:
         self.n += 1
         return "conf-%s-%s%d" % (self.tag, name, self.n)
 
-    def raw(self, endpoint, body, header="true"):
+    def raw(self, endpoint, body, header="true", content_type="application/json"):
         """POST; returns (status, parsed JSON or None, text). `header` None leaves it out."""
-        headers = {"content-type": "application/json", **self.auth}
+        headers = {"content-type": content_type, **self.auth}
         if header is not None:
             headers["fleet-lock-protocol"] = header
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -93,15 +93,15 @@ class Checker:
 
     def must_lock(self, id_, group, why):
         if not self.lock(id_, group):
-            raise Fail("pre-reboot id=%s group=%s refused: %s" % (id_, group, why))
+            raise Fail("pre-reboot id=%s group=%s refused: %s" % (id_, show(group), why))
 
     def must_refuse(self, id_, group, why):
         if self.lock(id_, group):
-            raise Fail("pre-reboot id=%s group=%s granted: %s" % (id_, group, why))
+            raise Fail("pre-reboot id=%s group=%s granted: %s" % (id_, show(group), why))
 
     def must_release(self, id_, group, why=""):
         if self.call("steady-state", id_, group) != 200:
-            raise Fail("steady-state id=%s group=%s not 200 %s" % (id_, group, why))
+            raise Fail("steady-state id=%s group=%s not 200 %s" % (id_, show(group), why))
 
     def refused(self, what, body, header="true", holder=None):
         """Both endpoints must answer non-200 with a {kind, value} body. `holder`: the (id, group)
@@ -141,6 +141,7 @@ class Checker:
         self.case("bad-group-refused", lambda: [self.refused("group %r" % v, b(i, v)) for v in
                                                 ("a/b", "a_b", "two words", "../x", "gr\u00fcn", 5)])
         self.case("group-missing-or-empty-is-default-or-refused", self.default_group)
+        self.case("spec-example-request-granted", self.spec_example)
         self.case("pre-reboot-grants-up-to-slots", self.fill)
         self.case("holder-relock-granted", self.relock, needs="pre-reboot-grants-up-to-slots")
         self.case("id-case-sensitive", self.case_sensitive, needs="pre-reboot-grants-up-to-slots")
@@ -169,6 +170,19 @@ class Checker:
                 modes.append("%s is refused" % label)
         self.release_taken()
         return "; ".join(modes)
+
+    def spec_example(self):
+        """The spec's example: `curl -H "fleet-lock-protocol: true" -d @body.json`, i.e. a
+        pretty-printed body sent as application/x-www-form-urlencoded (curl's -d default)."""
+        id_ = self.fresh("e")
+        data = json.dumps({"client_params": {"group": self.group, "id": id_}}, indent=2).encode()
+        for endpoint in ("pre-reboot", "steady-state"):
+            status, _, text = self.raw(endpoint, data, content_type="application/x-www-form-urlencoded")
+            if status != 200:
+                raise Fail("%s as in the spec's curl example: HTTP %d %.120r" % (endpoint, status, text))
+            self.held.add((id_, self.group))  # released below with an ordinary request too
+        self.must_release(id_, self.group)
+        self.full()  # the example's release freed its slot: all N are free
 
     def full(self):
         """Releases what this run holds, then fills the group with fresh holders: each case that
@@ -230,6 +244,10 @@ class Checker:
     def release_taken(self):
         for id_, group in sorted(self.held, key=repr):
             self.must_release(id_, MISSING if group is None else group, "(cleaning up)")
+
+
+def show(group):
+    return "(none)" if group is MISSING else json.dumps(group)
 
 
 def is_error(doc):
